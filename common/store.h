@@ -1,0 +1,148 @@
+// Store: the node's RocksDB database, holding blocks and manifests.
+//
+// One RocksDB instance per store directory with column families:
+//   blocks      32-byte binary block id -> stored frame (codec.h). Integrated BlobDB is on, so
+//               multi-MiB values live in blob files and are not rewritten by compaction; blob GC
+//               is on.
+//   block_meta  32-byte binary block id -> BlockMeta (fixed little-endian encoding)
+//   manifests   "c/" + commit hex -> manifest JSON; "r/" + model + "@" + revision -> commit hex
+//   default     "stored_bytes" -> u64 LE: sum of the frames' sizes, updated in the same atomic
+//               write batch as every put and delete, so it survives restarts and crashes.
+// SST files carry XXH3 checksums. Only one process can open a store at a time (RocksDB's lock);
+// within the process every method is thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/block_id.h"
+#include "common/codec.h"
+#include "common/errc.h"
+#include "common/manifest.h"
+
+namespace rocksdb {
+class PinnableSlice;
+}
+
+namespace mei {
+
+struct StoreOptions {
+  bool create_if_missing = true;
+  std::uint64_t min_blob_size = 64 * 1024;        // values at least this large go to blob files
+  std::uint64_t block_cache_bytes = 64ull << 20;  // RocksDB block cache for SSTs (metadata)
+};
+
+struct BlockMeta {
+  std::uint64_t raw_size = 0;
+  std::uint64_t stored_size = 0;  // frame size, header included
+  Codec codec = Codec::kRaw;
+  std::uint64_t last_access_ms = 0;  // Unix time
+  std::uint64_t hits = 0;
+  std::uint32_t pins = 0;
+
+  friend bool operator==(const BlockMeta&, const BlockMeta&) = default;
+};
+
+// A stored frame, read without copying: it pins RocksDB's buffer until destroyed. Move-only.
+class StoredBlock {
+ public:
+  StoredBlock();
+  ~StoredBlock();
+  StoredBlock(StoredBlock&&) noexcept;
+  StoredBlock& operator=(StoredBlock&&) noexcept;
+
+  const FrameHeader& header() const { return view_.header; }
+  std::span<const std::byte> payload() const { return view_.payload; }
+  std::span<const std::byte> frame() const;  // header + payload
+
+ private:
+  friend class BlockStore;
+  std::unique_ptr<rocksdb::PinnableSlice> slice_;
+  FrameView view_;
+};
+
+class RocksHandle;  // internal: the shared database handle
+
+// Blocks keyed by id. Thread-safe.
+class BlockStore {
+ public:
+  explicit BlockStore(std::shared_ptr<RocksHandle> db);
+  ~BlockStore();
+
+  // Stores `frame` under `id` with fresh metadata, unless the id is already stored (dedup).
+  // Returns true when it stored, false when the id was already there. The frame must parse
+  // (ParseFrame); kBadFrame otherwise. Does not check that the frame decodes to bytes whose
+  // SHA-256 is `id`: callers verify what they did not encode themselves.
+  [[nodiscard]] Result<bool> Put(const BlockId& id, std::span<const std::byte> frame);
+
+  // The stored frame, its checksum verified (kBadFrame when it fails); kBlockNotFound if absent.
+  [[nodiscard]] Result<StoredBlock> Get(const BlockId& id) const;
+
+  // The raw bytes, decoded and verified: frame checksum, raw size and SHA-256 == id
+  // (kIntegrity). Appends nothing to `raw` on error.
+  [[nodiscard]] Result<void> ReadRaw(const BlockId& id, std::vector<std::byte>& raw) const;
+
+  [[nodiscard]] Result<bool> Has(const BlockId& id) const;
+  [[nodiscard]] Result<BlockMeta> Meta(const BlockId& id) const;
+
+  // Removes the block and its metadata; false when it was not there.
+  [[nodiscard]] Result<bool> Delete(const BlockId& id);
+
+  // Calls `visit` for every block, in id order, until it returns false.
+  [[nodiscard]] Result<void> ForEach(
+      const std::function<bool(const BlockId&, const BlockMeta&)>& visit) const;
+
+  // Sum of stored frame sizes and number of blocks; kept exact across restarts.
+  std::uint64_t stored_bytes() const;
+  std::uint64_t block_count() const;
+
+ private:
+  struct Counters;
+  std::shared_ptr<RocksHandle> db_;
+  std::unique_ptr<Counters> counters_;
+};
+
+// Manifests by commit, and revision names pointing at commits. Thread-safe.
+class ManifestStore {
+ public:
+  explicit ManifestStore(std::shared_ptr<RocksHandle> db);
+
+  // Stores the manifest under its commit and points model@revision at it, in one atomic write.
+  // REQUIRES: ValidateManifest passes and manifest.commit == CommitOf(manifest) (checked: kBadManifest).
+  [[nodiscard]] Result<void> Put(const Manifest& manifest);
+
+  // `revision` is a name or a 64-hex commit. kModelNotFound when the model has no revision at
+  // all, kRevisionNotFound when it has others. A commit lookup returns the manifest with
+  // `revision` set to the commit hex.
+  [[nodiscard]] Result<Manifest> Get(std::string_view model, std::string_view revision) const;
+
+  // Every (model, revision name) with its commit hex, sorted.
+  struct RevisionEntry {
+    std::string model;
+    std::string revision;
+    std::string commit;
+  };
+  [[nodiscard]] Result<std::vector<RevisionEntry>> List() const;
+
+ private:
+  std::shared_ptr<RocksHandle> db_;
+};
+
+// An open store directory: the two views over one database.
+struct Store {
+  std::unique_ptr<BlockStore> blocks;
+  std::unique_ptr<ManifestStore> manifests;
+};
+
+// Opens (creating when allowed) the store at `dir`. kStorage with RocksDB's reason otherwise,
+// e.g. when another process holds it.
+[[nodiscard]] Result<Store> OpenStore(const std::filesystem::path& dir, StoreOptions options = {});
+
+}  // namespace mei

@@ -1,0 +1,2 @@
+#include "common/byte_source.h"
+#include <gtest/gtest.h>

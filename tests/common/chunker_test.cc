@@ -1,0 +1,2 @@
+#include "common/chunker.h"
+#include <gtest/gtest.h>

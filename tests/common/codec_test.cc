@@ -1,0 +1,2 @@
+#include "common/codec.h"
+#include <gtest/gtest.h>

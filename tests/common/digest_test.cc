@@ -1,0 +1,2 @@
+#include "common/digest.h"
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+#include "common/dtype.h"
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+#include "common/errc.h"
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+#include "common/fastcdc.h"
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+#include "common/gguf.h"
+#include <gtest/gtest.h>

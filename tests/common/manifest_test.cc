@@ -1,0 +1,2 @@
+#include "common/manifest.h"
+#include <gtest/gtest.h>

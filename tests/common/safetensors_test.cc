@@ -1,0 +1,2 @@
+#include "common/safetensors.h"
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+#include "common/store.h"
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+#include "tools/synth/model_family.h"
+#include <gtest/gtest.h>

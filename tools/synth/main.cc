@@ -1,0 +1,2 @@
+#include "tools/synth/model_family.h"
+int main() { return 0; }

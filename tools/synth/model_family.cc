@@ -1,0 +1,1 @@
+#include "tools/synth/model_family.h"
