@@ -51,8 +51,8 @@ struct Manifest {
 // The commit id of `manifest`: SHA-256 of its canonical JSON without "commit" and "revision".
 [[nodiscard]] Sha256Digest CommitOf(const Manifest& manifest);
 
-// The manifest as JSON (pretty = false gives one line). Includes every field.
-[[nodiscard]] std::string ToJson(const Manifest& manifest, bool pretty = false);
+// The manifest as one line of JSON with every field, keys in canonical (sorted) order.
+[[nodiscard]] std::string ToJson(const Manifest& manifest);
 
 // Parses and validates (ValidateManifest, and that "commit" equals CommitOf). kBadManifest with a
 // sentence naming the first problem otherwise. Never throws.
