@@ -9,11 +9,11 @@
 //   byte 0      format version (kFrameVersion)
 //   byte 1      codec (Codec)
 //   bytes 2-9   raw size in bytes
-//   bytes 10-17 XXH3-64 of the payload
+//   bytes 10-17 checksum: XXH3-64 of the payload, seeded with the XXH3-64 of bytes 0-9
 //   bytes 18-   payload: the raw bytes for kRaw, one zstd frame otherwise (for bgN+zstd, of the
 //               byte-grouped bytes), so a zstd payload can be sent as `Content-Encoding: zstd`.
-// A flipped bit anywhere is detected: in the payload by XXH3, in the header by the raw-size and
-// codec checks that decoding makes. Decoding never returns wrong bytes, only an error.
+// A flipped bit anywhere is detected: in bytes 0-17 and the payload by the checksum, and
+// decoding checks the raw size again. Decoding never returns wrong bytes, only an error.
 #pragma once
 
 #include <cstddef>
@@ -39,7 +39,7 @@ inline constexpr std::size_t kFrameHeaderSize = 18;
 struct FrameHeader {
   Codec codec = Codec::kRaw;
   std::uint64_t raw_size = 0;
-  std::uint64_t payload_xxh3 = 0;
+  std::uint64_t checksum = 0;
 };
 
 // A parsed frame that points into the caller's buffer.
@@ -48,12 +48,12 @@ struct FrameView {
   std::span<const std::byte> payload;
 };
 
-// Checks the version, the codec, that a raw payload is raw_size long, and the payload's XXH3.
-// kBadFrame otherwise. Thread-safe; no allocation.
+// Checks the version, the codec, that a raw payload is raw_size long, and the checksum.
+// kBadFrame otherwise. Thread-safe; allocates only to describe a failure.
 [[nodiscard]] Result<FrameView> ParseFrame(std::span<const std::byte> frame);
 
 struct EncodeOptions {
-  int zstd_level = 3;
+  int zstd_level = 1;  // on BF16 weights level 1 both compresses better and runs faster than 3
   double min_saving = 0.05;  // keep a codec only if it saves at least this share of raw size
 };
 
@@ -86,7 +86,7 @@ class BlockDecoder {
   BlockDecoder(BlockDecoder&&) noexcept;
   BlockDecoder& operator=(BlockDecoder&&) noexcept;
 
-  // Appends nothing on error: `raw` is resized to the raw size only on success.
+  // On success `raw` holds exactly the block's bytes; on error it is unchanged.
   [[nodiscard]] Result<void> Decode(std::span<const std::byte> frame, std::vector<std::byte>& raw);
 
  private:

@@ -1,1 +1,525 @@
 #include "common/store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <tuple>
+
+#include "common/internal/rocks_handle.h"
+
+namespace mei {
+namespace {
+
+constexpr std::string_view kStoredBytesKey = "stored_bytes";
+constexpr std::string_view kBlockCountKey = "block_count";
+constexpr std::string_view kCommitPrefix = "c/";
+constexpr std::string_view kRevisionPrefix = "r/";
+
+// BlockMeta v1, little-endian: raw_size u64, stored_size u64, codec u8, last_access_ms u64,
+// hits u64, pins u32. A later version appends fields, so the length tells the version apart.
+constexpr std::size_t kMetaSizeV1 = 8 + 8 + 1 + 8 + 8 + 4;
+
+rocksdb::Slice SliceOf(std::span<const std::byte> bytes) {
+  return rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+rocksdb::Slice SliceOf(std::string_view text) { return rocksdb::Slice(text.data(), text.size()); }
+
+std::span<const std::byte> BytesOf(const rocksdb::Slice& slice) {
+  return std::as_bytes(std::span<const char>(slice.data(), slice.size()));
+}
+
+std::string_view ViewOf(const rocksdb::Slice& slice) {
+  return std::string_view(slice.data(), slice.size());
+}
+
+Error StorageError(std::string_view what, const rocksdb::Status& status) {
+  return Error{Errc::kStorage, "RocksDB could not " + std::string(what) + ": " + status.ToString()};
+}
+
+void PutLe(std::string& out, std::uint64_t value, std::size_t width) {
+  for (std::size_t i = 0; i < width; ++i) {
+    out.push_back(static_cast<char>(value >> (8 * i) & 0xff));
+  }
+}
+
+std::uint64_t GetLe(std::string_view in, std::size_t offset, std::size_t width) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < width; ++i) {
+    value |= std::uint64_t{static_cast<std::uint8_t>(in[offset + i])} << (8 * i);
+  }
+  return value;
+}
+
+std::string EncodeU64(std::uint64_t value) {
+  std::string out;
+  PutLe(out, value, 8);
+  return out;
+}
+
+std::string EncodeMeta(const BlockMeta& meta) {
+  std::string out;
+  out.reserve(kMetaSizeV1);
+  PutLe(out, meta.raw_size, 8);
+  PutLe(out, meta.stored_size, 8);
+  PutLe(out, static_cast<std::uint8_t>(meta.codec), 1);
+  PutLe(out, meta.last_access_ms, 8);
+  PutLe(out, meta.hits, 8);
+  PutLe(out, meta.pins, 4);
+  return out;
+}
+
+Result<BlockMeta> DecodeMeta(const BlockId& id, std::string_view value) {
+  if (value.size() != kMetaSizeV1) {
+    return Error{Errc::kStorage, "the stored metadata of block " + id.Hex() + " is " +
+                                     std::to_string(value.size()) + " bytes long, not " +
+                                     std::to_string(kMetaSizeV1)};
+  }
+  const std::uint64_t codec = GetLe(value, 16, 1);
+  if (codec > static_cast<std::uint8_t>(Codec::kBg4Zstd)) {
+    return Error{Errc::kStorage, "the stored metadata of block " + id.Hex() +
+                                     " names an unknown codec " + std::to_string(codec)};
+  }
+  BlockMeta meta;
+  meta.raw_size = GetLe(value, 0, 8);
+  meta.stored_size = GetLe(value, 8, 8);
+  meta.codec = static_cast<Codec>(codec);
+  meta.last_access_ms = GetLe(value, 17, 8);
+  meta.hits = GetLe(value, 25, 8);
+  meta.pins = static_cast<std::uint32_t>(GetLe(value, 33, 4));
+  return meta;
+}
+
+std::uint64_t NowMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+Result<std::uint64_t> LoadCounter(rocksdb::DB& db, std::string_view key) {
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status status =
+      db.Get(rocksdb::ReadOptions(), db.DefaultColumnFamily(), SliceOf(key), &value);
+  if (status.IsNotFound()) return std::uint64_t{0};
+  if (!status.ok()) return StorageError("read the " + std::string(key) + " counter", status);
+  if (value.size() != 8) {
+    return Error{Errc::kStorage, "the stored " + std::string(key) + " counter is " +
+                                     std::to_string(value.size()) + " bytes long, not 8"};
+  }
+  return GetLe(ViewOf(value), 0, 8);
+}
+
+// Options for a small edge machine (two cores): bounded open files and WAL, one LRU block cache
+// shared by every column family, XXH3 table checksums and bloom filters everywhere. Frames are
+// already compressed, so the blocks family stores them as they are, in blob files past
+// min_blob_size.
+rocksdb::DBOptions MakeDbOptions(const StoreOptions& options) {
+  rocksdb::DBOptions db_options;
+  db_options.IncreaseParallelism(2);
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.max_open_files = 512;
+  // Without a bound, a rarely written family (manifests) would keep every WAL file, and the
+  // multi-MiB frames in them, alive until it flushes.
+  db_options.max_total_wal_size = 256ull << 20;
+  db_options.max_log_file_size = 16ull << 20;
+  db_options.keep_log_file_num = 4;
+  return db_options;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> MakeFamilies(const StoreOptions& options) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.checksum = rocksdb::kXXH3;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  const std::shared_ptr<rocksdb::TableFactory> table_factory(
+      rocksdb::NewBlockBasedTableFactory(table));
+
+  rocksdb::ColumnFamilyOptions base;
+  base.table_factory = table_factory;
+
+  rocksdb::ColumnFamilyOptions blocks = base;
+  blocks.compression = rocksdb::kNoCompression;
+  blocks.enable_blob_files = true;
+  blocks.min_blob_size = options.min_blob_size;
+  blocks.blob_compression_type = rocksdb::kNoCompression;
+  blocks.enable_blob_garbage_collection = true;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families(RocksHandle::kFamilyCount);
+  families[RocksHandle::kDefault] = {rocksdb::kDefaultColumnFamilyName, base};
+  families[RocksHandle::kBlocks] = {"blocks", blocks};
+  families[RocksHandle::kBlockMeta] = {"block_meta", base};
+  families[RocksHandle::kManifests] = {"manifests", base};
+  families[RocksHandle::kPlan] = {"plan", base};
+  return families;
+}
+
+Result<std::shared_ptr<RocksHandle>> OpenHandle(const std::filesystem::path& dir,
+                                                const StoreOptions& options) {
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  rocksdb::DB* raw_db = nullptr;
+  const rocksdb::Status status = rocksdb::DB::Open(MakeDbOptions(options), dir.string(),
+                                                   MakeFamilies(options), &families, &raw_db);
+  if (!status.ok()) return StorageError("open the store at " + dir.string(), status);
+  auto handle =
+      std::make_shared<RocksHandle>(std::unique_ptr<rocksdb::DB>(raw_db), std::move(families));
+
+  auto stored_bytes = LoadCounter(handle->db(), kStoredBytesKey);
+  if (!stored_bytes) return stored_bytes.error();
+  auto block_count = LoadCounter(handle->db(), kBlockCountKey);
+  if (!block_count) return block_count.error();
+  handle->set_counters_at_open(BlockCounters{*stored_bytes, *block_count});
+  return handle;
+}
+
+// The value under `key`, or nullopt when there is none.
+Result<std::optional<rocksdb::PinnableSlice>> Read(const RocksHandle& handle,
+                                                   RocksHandle::Family family,
+                                                   const rocksdb::Slice& key,
+                                                   std::string_view what) {
+  std::optional<rocksdb::PinnableSlice> value(std::in_place);
+  const rocksdb::Status status =
+      handle.db().Get(rocksdb::ReadOptions(), handle.family(family), key, &*value);
+  if (status.IsNotFound()) return std::nullopt;
+  if (!status.ok()) return StorageError("read " + std::string(what), status);
+  return value;
+}
+
+// Whether `key` is in `family`: a memory-only probe first, a full read when it cannot tell.
+Result<bool> Contains(const RocksHandle& handle, RocksHandle::Family family,
+                      const rocksdb::Slice& key, std::string_view what) {
+  std::string value;
+  bool value_found = false;
+  if (!handle.db().KeyMayExist(rocksdb::ReadOptions(), handle.family(family), key, &value,
+                               &value_found)) {
+    return false;
+  }
+  if (value_found) return true;
+  auto read = Read(handle, family, key, what);
+  if (!read) return read.error();
+  return read->has_value();
+}
+
+Result<BlockMeta> ReadMeta(const RocksHandle& handle, const BlockId& id) {
+  auto value = Read(handle, RocksHandle::kBlockMeta, SliceOf(id.Binary()),
+                    "the metadata of block " + id.Hex());
+  if (!value) return value.error();
+  if (!value->has_value()) {
+    return Error{Errc::kBlockNotFound, "block " + id.Hex() + " is not stored"};
+  }
+  return DecodeMeta(id, ViewOf(**value));
+}
+
+// Reads the frame of `id` into `frame` without checking it.
+Result<void> ReadFrame(const RocksHandle& handle, const BlockId& id,
+                       rocksdb::PinnableSlice& frame) {
+  const rocksdb::Status status = handle.db().Get(
+      rocksdb::ReadOptions(), handle.family(RocksHandle::kBlocks), SliceOf(id.Binary()), &frame);
+  if (status.IsNotFound()) {
+    return Error{Errc::kBlockNotFound, "block " + id.Hex() + " is not stored"};
+  }
+  if (!status.ok()) return StorageError("read block " + id.Hex(), status);
+  return {};
+}
+
+}  // namespace
+
+StoredBlock::StoredBlock() = default;
+StoredBlock::~StoredBlock() = default;
+StoredBlock::StoredBlock(StoredBlock&&) noexcept = default;
+StoredBlock& StoredBlock::operator=(StoredBlock&&) noexcept = default;
+
+std::span<const std::byte> StoredBlock::frame() const {
+  if (slice_ == nullptr) return {};
+  return BytesOf(*slice_);
+}
+
+// Writes are serialised by one mutex: each batch carries the new counter values, so batches must
+// commit in the order their values were computed. Reads take no lock.
+struct BlockStore::Counters {
+  std::mutex write_mutex;
+  std::atomic<std::uint64_t> stored_bytes{0};
+  std::atomic<std::uint64_t> block_count{0};
+};
+
+BlockStore::BlockStore(std::shared_ptr<RocksHandle> db)
+    : db_(std::move(db)), counters_(std::make_unique<Counters>()) {
+  const BlockCounters at_open = db_->counters_at_open();
+  counters_->stored_bytes.store(at_open.stored_bytes);
+  counters_->block_count.store(at_open.block_count);
+}
+
+BlockStore::~BlockStore() = default;
+
+Result<bool> BlockStore::Put(const BlockId& id, std::span<const std::byte> frame) {
+  auto view = ParseFrame(frame);
+  if (!view) return view.error();
+  BlockMeta meta;
+  meta.raw_size = view->header.raw_size;
+  meta.stored_size = frame.size();
+  meta.codec = view->header.codec;
+  meta.last_access_ms = NowMs();
+  const rocksdb::Slice key = SliceOf(id.Binary());
+
+  std::lock_guard lock(counters_->write_mutex);
+  auto present = Contains(*db_, RocksHandle::kBlockMeta, key, "the metadata of block " + id.Hex());
+  if (!present) return present.error();
+  if (*present) return false;
+
+  const std::uint64_t stored_bytes = counters_->stored_bytes.load() + frame.size();
+  const std::uint64_t block_count = counters_->block_count.load() + 1;
+  rocksdb::WriteBatch batch;
+  rocksdb::Status status = batch.Put(db_->family(RocksHandle::kBlocks), key, SliceOf(frame));
+  if (status.ok()) {
+    status = batch.Put(db_->family(RocksHandle::kBlockMeta), key, EncodeMeta(meta));
+  }
+  if (status.ok()) status = batch.Put(SliceOf(kStoredBytesKey), EncodeU64(stored_bytes));
+  if (status.ok()) status = batch.Put(SliceOf(kBlockCountKey), EncodeU64(block_count));
+  if (status.ok()) status = db_->db().Write(rocksdb::WriteOptions(), &batch);
+  if (!status.ok()) return StorageError("store block " + id.Hex(), status);
+  counters_->stored_bytes.store(stored_bytes);
+  counters_->block_count.store(block_count);
+  return true;
+}
+
+Result<StoredBlock> BlockStore::Get(const BlockId& id) const {
+  StoredBlock block;
+  block.slice_ = std::make_unique<rocksdb::PinnableSlice>();
+  if (auto read = ReadFrame(*db_, id, *block.slice_); !read) return read.error();
+  auto view = ParseFrame(block.frame());
+  if (!view) {
+    return Error{Errc::kBadFrame,
+                 "stored block " + id.Hex() + " is damaged: " + view.error().message};
+  }
+  block.view_ = *view;
+  return block;
+}
+
+Result<void> BlockStore::ReadRaw(const BlockId& id, std::vector<std::byte>& raw) const {
+  rocksdb::PinnableSlice frame;
+  if (auto read = ReadFrame(*db_, id, frame); !read) return read.error();
+  // Decoded into a per-thread buffer and swapped in, so that `raw` is untouched on error and a
+  // caller that reuses its buffer causes no allocation.
+  thread_local BlockDecoder decoder;
+  thread_local std::vector<std::byte> decoded;
+  decoded.clear();
+  if (auto result = decoder.Decode(BytesOf(frame), decoded); !result) {
+    return Error{result.error().code,
+                 "stored block " + id.Hex() + " is damaged: " + result.error().message};
+  }
+  const BlockId actual = BlockIdOf(decoded);
+  if (actual != id) {
+    return Error{Errc::kIntegrity,
+                 "stored block " + id.Hex() + " decodes to bytes whose SHA-256 is " + actual.Hex()};
+  }
+  raw.swap(decoded);
+  return {};
+}
+
+Result<bool> BlockStore::Has(const BlockId& id) const {
+  return Contains(*db_, RocksHandle::kBlockMeta, SliceOf(id.Binary()),
+                  "the metadata of block " + id.Hex());
+}
+
+Result<BlockMeta> BlockStore::Meta(const BlockId& id) const { return ReadMeta(*db_, id); }
+
+Result<bool> BlockStore::Delete(const BlockId& id) {
+  std::lock_guard lock(counters_->write_mutex);
+  auto meta = ReadMeta(*db_, id);
+  if (!meta) {
+    if (meta.error().code == Errc::kBlockNotFound) return false;
+    return meta.error();
+  }
+  const std::uint64_t before = counters_->stored_bytes.load();
+  const std::uint64_t stored_bytes = before - std::min(before, meta->stored_size);
+  const std::uint64_t count_before = counters_->block_count.load();
+  const std::uint64_t block_count = count_before - std::min<std::uint64_t>(count_before, 1);
+
+  const rocksdb::Slice key = SliceOf(id.Binary());
+  rocksdb::WriteBatch batch;
+  rocksdb::Status status = batch.Delete(db_->family(RocksHandle::kBlocks), key);
+  if (status.ok()) status = batch.Delete(db_->family(RocksHandle::kBlockMeta), key);
+  if (status.ok()) status = batch.Put(SliceOf(kStoredBytesKey), EncodeU64(stored_bytes));
+  if (status.ok()) status = batch.Put(SliceOf(kBlockCountKey), EncodeU64(block_count));
+  if (status.ok()) status = db_->db().Write(rocksdb::WriteOptions(), &batch);
+  if (!status.ok()) return StorageError("delete block " + id.Hex(), status);
+  counters_->stored_bytes.store(stored_bytes);
+  counters_->block_count.store(block_count);
+  return true;
+}
+
+Result<void> BlockStore::ForEach(
+    const std::function<bool(const BlockId&, const BlockMeta&)>& visit) const {
+  const std::unique_ptr<rocksdb::Iterator> it(
+      db_->db().NewIterator(rocksdb::ReadOptions(), db_->family(RocksHandle::kBlockMeta)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto id = BlockId::FromBinary(BytesOf(it->key()));
+    if (!id) {
+      return Error{Errc::kStorage, "the block metadata holds a key of " +
+                                       std::to_string(it->key().size()) + " bytes, not an id"};
+    }
+    auto meta = DecodeMeta(*id, ViewOf(it->value()));
+    if (!meta) return meta.error();
+    if (!visit(*id, *meta)) return {};
+  }
+  if (!it->status().ok()) return StorageError("list the stored blocks", it->status());
+  return {};
+}
+
+std::uint64_t BlockStore::stored_bytes() const { return counters_->stored_bytes.load(); }
+
+std::uint64_t BlockStore::block_count() const { return counters_->block_count.load(); }
+
+namespace {
+
+bool IsCommitHex(std::string_view text) {
+  return text.size() == Sha256Digest::kHexSize && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string RevisionKey(std::string_view model, std::string_view revision) {
+  return std::string(kRevisionPrefix) + std::string(model) + "@" + std::string(revision);
+}
+
+// kRevisionNotFound when `model` has some revision, kModelNotFound when it has none.
+Error NotFound(const RocksHandle& handle, std::string_view model, std::string_view revision) {
+  const std::string prefix = RevisionKey(model, "");
+  const std::unique_ptr<rocksdb::Iterator> it(
+      handle.db().NewIterator(rocksdb::ReadOptions(), handle.family(RocksHandle::kManifests)));
+  it->Seek(prefix);
+  if (it->Valid() && it->key().starts_with(prefix)) {
+    return Error{Errc::kRevisionNotFound,
+                 "model " + std::string(model) + " has no revision " + std::string(revision)};
+  }
+  if (!it->status().ok()) return StorageError("look up model " + std::string(model), it->status());
+  return Error{Errc::kModelNotFound, "model " + std::string(model) + " is not known here"};
+}
+
+// The manifest stored under `commit_hex`, or nullopt when there is none.
+Result<std::optional<Manifest>> ReadCommit(const RocksHandle& handle, std::string_view commit_hex) {
+  const std::string key = std::string(kCommitPrefix) + std::string(commit_hex);
+  auto value =
+      Read(handle, RocksHandle::kManifests, key, "the manifest of commit " + key.substr(2));
+  if (!value) return value.error();
+  if (!value->has_value()) return std::nullopt;
+  auto manifest = ParseManifest(ViewOf(**value));
+  if (!manifest) {
+    return Error{Errc::kStorage, "the stored manifest of commit " + std::string(commit_hex) +
+                                     " is damaged: " + manifest.error().message};
+  }
+  if (manifest->commit.Hex() != commit_hex) {
+    return Error{Errc::kStorage, "the manifest stored under commit " + std::string(commit_hex) +
+                                     " is commit " + manifest->commit.Hex()};
+  }
+  return std::optional<Manifest>(std::move(*manifest));
+}
+
+}  // namespace
+
+ManifestStore::ManifestStore(std::shared_ptr<RocksHandle> db) : db_(std::move(db)) {}
+
+Result<void> ManifestStore::Put(const Manifest& manifest) {
+  if (auto valid = ValidateManifest(manifest); !valid) {
+    return Error{Errc::kBadManifest, valid.error().message};
+  }
+  const Sha256Digest commit = CommitOf(manifest);
+  if (manifest.commit != commit) {
+    return Error{Errc::kBadManifest, "the manifest names commit " + manifest.commit.Hex() +
+                                         " but its content is commit " + commit.Hex()};
+  }
+  const std::string commit_hex = commit.Hex();
+  rocksdb::ColumnFamilyHandle* family = db_->family(RocksHandle::kManifests);
+  rocksdb::WriteBatch batch;
+  rocksdb::Status status =
+      batch.Put(family, std::string(kCommitPrefix) + commit_hex, ToJson(manifest));
+  if (status.ok()) {
+    status = batch.Put(family, RevisionKey(manifest.model, manifest.revision), commit_hex);
+  }
+  // Synced: publishing is the commit point of an ingest, and the sync also makes durable every
+  // block written before it (they precede it in the same write-ahead log).
+  rocksdb::WriteOptions durable;
+  durable.sync = true;
+  if (status.ok()) status = db_->db().Write(durable, &batch);
+  if (!status.ok()) {
+    return StorageError("store the manifest of " + manifest.model + "@" + manifest.revision,
+                        status);
+  }
+  return {};
+}
+
+Result<Manifest> ManifestStore::Get(std::string_view model, std::string_view revision) const {
+  if (IsCommitHex(revision)) {
+    auto by_commit = ReadCommit(*db_, revision);
+    if (!by_commit) return by_commit.error();
+    if (by_commit->has_value()) {
+      Manifest& manifest = **by_commit;
+      if (manifest.model != model) return NotFound(*db_, model, revision);
+      manifest.revision = std::string(revision);
+      return std::move(manifest);
+    }
+  }
+  auto commit = Read(*db_, RocksHandle::kManifests, RevisionKey(model, revision),
+                     "revision " + std::string(revision) + " of " + std::string(model));
+  if (!commit) return commit.error();
+  if (!commit->has_value()) return NotFound(*db_, model, revision);
+  const std::string commit_hex(ViewOf(**commit));
+  auto by_commit = ReadCommit(*db_, commit_hex);
+  if (!by_commit) return by_commit.error();
+  if (!by_commit->has_value() || (*by_commit)->model != model) {
+    return Error{Errc::kStorage, "revision " + std::string(revision) + " of " + std::string(model) +
+                                     " points at commit " + commit_hex +
+                                     ", which is not stored for that model"};
+  }
+  Manifest& manifest = **by_commit;
+  manifest.revision = std::string(revision);
+  return std::move(manifest);
+}
+
+Result<std::vector<ManifestStore::RevisionEntry>> ManifestStore::List() const {
+  std::vector<RevisionEntry> entries;
+  const std::unique_ptr<rocksdb::Iterator> it(
+      db_->db().NewIterator(rocksdb::ReadOptions(), db_->family(RocksHandle::kManifests)));
+  for (it->Seek(SliceOf(kRevisionPrefix)); it->Valid() && it->key().starts_with(kRevisionPrefix);
+       it->Next()) {
+    const std::string_view name = ViewOf(it->key()).substr(kRevisionPrefix.size());
+    const std::size_t at = name.find('@');
+    const std::string_view commit = ViewOf(it->value());
+    if (at == std::string_view::npos || !IsCommitHex(commit)) {
+      return Error{Errc::kStorage,
+                   "the stored revision entry " + std::string(name) + " is malformed"};
+    }
+    entries.push_back(RevisionEntry{std::string(name.substr(0, at)),
+                                    std::string(name.substr(at + 1)), std::string(commit)});
+  }
+  if (!it->status().ok()) return StorageError("list the stored revisions", it->status());
+  std::sort(entries.begin(), entries.end(), [](const RevisionEntry& a, const RevisionEntry& b) {
+    return std::tie(a.model, a.revision) < std::tie(b.model, b.revision);
+  });
+  return entries;
+}
+
+Result<Store> OpenStore(const std::filesystem::path& dir, StoreOptions options) {
+  auto handle = OpenHandle(dir, options);
+  if (!handle) return handle.error();
+  Store store;
+  store.blocks = std::make_unique<BlockStore>(*handle);
+  store.manifests = std::make_unique<ManifestStore>(*handle);
+  return store;
+}
+
+}  // namespace mei

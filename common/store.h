@@ -6,8 +6,10 @@
 //               is on.
 //   block_meta  32-byte binary block id -> BlockMeta (fixed little-endian encoding)
 //   manifests   "c/" + commit hex -> manifest JSON; "r/" + model + "@" + revision -> commit hex
-//   default     "stored_bytes" -> u64 LE: sum of the frames' sizes, updated in the same atomic
-//               write batch as every put and delete, so it survives restarts and crashes.
+//   plan        the cache node's placement plan (written by the cache node)
+//   default     "stored_bytes" and "block_count" -> u64 LE: the sum of the frames' sizes and their
+//               number, updated in the same atomic write batch as every put and delete, so they
+//               survive restarts and crashes.
 // SST files carry XXH3 checksums. Only one process can open a store at a time (RocksDB's lock);
 // within the process every method is thread-safe.
 #pragma once
@@ -51,6 +53,7 @@ struct BlockMeta {
 };
 
 // A stored frame, read without copying: it pins RocksDB's buffer until destroyed. Move-only.
+// REQUIRES: destroyed before the Store it came from is closed.
 class StoredBlock {
  public:
   StoredBlock();

@@ -1,2 +1,531 @@
 #include "common/store.h"
+
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <latch>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace mei {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::byte> RandomBytes(std::size_t size, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::byte> bytes(size);
+  for (std::byte& b : bytes) b = static_cast<std::byte>(rng());
+  return bytes;
+}
+
+std::vector<std::byte> TextBytes(std::size_t size) {
+  const std::string_view text = "the quick brown fox jumps over the lazy dog; ";
+  std::vector<std::byte> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::byte>(text[i % text.size()]);
+  return bytes;
+}
+
+std::vector<std::byte> Encode(const std::vector<std::byte>& raw) {
+  BlockEncoder encoder;
+  std::vector<std::byte> frame;
+  encoder.Encode(raw, 0, frame);
+  return frame;
+}
+
+struct TestBlock {
+  std::vector<std::byte> raw;
+  BlockId id;
+  std::vector<std::byte> frame;
+};
+
+TestBlock MakeBlock(std::vector<std::byte> raw) {
+  TestBlock block;
+  block.id = BlockIdOf(raw);
+  block.frame = Encode(raw);
+  block.raw = std::move(raw);
+  return block;
+}
+
+std::string AsString(std::span<const std::byte> bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// Opens the store directory with plain RocksDB and overwrites one value, as a damaged disk would.
+void OverwriteRaw(const fs::path& dir, const std::string& family_name, const std::string& key,
+                  const std::string& value) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names)
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(
+      rocksdb::DB::Open(rocksdb::DBOptions(), dir.string(), descriptors, &handles, &db).ok());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == family_name) {
+      EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], key, value).ok());
+    }
+  }
+  for (rocksdb::ColumnFamilyHandle* handle : handles) {
+    EXPECT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+  }
+  EXPECT_TRUE(db->Close().ok());
+  delete db;
+}
+
+std::string ReadRawValue(const fs::path& dir, const std::string& family_name,
+                         const std::string& key) {
+  std::vector<std::string> names;
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names)
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  std::string value;
+  if (!rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir.string(), descriptors, &handles, &db)
+           .ok()) {
+    ADD_FAILURE() << "cannot open " << dir;
+    return value;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == family_name) {
+      EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), handles[i], key, &value).ok());
+    }
+  }
+  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  delete db;
+  return value;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ =
+        fs::path(::testing::TempDir()) / ("mei_store_test_" + std::string(info->test_suite_name()) +
+                                          "_" + info->name() + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+  }
+
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Store Open(StoreOptions options = {}) { return OpenStore(dir_, options).value(); }
+
+  fs::path dir_;
+};
+
+using BlockStoreTest = StoreTest;
+using ManifestStoreTest = StoreTest;
+
+TEST_F(BlockStoreTest, PutThenGetReadRawHasAndMetaRoundTrip) {
+  Store store = Open();
+  for (TestBlock block : {MakeBlock(TextBytes(100'000)), MakeBlock(RandomBytes(5'000, 1))}) {
+    SCOPED_TRACE(block.raw.size());
+    ASSERT_EQ(store.blocks->Has(block.id).value(), false);
+    ASSERT_EQ(store.blocks->Put(block.id, block.frame).value(), true);
+    EXPECT_EQ(store.blocks->Has(block.id).value(), true);
+
+    auto stored = store.blocks->Get(block.id);
+    ASSERT_TRUE(stored.has_value()) << stored.error().message;
+    EXPECT_EQ(AsString(stored->frame()), AsString(block.frame));
+    EXPECT_EQ(stored->header().raw_size, block.raw.size());
+
+    std::vector<std::byte> raw;
+    ASSERT_TRUE(store.blocks->ReadRaw(block.id, raw).has_value());
+    EXPECT_EQ(raw, block.raw);
+
+    auto meta = store.blocks->Meta(block.id);
+    ASSERT_TRUE(meta.has_value()) << meta.error().message;
+    EXPECT_EQ(meta->raw_size, block.raw.size());
+    EXPECT_EQ(meta->stored_size, block.frame.size());
+    EXPECT_EQ(meta->codec, stored->header().codec);
+    EXPECT_GT(meta->last_access_ms, 1'700'000'000'000u);
+    EXPECT_EQ(meta->hits, 0u);
+    EXPECT_EQ(meta->pins, 0u);
+  }
+}
+
+TEST_F(BlockStoreTest, CompressibleBlockIsStoredCompressedAndRawBlockAsIs) {
+  Store store = Open();
+  const TestBlock text = MakeBlock(TextBytes(100'000));
+  const TestBlock noise = MakeBlock(RandomBytes(100'000, 2));
+  ASSERT_TRUE(store.blocks->Put(text.id, text.frame).value());
+  ASSERT_TRUE(store.blocks->Put(noise.id, noise.frame).value());
+  EXPECT_NE(store.blocks->Meta(text.id).value().codec, Codec::kRaw);
+  EXPECT_LT(store.blocks->Meta(text.id).value().stored_size, 100'000u);
+  EXPECT_EQ(store.blocks->Meta(noise.id).value().codec, Codec::kRaw);
+}
+
+TEST_F(BlockStoreTest, DeleteRemovesBlockAndMetadata) {
+  Store store = Open();
+  const TestBlock block = MakeBlock(RandomBytes(1000, 3));
+  ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+  EXPECT_EQ(store.blocks->Delete(block.id).value(), true);
+  EXPECT_EQ(store.blocks->Has(block.id).value(), false);
+  EXPECT_EQ(store.blocks->Get(block.id).error().code, Errc::kBlockNotFound);
+  EXPECT_EQ(store.blocks->Meta(block.id).error().code, Errc::kBlockNotFound);
+  std::vector<std::byte> raw;
+  EXPECT_EQ(store.blocks->ReadRaw(block.id, raw).error().code, Errc::kBlockNotFound);
+  EXPECT_EQ(store.blocks->Delete(block.id).value(), false);
+  EXPECT_EQ(store.blocks->stored_bytes(), 0u);
+  EXPECT_EQ(store.blocks->block_count(), 0u);
+}
+
+TEST_F(BlockStoreTest, PutOfStoredIdReturnsFalseAndKeepsCounters) {
+  Store store = Open();
+  const TestBlock block = MakeBlock(RandomBytes(1000, 4));
+  ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+  const std::uint64_t stored_bytes = store.blocks->stored_bytes();
+  EXPECT_EQ(stored_bytes, block.frame.size());
+
+  const std::vector<std::byte> other_frame = Encode(RandomBytes(500, 5));
+  EXPECT_EQ(store.blocks->Put(block.id, other_frame).value(), false);
+  EXPECT_EQ(store.blocks->stored_bytes(), stored_bytes);
+  EXPECT_EQ(store.blocks->block_count(), 1u);
+  EXPECT_EQ(AsString(store.blocks->Get(block.id).value().frame()), AsString(block.frame));
+}
+
+TEST_F(BlockStoreTest, PutRejectsFrameThatDoesNotParse) {
+  Store store = Open();
+  TestBlock block = MakeBlock(RandomBytes(1000, 6));
+  std::vector<std::byte> truncated(block.frame.begin(), block.frame.end() - 1);
+  EXPECT_EQ(store.blocks->Put(block.id, truncated).error().code, Errc::kBadFrame);
+  block.frame[kFrameHeaderSize + 10] ^= std::byte{1};
+  EXPECT_EQ(store.blocks->Put(block.id, block.frame).error().code, Errc::kBadFrame);
+  EXPECT_EQ(store.blocks->Has(block.id).value(), false);
+  EXPECT_EQ(store.blocks->block_count(), 0u);
+}
+
+TEST_F(BlockStoreTest, CountersAreExactAfterPutsAndDeletesAndSurviveReopen) {
+  std::vector<TestBlock> blocks;
+  for (std::uint64_t i = 0; i < 10; ++i) blocks.push_back(MakeBlock(RandomBytes(1000 + i, 10 + i)));
+  std::uint64_t expected_bytes = 0;
+  {
+    Store store = Open();
+    for (const TestBlock& block : blocks) {
+      ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+      expected_bytes += block.frame.size();
+    }
+    for (std::size_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(store.blocks->Delete(blocks[i].id).value());
+      expected_bytes -= blocks[i].frame.size();
+    }
+    EXPECT_EQ(store.blocks->stored_bytes(), expected_bytes);
+    EXPECT_EQ(store.blocks->block_count(), 7u);
+  }
+  Store store = Open();
+  EXPECT_EQ(store.blocks->stored_bytes(), expected_bytes);
+  EXPECT_EQ(store.blocks->block_count(), 7u);
+  EXPECT_EQ(store.blocks->Has(blocks[0].id).value(), false);
+  EXPECT_EQ(store.blocks->Has(blocks[9].id).value(), true);
+}
+
+TEST_F(BlockStoreTest, LargeBlockLivesInBlobFileAndReadsBack) {
+  const TestBlock block = MakeBlock(RandomBytes(8 << 20, 7));
+  {
+    Store store = Open();
+    ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+  }
+  Store store = Open();  // recovery flushes the WAL into tables and blob files
+  std::size_t blob_files = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_)) {
+    if (entry.path().extension() == ".blob") ++blob_files;
+  }
+  EXPECT_GT(blob_files, 0u);
+  auto stored = store.blocks->Get(block.id);
+  ASSERT_TRUE(stored.has_value()) << stored.error().message;
+  EXPECT_EQ(stored->frame().size(), block.frame.size());
+  EXPECT_TRUE(AsString(stored->frame()) == AsString(block.frame));
+  std::vector<std::byte> raw;
+  ASSERT_TRUE(store.blocks->ReadRaw(block.id, raw).has_value());
+  EXPECT_TRUE(raw == block.raw);
+}
+
+TEST_F(BlockStoreTest, DamagedStoredFrameIsDetectedOnRead) {
+  const TestBlock block = MakeBlock(RandomBytes(1000, 8));
+  const std::string key = AsString(block.id.Binary());
+  {
+    Store store = Open();
+    ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+  }
+  std::string damaged = AsString(block.frame);
+  damaged[kFrameHeaderSize + 100] ^= 0x20;
+  OverwriteRaw(dir_, "blocks", key, damaged);
+
+  Store store = Open();
+  EXPECT_EQ(store.blocks->Get(block.id).error().code, Errc::kBadFrame);
+  std::vector<std::byte> raw = {std::byte{42}};
+  auto read = store.blocks->ReadRaw(block.id, raw);
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code, Errc::kBadFrame);
+  EXPECT_EQ(raw, std::vector<std::byte>{std::byte{42}});
+}
+
+TEST_F(BlockStoreTest, MalformedMetadataIsStorageError) {
+  const TestBlock block = MakeBlock(RandomBytes(1000, 9));
+  {
+    Store store = Open();
+    ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+  }
+  OverwriteRaw(dir_, "block_meta", AsString(block.id.Binary()), "abc");
+  Store store = Open();
+  EXPECT_EQ(store.blocks->Meta(block.id).error().code, Errc::kStorage);
+  auto visited = store.blocks->ForEach([](const BlockId&, const BlockMeta&) { return true; });
+  ASSERT_FALSE(visited.has_value());
+  EXPECT_EQ(visited.error().code, Errc::kStorage);
+}
+
+TEST_F(BlockStoreTest, BlockMetaIsStoredInFixedLittleEndianLayout) {
+  const TestBlock block = MakeBlock(RandomBytes(1000, 10));
+  {
+    Store store = Open();
+    ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+  }
+  const std::string value = ReadRawValue(dir_, "block_meta", AsString(block.id.Binary()));
+  ASSERT_EQ(value.size(), 37u);
+  EXPECT_EQ(value.substr(0, 8), std::string("\xe8\x03\0\0\0\0\0\0", 8));  // raw_size 1000
+  EXPECT_EQ(static_cast<std::uint8_t>(value[16]), 0u);                    // codec raw
+  EXPECT_EQ(value.substr(25), std::string(12, '\0'));                     // hits, pins
+}
+
+TEST_F(BlockStoreTest, ReadRawRejectsBytesWhoseShaIsNotTheId) {
+  Store store = Open();
+  const TestBlock block = MakeBlock(RandomBytes(1000, 11));
+  const BlockId wrong_id = BlockIdOf(RandomBytes(10, 12));
+  ASSERT_TRUE(store.blocks->Put(wrong_id, block.frame).value());
+  EXPECT_TRUE(store.blocks->Get(wrong_id).has_value());
+  std::vector<std::byte> raw;
+  auto read = store.blocks->ReadRaw(wrong_id, raw);
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code, Errc::kIntegrity);
+  EXPECT_TRUE(raw.empty());
+}
+
+TEST_F(BlockStoreTest, ForEachVisitsInIdOrderAndStopsWhenAsked) {
+  Store store = Open();
+  std::map<BlockId, std::uint64_t> expected;
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    const TestBlock block = MakeBlock(RandomBytes(100 + i, 100 + i));
+    ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+    expected[block.id] = block.raw.size();
+  }
+  std::vector<BlockId> visited;
+  ASSERT_TRUE(store.blocks
+                  ->ForEach([&](const BlockId& id, const BlockMeta& meta) {
+                    EXPECT_EQ(meta.raw_size, expected[id]);
+                    visited.push_back(id);
+                    return true;
+                  })
+                  .has_value());
+  std::vector<BlockId> in_order;
+  for (const auto& [id, size] : expected) in_order.push_back(id);
+  EXPECT_EQ(visited, in_order);
+
+  visited.clear();
+  ASSERT_TRUE(store.blocks
+                  ->ForEach([&](const BlockId& id, const BlockMeta&) {
+                    visited.push_back(id);
+                    return visited.size() < 5;
+                  })
+                  .has_value());
+  EXPECT_EQ(visited, std::vector<BlockId>(in_order.begin(), in_order.begin() + 5));
+}
+
+TEST_F(BlockStoreTest, ConcurrentPutsOfSameIdsStoreEachOnce) {
+  std::vector<TestBlock> blocks;
+  std::uint64_t expected_bytes = 0;
+  for (std::uint64_t i = 0; i < 32; ++i) {
+    blocks.push_back(MakeBlock(RandomBytes(2000 + i, 200 + i)));
+    expected_bytes += blocks.back().frame.size();
+  }
+  constexpr int kThreads = 4;
+  {
+    Store store = Open();
+    std::latch start(kThreads);
+    std::atomic<int> stored{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        start.arrive_and_wait();
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+          const TestBlock& block = blocks[(i + t * 8) % blocks.size()];
+          auto put = store.blocks->Put(block.id, block.frame);
+          if (!put) {
+            ++failed;
+          } else if (*put) {
+            ++stored;
+          }
+          auto has = store.blocks->Has(block.id);
+          if (!has || !*has) ++failed;
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(stored.load(), 32);
+    EXPECT_EQ(store.blocks->block_count(), 32u);
+    EXPECT_EQ(store.blocks->stored_bytes(), expected_bytes);
+  }
+  Store store = Open();
+  EXPECT_EQ(store.blocks->block_count(), 32u);
+  EXPECT_EQ(store.blocks->stored_bytes(), expected_bytes);
+}
+
+TEST_F(BlockStoreTest, SecondOpenOfOpenStoreFailsWithStorageError) {
+  {
+    Store store = Open();
+    auto second = OpenStore(dir_);
+    ASSERT_FALSE(second.has_value());
+    EXPECT_EQ(second.error().code, Errc::kStorage);
+    EXPECT_NE(second.error().message.find(dir_.string()), std::string::npos)
+        << second.error().message;
+  }
+  EXPECT_TRUE(OpenStore(dir_).has_value());  // the lock goes with the last owner
+}
+
+TEST_F(BlockStoreTest, OpenWithoutCreateIfMissingFailsOnMissingStore) {
+  StoreOptions options;
+  options.create_if_missing = false;
+  auto store = OpenStore(dir_, options);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, Errc::kStorage);
+}
+
+Manifest MakeManifest(std::string model, std::string revision, std::uint64_t seed) {
+  const std::vector<std::byte> first = RandomBytes(300, seed);
+  const std::vector<std::byte> second = RandomBytes(200, seed + 1);
+  std::vector<std::byte> whole = first;
+  whole.insert(whole.end(), second.begin(), second.end());
+
+  ManifestFile file;
+  file.path = "config.json";
+  file.size = whole.size();
+  file.sha256 = Sha256Of(whole);
+  file.format = "other";
+  file.blocks = {ManifestBlock{BlockIdOf(first), 0, first.size()},
+                 ManifestBlock{BlockIdOf(second), first.size(), second.size()}};
+
+  Manifest manifest;
+  manifest.model = std::move(model);
+  manifest.revision = std::move(revision);
+  manifest.created = "2026-11-23T12:00:00Z";
+  manifest.files.push_back(std::move(file));
+  manifest.commit = CommitOf(manifest);
+  return manifest;
+}
+
+TEST_F(ManifestStoreTest, PutThenGetByNameAndByCommit) {
+  const Manifest manifest = MakeManifest("acme/tiny-llama", "main", 1);
+  {
+    Store store = Open();
+    ASSERT_TRUE(store.manifests->Put(manifest).has_value());
+  }
+  Store store = Open();
+  auto by_name = store.manifests->Get("acme/tiny-llama", "main");
+  ASSERT_TRUE(by_name.has_value()) << by_name.error().message;
+  EXPECT_EQ(*by_name, manifest);
+
+  const std::string commit = manifest.commit.Hex();
+  auto by_commit = store.manifests->Get("acme/tiny-llama", commit);
+  ASSERT_TRUE(by_commit.has_value()) << by_commit.error().message;
+  EXPECT_EQ(by_commit->revision, commit);
+  EXPECT_EQ(by_commit->commit, manifest.commit);
+  EXPECT_EQ(by_commit->files, manifest.files);
+}
+
+TEST_F(ManifestStoreTest, RevisionOverwritePointsAtNewCommit) {
+  Store store = Open();
+  const Manifest old_main = MakeManifest("acme/tiny-llama", "main", 1);
+  const Manifest new_main = MakeManifest("acme/tiny-llama", "main", 2);
+  ASSERT_NE(old_main.commit, new_main.commit);
+  ASSERT_TRUE(store.manifests->Put(old_main).has_value());
+  ASSERT_TRUE(store.manifests->Put(new_main).has_value());
+  EXPECT_EQ(store.manifests->Get("acme/tiny-llama", "main").value().commit, new_main.commit);
+  auto old_by_commit = store.manifests->Get("acme/tiny-llama", old_main.commit.Hex());
+  ASSERT_TRUE(old_by_commit.has_value());
+  EXPECT_EQ(old_by_commit->files, old_main.files);
+}
+
+TEST_F(ManifestStoreTest, UnknownModelAndUnknownRevisionHaveDistinctCodes) {
+  Store store = Open();
+  const Manifest llama = MakeManifest("acme/tiny-llama", "main", 1);
+  const Manifest other = MakeManifest("acme/other", "main", 3);
+  ASSERT_TRUE(store.manifests->Put(llama).has_value());
+  ASSERT_TRUE(store.manifests->Put(other).has_value());
+
+  EXPECT_EQ(store.manifests->Get("acme/unknown", "main").error().code, Errc::kModelNotFound);
+  EXPECT_EQ(store.manifests->Get("acme/tiny", "main").error().code, Errc::kModelNotFound);
+  EXPECT_EQ(store.manifests->Get("acme/tiny-llama", "v2").error().code, Errc::kRevisionNotFound);
+  EXPECT_EQ(store.manifests->Get("acme/tiny-llama", std::string(64, 'a')).error().code,
+            Errc::kRevisionNotFound);
+  EXPECT_EQ(store.manifests->Get("acme/tiny-llama", other.commit.Hex()).error().code,
+            Errc::kRevisionNotFound);
+  EXPECT_EQ(store.manifests->Get("acme/unknown", llama.commit.Hex()).error().code,
+            Errc::kModelNotFound);
+}
+
+TEST_F(ManifestStoreTest, ListReturnsEveryRevisionSortedWithItsCommit) {
+  Store store = Open();
+  const Manifest a = MakeManifest("acme/b-model", "main", 1);
+  const Manifest b = MakeManifest("acme/b", "v1.0", 2);
+  const Manifest c = MakeManifest("acme/b", "main", 3);
+  for (const Manifest* m : {&a, &b, &c}) ASSERT_TRUE(store.manifests->Put(*m).has_value());
+  auto list = store.manifests->List();
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].model, "acme/b");
+  EXPECT_EQ((*list)[0].revision, "main");
+  EXPECT_EQ((*list)[0].commit, c.commit.Hex());
+  EXPECT_EQ((*list)[1].model, "acme/b");
+  EXPECT_EQ((*list)[1].revision, "v1.0");
+  EXPECT_EQ((*list)[1].commit, b.commit.Hex());
+  EXPECT_EQ((*list)[2].model, "acme/b-model");
+  EXPECT_EQ((*list)[2].revision, "main");
+  EXPECT_EQ((*list)[2].commit, a.commit.Hex());
+}
+
+TEST_F(ManifestStoreTest, PutRejectsInvalidManifest) {
+  Store store = Open();
+  Manifest wrong_commit = MakeManifest("acme/tiny-llama", "main", 1);
+  wrong_commit.created = "2026-11-24T12:00:00Z";
+  EXPECT_EQ(store.manifests->Put(wrong_commit).error().code, Errc::kBadManifest);
+
+  Manifest gap = MakeManifest("acme/tiny-llama", "main", 1);
+  gap.files[0].blocks[1].offset += 1;
+  gap.commit = CommitOf(gap);
+  EXPECT_EQ(store.manifests->Put(gap).error().code, Errc::kBadManifest);
+
+  Manifest bad_path = MakeManifest("acme/tiny-llama", "main", 1);
+  bad_path.files[0].path = "../config.json";
+  bad_path.commit = CommitOf(bad_path);
+  EXPECT_EQ(store.manifests->Put(bad_path).error().code, Errc::kBadManifest);
+
+  EXPECT_EQ(store.manifests->Get("acme/tiny-llama", "main").error().code, Errc::kModelNotFound);
+  EXPECT_TRUE(store.manifests->List().value().empty());
+}
+
+TEST_F(ManifestStoreTest, DamagedStoredManifestIsStorageError) {
+  const Manifest manifest = MakeManifest("acme/tiny-llama", "main", 1);
+  {
+    Store store = Open();
+    ASSERT_TRUE(store.manifests->Put(manifest).has_value());
+  }
+  OverwriteRaw(dir_, "manifests", "c/" + manifest.commit.Hex(), "{\"schema\":");
+  Store store = Open();
+  EXPECT_EQ(store.manifests->Get("acme/tiny-llama", "main").error().code, Errc::kStorage);
+}
+
+}  // namespace
+}  // namespace mei

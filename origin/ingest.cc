@@ -1,0 +1,160 @@
+#include "origin/ingest.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/byte_source.h"
+#include "common/digest.h"
+#include "origin/internal/block_pipeline.h"
+
+namespace mei::origin {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string NowRfc3339Utc() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+Result<void> AddInput(const fs::path& source, std::string path, std::vector<InputFile>& out) {
+  if (auto valid = ValidateFilePath(path); !valid) return valid.error();
+  out.push_back({source, std::move(path)});
+  return {};
+}
+
+Result<void> AddDirectory(const fs::path& dir, std::vector<InputFile>& out) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory() && it->path().filename() == ".git") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file()) continue;
+    if (auto added = AddInput(it->path(), fs::relative(it->path(), dir).generic_string(), out);
+        !added) {
+      return added.error();
+    }
+  }
+  if (ec) return Error{Errc::kIo, fmt::format("cannot list {}: {}", dir.string(), ec.message())};
+  return {};
+}
+
+// Reads every block of one file in order, feeding the file hash here and the block hashing,
+// encoding and storing to the pipeline. `file` must stay in place until the pipeline drains.
+Result<void> ReadFile(const InputFile& input, const ChunkOptions& chunking,
+                      BlockPipeline& pipeline, ManifestFile& file) {
+  auto source = FileByteSource::Open(input.source);
+  if (!source) return source.error();
+  const FileFormat format = FormatForPath(input.path);
+  auto plan = PlanChunks(*source, format, chunking);
+  if (!plan) {
+    return Error{plan.error().code, fmt::format("{}: {}", input.source.string(),
+                                                plan.error().message)};
+  }
+  file.path = input.path;
+  file.size = source->size();
+  file.format = std::string(NameOf(format));
+  file.tensors = std::move(plan->tensors);
+  file.blocks.resize(plan->blocks.size());
+  Sha256Hasher file_hash;
+  for (std::size_t i = 0; i < plan->blocks.size(); ++i) {
+    const BlockExtent& extent = plan->blocks[i];
+    auto buffer = pipeline.TakeBuffer(static_cast<std::size_t>(extent.size));
+    if (!buffer) return {};  // a worker failed; Drain() reports why
+    if (auto read = source->ReadAt(extent.offset, *buffer); !read) return read.error();
+    file_hash.Update(*buffer);
+    file.blocks[i].offset = extent.offset;
+    file.blocks[i].size = extent.size;
+    pipeline.Submit(std::move(*buffer), extent.element_width, &file.blocks[i]);
+  }
+  file.sha256 = file_hash.Finish();
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<InputFile>> CollectInputs(const std::vector<fs::path>& inputs) {
+  std::vector<InputFile> files;
+  for (const fs::path& input : inputs) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(input, ec);
+    if (ec || !fs::exists(status)) {
+      return Error{Errc::kIo, fmt::format("input {} does not exist", input.string())};
+    }
+    Result<void> added = fs::is_directory(status)
+                             ? AddDirectory(input, files)
+                             : AddInput(input, input.filename().generic_string(), files);
+    if (!added) return added.error();
+  }
+  if (files.empty()) return Error{Errc::kBadRequest, "the inputs hold no files to ingest"};
+  std::sort(files.begin(), files.end(),
+            [](const InputFile& a, const InputFile& b) { return a.path < b.path; });
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    if (files[i].path == files[i - 1].path) {
+      return Error{Errc::kBadRequest, fmt::format("{} and {} would both be stored as {}",
+                                                  files[i - 1].source.string(),
+                                                  files[i].source.string(), files[i].path)};
+    }
+  }
+  return files;
+}
+
+Result<IngestReport> Ingest(Store& store, const std::vector<InputFile>& files,
+                            const IngestOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (auto model = ValidateModelName(options.model); !model) return model.error();
+  if (auto rev = ValidateRevisionName(options.revision); !rev) return rev.error();
+  if (options.chunking.max_block == 0) {
+    return Error{Errc::kBadRequest, "the maximum block size must be positive"};
+  }
+
+  IngestReport report;
+  Manifest& manifest = report.manifest;
+  manifest.model = options.model;
+  manifest.revision = options.revision;
+  manifest.files.resize(files.size());  // never resized again: the pipeline writes into it
+  {
+    const unsigned threads =
+        options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    BlockPipeline pipeline(*store.blocks, threads, options.encoding);
+    Result<void> read;
+    for (std::size_t i = 0; i < files.size() && read; ++i) {
+      read = ReadFile(files[i], options.chunking, pipeline, manifest.files[i]);
+    }
+    Result<void> drained = pipeline.Drain();
+    if (!read) return read.error();
+    if (!drained) return drained.error();
+    const PipelineTotals totals = pipeline.totals();
+    report.new_blocks = totals.new_blocks;
+    report.new_raw_bytes = totals.new_raw_bytes;
+    report.dedup_raw_bytes = totals.dedup_raw_bytes;
+    report.stored_bytes = totals.stored_bytes;
+  }
+
+  manifest.created = NowRfc3339Utc();
+  manifest.commit = CommitOf(manifest);
+  if (auto put = store.manifests->Put(manifest); !put) return put.error();
+
+  report.files = manifest.files.size();
+  for (const ManifestFile& file : manifest.files) {
+    report.tensors += file.tensors.size();
+    report.blocks += file.blocks.size();
+    report.raw_bytes += file.size;
+  }
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace mei::origin

@@ -1,0 +1,109 @@
+// mei-origin: the root of the hierarchy. `ingest` turns model files into blocks and a manifest.
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "common/byte_size.h"
+#include "common/store.h"
+#include "origin/ingest.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mei::FormatByteSize;
+
+void PrintReport(const mei::origin::IngestReport& r) {
+  const auto& m = r.manifest;
+  const double raw = static_cast<double>(r.raw_bytes);
+  fmt::print("ingested {}@{} -> commit {}\n", m.model, m.revision, m.commit.Hex());
+  fmt::print("  files {}, tensors {}, blocks {} ({} new)\n", r.files, r.tensors, r.blocks,
+             r.new_blocks);
+  fmt::print("  raw {}: new {}, already stored {} ({:.1f}% deduplicated)\n",
+             FormatByteSize(r.raw_bytes), FormatByteSize(r.new_raw_bytes),
+             FormatByteSize(r.dedup_raw_bytes),
+             raw > 0 ? 100.0 * static_cast<double>(r.dedup_raw_bytes) / raw : 0.0);
+  fmt::print("  stored {} for the new blocks ({:.1f}% of their raw size)\n",
+             FormatByteSize(r.stored_bytes),
+             r.new_raw_bytes > 0
+                 ? 100.0 * static_cast<double>(r.stored_bytes) /
+                       static_cast<double>(r.new_raw_bytes)
+                 : 0.0);
+  fmt::print("  {:.2f} s, {}/s\n", r.seconds,
+             FormatByteSize(static_cast<std::uint64_t>(raw / std::max(r.seconds, 1e-9))));
+}
+
+void PrintJsonReport(const mei::origin::IngestReport& r) {
+  boost::json::object o;
+  o["model"] = r.manifest.model;
+  o["revision"] = r.manifest.revision;
+  o["commit"] = r.manifest.commit.Hex();
+  o["files"] = r.files;
+  o["tensors"] = r.tensors;
+  o["blocks"] = r.blocks;
+  o["new_blocks"] = r.new_blocks;
+  o["raw_bytes"] = r.raw_bytes;
+  o["new_raw_bytes"] = r.new_raw_bytes;
+  o["dedup_raw_bytes"] = r.dedup_raw_bytes;
+  o["stored_bytes"] = r.stored_bytes;
+  o["seconds"] = r.seconds;
+  std::puts(boost::json::serialize(o).c_str());
+}
+
+int RunIngest(const fs::path& store_dir, const std::vector<fs::path>& inputs,
+              const mei::origin::IngestOptions& options, bool json) {
+  auto files = mei::origin::CollectInputs(inputs).value();
+  auto store = mei::OpenStore(store_dir).value();
+  auto report = mei::origin::Ingest(store, files, options).value();
+  json ? PrintJsonReport(report) : PrintReport(report);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mei-origin: ingest model files into a MEI-CDN store and serve them"};
+  app.require_subcommand(1);
+
+  CLI::App* ingest = app.add_subcommand("ingest", "Chunk, deduplicate, encode and publish files");
+  fs::path store_dir;
+  std::vector<fs::path> inputs;
+  mei::origin::IngestOptions options;
+  std::string max_block = "4MiB";
+  bool json = false;
+  ingest->add_option("--store", store_dir, "Store directory (created if missing)")->required();
+  ingest->add_option("--model", options.model, "Model id, org/name")->required();
+  ingest->add_option("--revision", options.revision, "Revision name to publish")
+      ->capture_default_str();
+  ingest->add_option("--max-block", max_block, "Largest tensor block")->capture_default_str();
+  ingest->add_option("--zstd-level", options.encoding.zstd_level, "zstd level for stored blocks")
+      ->capture_default_str()
+      ->check(CLI::Range(-7, 19));
+  ingest->add_option("--min-saving", options.encoding.min_saving,
+                     "Keep a codec only if it saves at least this share")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  ingest->add_option("--threads", options.threads, "Hash/encode workers (0: one per core)")
+      ->capture_default_str();
+  ingest->add_flag("--json", json, "Print the report as one JSON object");
+  ingest->add_option("paths", inputs, "Files or directories")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    options.chunking.max_block = mei::ParseByteSize(max_block).value();
+    if (*ingest) return RunIngest(store_dir, inputs, options, json);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mei-origin: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
