@@ -1,2 +1,459 @@
 #include "tools/synth/model_family.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include "common/byte_source.h"
+#include "common/digest.h"
+#include "common/gguf.h"
+#include "common/safetensors.h"
+#include "tools/synth/weights.h"
+
+namespace mei::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kSmallModelBytes = 4ull << 20;
+
+fs::path MakeTempDir() {
+  std::string pattern = (fs::temp_directory_path() / "mei-synth-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed: " << std::strerror(errno);
+  }
+  return pattern;
+}
+
+std::vector<std::byte> ReadRange(const fs::path& path, std::uint64_t offset, std::uint64_t size) {
+  Result<FileByteSource> file = FileByteSource::Open(path);
+  EXPECT_TRUE(file.has_value()) << path;
+  std::vector<std::byte> bytes(size);
+  if (file) {
+    EXPECT_TRUE(file->ReadAt(offset, bytes).has_value());
+  }
+  return bytes;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string FileSha256(const fs::path& path) {
+  Result<FileByteSource> file = FileByteSource::Open(path);
+  EXPECT_TRUE(file.has_value()) << path;
+  if (!file) return {};
+  Sha256Hasher hasher;
+  std::vector<std::byte> chunk(1 << 20);
+  for (std::uint64_t offset = 0; offset < file->size(); offset += chunk.size()) {
+    const std::span<std::byte> part(chunk.data(),
+                                    std::min<std::uint64_t>(chunk.size(), file->size() - offset));
+    EXPECT_TRUE(file->ReadAt(offset, part).has_value());
+    hasher.Update(part);
+  }
+  return hasher.Finish().Hex();
+}
+
+// Every file under `dir`, relative path -> SHA-256.
+std::map<std::string, std::string> HashTree(const fs::path& dir) {
+  std::map<std::string, std::string> hashes;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) {
+      hashes[fs::relative(entry.path(), dir).string()] = FileSha256(entry.path());
+    }
+  }
+  return hashes;
+}
+
+struct ParsedSafetensors {
+  fs::path path;
+  SafetensorsHeader header;
+
+  const TensorEntry& Tensor(const std::string& name) const {
+    const auto it = std::find_if(header.tensors.begin(), header.tensors.end(),
+                                 [&](const TensorEntry& entry) { return entry.name == name; });
+    EXPECT_NE(it, header.tensors.end()) << name;
+    return *it;
+  }
+  std::vector<std::byte> Bytes(const TensorEntry& tensor) const {
+    return ReadRange(path, tensor.offset, tensor.size);
+  }
+};
+
+ParsedSafetensors ParseSafetensorsFile(const fs::path& path) {
+  Result<FileByteSource> file = FileByteSource::Open(path);
+  EXPECT_TRUE(file.has_value()) << path;
+  Result<SafetensorsHeader> header = ParseSafetensors(*file);
+  EXPECT_TRUE(header.has_value()) << path << ": " << header.error().message;
+  return {path, header ? *header : SafetensorsHeader{}};
+}
+
+std::string GgufName(const std::string& hf_name) {
+  static const std::map<std::string, std::string> kTopLevel = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"}};
+  static const std::map<std::string, std::string> kPerLayer = {
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"}};
+  if (const auto it = kTopLevel.find(hf_name); it != kTopLevel.end()) return it->second;
+  const std::string rest = hf_name.substr(std::string("model.layers.").size());
+  const std::size_t dot = rest.find('.');
+  return "blk." + rest.substr(0, dot) + "." + kPerLayer.at(rest.substr(dot + 1));
+}
+
+class ModelFamilyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(MakeTempDir());
+    SynthOptions options;
+    options.out_dir = *dir_ / "family";
+    options.size_bytes = kSmallModelBytes;
+    options.seed = 7;
+    Result<std::vector<VariantReport>> reports = WriteModelFamily(options);
+    ASSERT_TRUE(reports.has_value()) << reports.error().message;
+    reports_ = new std::vector<VariantReport>(std::move(*reports));
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+    delete reports_;
+  }
+
+  static fs::path Family() { return *dir_ / "family"; }
+  static const VariantReport& Report(const std::string& variant) {
+    const auto it = std::find_if(reports_->begin(), reports_->end(),
+                                 [&](const VariantReport& r) { return r.variant == variant; });
+    EXPECT_NE(it, reports_->end()) << variant;
+    return *it;
+  }
+  static ParsedSafetensors Weights(const std::string& variant) {
+    return ParseSafetensorsFile(Family() / variant / "model.safetensors");
+  }
+
+  static fs::path* dir_;
+  static std::vector<VariantReport>* reports_;
+};
+
+fs::path* ModelFamilyTest::dir_ = nullptr;
+std::vector<VariantReport>* ModelFamilyTest::reports_ = nullptr;
+
+TEST_F(ModelFamilyTest, WritesEveryVariantInOrderWithItsFilesAndSizes) {
+  ASSERT_EQ(reports_->size(), kAllVariants.size());
+  for (std::size_t i = 0; i < kAllVariants.size(); ++i) {
+    const VariantReport& report = (*reports_)[i];
+    EXPECT_EQ(report.variant, kAllVariants[i]);
+    const std::string weights = report.variant == "gguf" ? "model.gguf" : "model.safetensors";
+    EXPECT_EQ(report.files, (std::vector<std::string>{weights, "config.json", "tokenizer.json"}));
+    std::uint64_t bytes = 0;
+    for (const std::string& file : report.files) {
+      bytes += fs::file_size(Family() / report.variant / file);
+    }
+    EXPECT_EQ(report.bytes, bytes) << report.variant;
+    std::set<std::string> on_disk;
+    for (const auto& entry : fs::directory_iterator(Family() / report.variant)) {
+      on_disk.insert(entry.path().filename().string());
+    }
+    EXPECT_EQ(on_disk, std::set<std::string>(report.files.begin(), report.files.end()))
+        << "no temporary files are left behind in " << report.variant;
+  }
+}
+
+TEST_F(ModelFamilyTest, EverySafetensorsFileParsesWithLlamaNamesAndFormatMetadata) {
+  const std::vector<std::string> variants = {"base",     "ft-last", "lora-merged",
+                                             "v2-embed", "f32",     "unrelated"};
+  for (const std::string& variant : variants) {
+    const ParsedSafetensors parsed = Weights(variant);
+    EXPECT_EQ(parsed.header.metadata,
+              (std::vector<std::pair<std::string, std::string>>{{"format", "pt"}}));
+    EXPECT_EQ(parsed.header.data_start % 8, 0u);
+    const std::string dtype = variant == "f32" ? "F32" : "BF16";
+    std::uint64_t next_offset = parsed.header.data_start;
+    for (const TensorEntry& tensor : parsed.header.tensors) {
+      EXPECT_EQ(tensor.dtype, dtype) << tensor.name;
+      EXPECT_EQ(tensor.offset, next_offset) << "data is contiguous at " << tensor.name;
+      next_offset = tensor.offset + tensor.size;
+    }
+    EXPECT_EQ(next_offset, fs::file_size(parsed.path)) << variant;
+    const TensorEntry& embedding = parsed.Tensor("model.embed_tokens.weight");
+    const TensorEntry& up = parsed.Tensor("model.layers.0.mlp.up_proj.weight");
+    const TensorEntry& down = parsed.Tensor("model.layers.0.mlp.down_proj.weight");
+    EXPECT_EQ(up.shape[1], embedding.shape[1]);
+    EXPECT_EQ(down.shape, (std::vector<std::uint64_t>{up.shape[1], up.shape[0]}));
+    EXPECT_EQ(parsed.Tensor("model.norm.weight").shape,
+              std::vector<std::uint64_t>{embedding.shape[1]});
+    EXPECT_EQ(parsed.Tensor("lm_head.weight").shape, embedding.shape);
+  }
+}
+
+TEST_F(ModelFamilyTest, ConfigMatchesTheTensorShapes) {
+  const ParsedSafetensors base = Weights("base");
+  const boost::json::object config =
+      boost::json::parse(ReadText(Family() / "base" / "config.json")).as_object();
+  const TensorEntry& embedding = base.Tensor("model.embed_tokens.weight");
+  EXPECT_EQ(config.at("model_type").as_string(), "llama");
+  EXPECT_EQ(config.at("vocab_size").as_int64(), static_cast<std::int64_t>(embedding.shape[0]));
+  EXPECT_EQ(config.at("hidden_size").as_int64(), static_cast<std::int64_t>(embedding.shape[1]));
+  EXPECT_EQ(config.at("intermediate_size").as_int64(),
+            static_cast<std::int64_t>(base.Tensor("model.layers.0.mlp.up_proj.weight").shape[0]));
+  const auto layers = static_cast<std::uint64_t>(config.at("num_hidden_layers").as_int64());
+  EXPECT_EQ(base.header.tensors.size(), 3 + 9 * layers);
+  EXPECT_EQ(config.at("torch_dtype").as_string(), "bfloat16");
+
+  const boost::json::object f32_config =
+      boost::json::parse(ReadText(Family() / "f32" / "config.json")).as_object();
+  EXPECT_EQ(f32_config.at("torch_dtype").as_string(), "float32");
+  for (const std::string variant : {"ft-last", "lora-merged", "v2-embed", "gguf"}) {
+    EXPECT_EQ(ReadText(Family() / variant / "config.json"),
+              ReadText(Family() / "base" / "config.json"));
+    EXPECT_EQ(ReadText(Family() / variant / "tokenizer.json"),
+              ReadText(Family() / "base" / "tokenizer.json"));
+  }
+}
+
+TEST_F(ModelFamilyTest, DerivedVariantsDifferFromBaseExactlyInTheReportedTensors) {
+  const ParsedSafetensors base = Weights("base");
+  for (const std::string variant : {"base", "ft-last", "lora-merged", "v2-embed"}) {
+    const ParsedSafetensors derived = Weights(variant);
+    ASSERT_EQ(derived.header.tensors.size(), base.header.tensors.size());
+    std::set<std::string> shared;
+    std::set<std::string> changed;
+    for (const TensorEntry& tensor : base.header.tensors) {
+      const TensorEntry& other = derived.Tensor(tensor.name);
+      EXPECT_EQ(other.offset, tensor.offset);
+      EXPECT_EQ(other.shape, tensor.shape);
+      (derived.Bytes(other) == base.Bytes(tensor) ? shared : changed).insert(tensor.name);
+    }
+    const VariantReport& report = Report(variant);
+    EXPECT_EQ(shared,
+              std::set<std::string>(report.shared_with_base.begin(), report.shared_with_base.end()))
+        << variant;
+    EXPECT_EQ(changed, std::set<std::string>(report.changed.begin(), report.changed.end()))
+        << variant;
+    EXPECT_EQ(ReadRange(derived.path, 0, derived.header.data_start),
+              ReadRange(base.path, 0, base.header.data_start))
+        << "the header of " << variant << " is the base's";
+  }
+}
+
+TEST_F(ModelFamilyTest, VariantsChangeWhatTheirNamesSay) {
+  const std::uint64_t layers = (Weights("base").header.tensors.size() - 3) / 9;
+  const std::uint64_t tuned = std::max<std::uint64_t>(1, layers / 4);
+  EXPECT_EQ(Report("base").changed, std::vector<std::string>{});
+  EXPECT_EQ(Report("ft-last").changed.size(), tuned * 9);
+  for (const std::string& name : Report("ft-last").changed) {
+    const std::uint64_t layer = std::stoull(name.substr(std::string("model.layers.").size()));
+    EXPECT_GE(layer, layers - tuned) << name;
+  }
+  EXPECT_EQ(Report("lora-merged").changed.size(), layers * 4);
+  for (const std::string& name : Report("lora-merged").changed) {
+    EXPECT_NE(name.find(".self_attn."), std::string::npos) << name;
+  }
+  EXPECT_EQ(Report("v2-embed").changed, std::vector<std::string>{"model.embed_tokens.weight"});
+  EXPECT_EQ(Report("f32").shared_with_base, std::vector<std::string>{});
+  EXPECT_EQ(Report("gguf").changed, std::vector<std::string>{});
+  EXPECT_EQ(Report("unrelated").shared_with_base, std::vector<std::string>{});
+}
+
+TEST_F(ModelFamilyTest, GgufParsesAndItsTensorBytesAreTheBases) {
+  Result<FileByteSource> file = FileByteSource::Open(Family() / "gguf" / "model.gguf");
+  ASSERT_TRUE(file.has_value());
+  Result<GgufFile> gguf = ParseGguf(*file);
+  ASSERT_TRUE(gguf.has_value()) << gguf.error().message;
+  EXPECT_EQ(gguf->version, 3u);
+  EXPECT_EQ(gguf->alignment, 32u);
+
+  std::map<std::string, const GgufValue*> metadata;
+  for (const auto& [key, value] : gguf->metadata) metadata[key] = &value;
+  ASSERT_TRUE(metadata.contains("general.architecture"));
+  EXPECT_EQ(std::get<std::string>(metadata["general.architecture"]->value), "llama");
+  ASSERT_TRUE(metadata.contains("tokenizer.ggml.tokens"));
+  const GgufValue& tokens = *metadata["tokenizer.ggml.tokens"];
+  EXPECT_EQ(tokens.element_type, GgufType::kString);
+
+  const ParsedSafetensors base = Weights("base");
+  const TensorEntry& embedding = base.Tensor("model.embed_tokens.weight");
+  EXPECT_EQ(std::get<std::vector<GgufValue>>(tokens.value).size(), embedding.shape[0]);
+  EXPECT_EQ(std::get<std::uint64_t>(metadata["llama.embedding_length"]->value), embedding.shape[1]);
+
+  ASSERT_EQ(gguf->tensors.size(), base.header.tensors.size());
+  std::map<std::string, const TensorEntry*> by_name;
+  for (const TensorEntry& tensor : gguf->tensors) by_name[tensor.name] = &tensor;
+  for (const TensorEntry& tensor : base.header.tensors) {
+    const std::string name = GgufName(tensor.name);
+    ASSERT_TRUE(by_name.contains(name)) << name;
+    const TensorEntry& exported = *by_name[name];
+    EXPECT_EQ(exported.dtype, "BF16");
+    EXPECT_EQ(exported.shape,
+              std::vector<std::uint64_t>(tensor.shape.rbegin(), tensor.shape.rend()));
+    EXPECT_EQ(exported.offset % 32, 0u);
+    EXPECT_EQ(ReadRange(file->name(), exported.offset, exported.size), base.Bytes(tensor)) << name;
+  }
+}
+
+TEST_F(ModelFamilyTest, F32HoldsTheBaseValuesWidenedExactly) {
+  const ParsedSafetensors base = Weights("base");
+  const ParsedSafetensors f32 = Weights("f32");
+  for (const TensorEntry& tensor : base.header.tensors) {
+    const TensorEntry& wide = f32.Tensor(tensor.name);
+    ASSERT_EQ(wide.shape, tensor.shape);
+    ASSERT_EQ(wide.size, tensor.size * 2);
+    const std::vector<std::byte> narrow_bytes = base.Bytes(tensor);
+    const std::vector<std::byte> wide_bytes = f32.Bytes(wide);
+    for (std::size_t i = 0; i < narrow_bytes.size() / 2; ++i) {
+      std::uint16_t narrow;
+      float value;
+      std::memcpy(&narrow, narrow_bytes.data() + 2 * i, 2);
+      std::memcpy(&value, wide_bytes.data() + 4 * i, 4);
+      ASSERT_EQ(value, Bf16ToFloat(narrow)) << tensor.name << " element " << i;
+    }
+  }
+}
+
+TEST_F(ModelFamilyTest, WeightsLookLikeAnInitialisedModel) {
+  const ParsedSafetensors base = Weights("base");
+  const auto stats = [&](const std::string& name) {
+    const std::vector<std::byte> bytes = base.Bytes(base.Tensor(name));
+    double sum = 0;
+    double sum_of_squares = 0;
+    const std::size_t count = bytes.size() / 2;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::uint16_t bits;
+      std::memcpy(&bits, bytes.data() + 2 * i, 2);
+      const double value = Bf16ToFloat(bits);
+      sum += value;
+      sum_of_squares += value * value;
+    }
+    const double mean = sum / static_cast<double>(count);
+    return std::pair(mean, std::sqrt(sum_of_squares / static_cast<double>(count) - mean * mean));
+  };
+  const auto [mean, std_dev] = stats("model.embed_tokens.weight");
+  EXPECT_NEAR(mean, 0.0, 5e-4);
+  EXPECT_NEAR(std_dev, 0.02, 0.0005);
+  const auto [norm_mean, norm_std_dev] = stats("model.norm.weight");
+  EXPECT_NEAR(norm_mean, 1.0, 0.01);
+  EXPECT_LT(norm_std_dev, 0.05);
+}
+
+TEST_F(ModelFamilyTest, UnrelatedSharesNoTensorBytesOrTokenizerWithBase) {
+  const ParsedSafetensors base = Weights("base");
+  const ParsedSafetensors unrelated = Weights("unrelated");
+  std::set<std::string> base_digests;
+  for (const TensorEntry& tensor : base.header.tensors) {
+    base_digests.insert(Sha256Of(base.Bytes(tensor)).Hex());
+  }
+  for (const TensorEntry& tensor : unrelated.header.tensors) {
+    EXPECT_FALSE(base_digests.contains(Sha256Of(unrelated.Bytes(tensor)).Hex())) << tensor.name;
+  }
+  EXPECT_NE(base.Tensor("model.embed_tokens.weight").shape,
+            unrelated.Tensor("model.embed_tokens.weight").shape);
+  EXPECT_NE(ReadText(Family() / "unrelated" / "tokenizer.json"),
+            ReadText(Family() / "base" / "tokenizer.json"));
+}
+
+TEST_F(ModelFamilyTest, SameSeedWritesIdenticalFilesAndAnotherSeedDifferentOnes) {
+  SynthOptions options;
+  options.size_bytes = kSmallModelBytes;
+  options.seed = 7;
+  options.out_dir = *dir_ / "again";
+  ASSERT_TRUE(WriteModelFamily(options).has_value());
+  EXPECT_EQ(HashTree(options.out_dir), HashTree(Family()));
+
+  options.seed = 8;
+  options.out_dir = *dir_ / "other-seed";
+  options.variants = {"base", "gguf"};
+  ASSERT_TRUE(WriteModelFamily(options).has_value());
+  const std::map<std::string, std::string> original = HashTree(Family());
+  const std::map<std::string, std::string> other = HashTree(options.out_dir);
+  EXPECT_EQ(other.size(), 6u);
+  for (const auto& [file, digest] : other) {
+    if (file.ends_with("config.json")) continue;  // the dimensions depend on the size only
+    EXPECT_NE(digest, original.at(file)) << file;
+  }
+}
+
+TEST_F(ModelFamilyTest, RewritingReplacesFilesInPlace) {
+  SynthOptions options;
+  options.size_bytes = kSmallModelBytes;
+  options.seed = 7;
+  options.out_dir = *dir_ / "rewrite";
+  options.variants = {"v2-embed"};
+  ASSERT_TRUE(WriteModelFamily(options).has_value());
+  options.seed = 9;
+  ASSERT_TRUE(WriteModelFamily(options).has_value());
+  options.out_dir = *dir_ / "fresh";
+  ASSERT_TRUE(WriteModelFamily(options).has_value());
+  EXPECT_EQ(HashTree(*dir_ / "rewrite"), HashTree(*dir_ / "fresh"));
+}
+
+TEST(ModelFamilySizeTest, SixteenMibRequestGivesABaseWithinAQuarter) {
+  const fs::path dir = MakeTempDir();
+  SynthOptions options;
+  options.out_dir = dir;
+  options.size_bytes = 16ull << 20;
+  options.variants = {"base"};
+  Result<std::vector<VariantReport>> reports = WriteModelFamily(options);
+  ASSERT_TRUE(reports.has_value()) << reports.error().message;
+  const auto size = static_cast<double>(fs::file_size(dir / "base" / "model.safetensors"));
+  EXPECT_NEAR(size, 16.0 * (1 << 20), 0.25 * 16.0 * (1 << 20));
+  fs::remove_all(dir);
+}
+
+TEST(ModelFamilyErrorsTest, UnknownVariantIsABadRequestAndWritesNothing) {
+  const fs::path dir = MakeTempDir();
+  SynthOptions options;
+  options.out_dir = dir / "out";
+  options.variants = {"base", "q4"};
+  Result<std::vector<VariantReport>> reports = WriteModelFamily(options);
+  ASSERT_FALSE(reports.has_value());
+  EXPECT_EQ(reports.error().code, Errc::kBadRequest);
+  EXPECT_NE(reports.error().message.find("q4"), std::string::npos);
+  EXPECT_FALSE(fs::exists(options.out_dir));
+  fs::remove_all(dir);
+}
+
+TEST(ModelFamilyErrorsTest, NoVariantsOrASizeOutOfRangeIsABadRequest) {
+  SynthOptions options;
+  options.out_dir = fs::temp_directory_path() / "mei-synth-never-written";
+  options.variants = {};
+  EXPECT_EQ(WriteModelFamily(options).error().code, Errc::kBadRequest);
+  options.variants = {"base"};
+  options.size_bytes = 1000;
+  EXPECT_EQ(WriteModelFamily(options).error().code, Errc::kBadRequest);
+  EXPECT_FALSE(fs::exists(options.out_dir));
+}
+
+TEST(ModelFamilyErrorsTest, OutputUnderARegularFileIsAnIoError) {
+  const fs::path dir = MakeTempDir();
+  std::ofstream(dir / "file") << "not a folder";
+  SynthOptions options;
+  options.out_dir = dir / "file" / "out";
+  options.size_bytes = kSmallModelBytes;
+  Result<std::vector<VariantReport>> reports = WriteModelFamily(options);
+  ASSERT_FALSE(reports.has_value());
+  EXPECT_EQ(reports.error().code, Errc::kIo);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mei::tools

@@ -1,2 +1,110 @@
+// mei-synth: writes a synthetic Llama model family (a base, fine-tunes that share most of its
+// tensors, an F32 and a GGUF export, and an unrelated model) for tests, demos and benchmarks.
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "common/byte_size.h"
 #include "tools/synth/model_family.h"
-int main() { return 0; }
+#include "tools/synth/tensor_name_summary.h"
+
+namespace mei::tools {
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+std::string DescribeSharing(const VariantReport& report) {
+  std::vector<std::string> all = report.shared_with_base;
+  all.insert(all.end(), report.changed.begin(), report.changed.end());
+  std::string line =
+      fmt::format("{} of {} tensors shared with base", report.shared_with_base.size(), all.size());
+  if (!report.changed.empty()) {
+    line += fmt::format("; changed: {}", SummarizeTensorNames(report.changed, all));
+  }
+  if (report.variant == "f32") line += " (widened to F32)";
+  if (report.variant == "gguf") line += " (under llama.cpp names, same bytes)";
+  if (report.variant == "unrelated") line += " (another model line)";
+  return line;
+}
+
+void PrintReport(const SynthOptions& options, const std::vector<VariantReport>& reports) {
+  const LlamaDims dims = BaseModelDims(options.size_bytes);
+  fmt::print(
+      "{}: seed {}, base of {} parameters: hidden {}, intermediate {}, {} layers, {} heads, "
+      "vocab {}\n",
+      options.out_dir.string(), options.seed, dims.Parameters(), dims.hidden, dims.intermediate,
+      dims.layers, dims.heads, dims.vocab);
+  for (const VariantReport& report : reports) {
+    std::vector<std::string> files;
+    for (const std::string& file : report.files) {
+      files.push_back(fmt::format(
+          "{} {}", file,
+          FormatByteSize(std::filesystem::file_size(options.out_dir / report.variant / file))));
+    }
+    fmt::print("{}/ ({}): {}\n  {}\n", report.variant, FormatByteSize(report.bytes),
+               fmt::join(files, ", "), DescribeSharing(report));
+  }
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{
+      "Writes a synthetic Llama model family: base, ft-last, lora-merged, v2-embed, f32, gguf "
+      "and unrelated, one folder each, every byte a function of --seed and --size."};
+  SynthOptions options;
+  std::string out_dir;
+  std::string size_text = "64MiB";
+  app.add_option("--out", out_dir, "Folder to write the variant folders into")->required();
+  app.add_option("--size", size_text,
+                 "Approximate size of the base model's weights file: 64MiB, 1GiB, 500MB, 4096")
+      ->capture_default_str();
+  app.add_option("--seed", options.seed, "Seed from which every byte is drawn")
+      ->capture_default_str();
+  app.add_option(
+         "--variants", options.variants,
+         fmt::format("Comma-separated variants to write, of {}", fmt::join(kAllVariants, ",")))
+      ->delimiter(',');
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    const std::string_view message = error.what();
+    fmt::print(stderr, "mei-synth: {}{}\n", message, message.ends_with('.') ? "" : ".");
+    return kExitUsage;
+  }
+
+  options.out_dir = out_dir;
+  const Result<std::uint64_t> size = ParseByteSize(size_text);
+  if (!size) {
+    fmt::print(stderr, "mei-synth: {}.\n", size.error().message);
+    return kExitUsage;
+  }
+  options.size_bytes = *size;
+  const Result<std::vector<VariantReport>> reports = WriteModelFamily(options);
+  if (!reports) {
+    fmt::print(stderr, "mei-synth: {}.\n", reports.error().message);
+    return reports.error().code == Errc::kBadRequest ? kExitUsage : kExitFailure;
+  }
+  PrintReport(options, *reports);
+  return 0;
+}
+
+}  // namespace
+}  // namespace mei::tools
+
+int main(int argc, char** argv) {
+  try {
+    return mei::tools::Run(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "mei-synth: %s.\n", error.what());
+    return 1;
+  }
+}

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/errc.h"
+#include "tools/synth/llama_layout.h"
 
 namespace mei::tools {
 
@@ -35,7 +36,12 @@ struct VariantReport {
 };
 
 // Writes one folder per variant under options.out_dir (created if missing; existing files of the
-// same names are replaced atomically). kBadRequest for an unknown variant, kIo on write errors.
+// same names are replaced atomically). kBadRequest for an unknown variant, an empty list or a size
+// outside [kMinWeightBytes, kMaxWeightBytes]; kIo on write errors.
 [[nodiscard]] Result<std::vector<VariantReport>> WriteModelFamily(const SynthOptions& options);
+
+// The dimensions WriteModelFamily gives the base model for `size_bytes` (clamped to the supported
+// range). Thread-safe.
+[[nodiscard]] LlamaDims BaseModelDims(std::uint64_t size_bytes);
 
 }  // namespace mei::tools
