@@ -200,15 +200,10 @@ Result<std::optional<rocksdb::PinnableSlice>> Read(const RocksHandle& handle,
 }
 
 // Whether `key` is in `family`: a memory-only probe first, a full read when it cannot tell.
+// A plain Get: bloom filters make a miss cheap. (KeyMayExist is not used: in RocksDB 7.8 it can
+// report a value found for a key that is absent.)
 Result<bool> Contains(const RocksHandle& handle, RocksHandle::Family family,
                       const rocksdb::Slice& key, std::string_view what) {
-  std::string value;
-  bool value_found = false;
-  if (!handle.db().KeyMayExist(rocksdb::ReadOptions(), handle.family(family), key, &value,
-                               &value_found)) {
-    return false;
-  }
-  if (value_found) return true;
   auto read = Read(handle, family, key, what);
   if (!read) return read.error();
   return read->has_value();

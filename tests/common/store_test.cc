@@ -231,6 +231,26 @@ TEST_F(BlockStoreTest, CountersAreExactAfterPutsAndDeletesAndSurviveReopen) {
   EXPECT_EQ(store.blocks->Has(blocks[9].id).value(), true);
 }
 
+// Regression: RocksDB's KeyMayExist reported absent ids as present once the store had been
+// reopened with data in SST files, which made ingest skip blocks it never stored.
+TEST_F(BlockStoreTest, HasIsExactForAbsentIdsAfterReopen) {
+  std::vector<TestBlock> present;
+  for (std::uint64_t cycle = 0; cycle < 5; ++cycle) {
+    Store store = Open();
+    for (std::uint64_t i = 0; i < 100; ++i) {
+      present.push_back(MakeBlock(RandomBytes(70000, cycle * 1000 + i)));
+      ASSERT_TRUE(store.blocks->Put(present.back().id, present.back().frame).value());
+    }
+  }
+  Store store = Open();
+  for (const TestBlock& block : present) ASSERT_TRUE(store.blocks->Has(block.id).value());
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    const TestBlock absent = MakeBlock(RandomBytes(100, 100000 + i));
+    ASSERT_FALSE(store.blocks->Has(absent.id).value()) << i;
+    ASSERT_TRUE(store.blocks->Put(absent.id, absent.frame).value()) << i;
+  }
+}
+
 TEST_F(BlockStoreTest, LargeBlockLivesInBlobFileAndReadsBack) {
   const TestBlock block = MakeBlock(RandomBytes(8 << 20, 7));
   {
