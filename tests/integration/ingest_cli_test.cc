@@ -2,6 +2,7 @@
 // one clear sentence with a non-zero exit for bad input, with nothing published.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -82,6 +83,38 @@ TEST_F(IngestCliTest, StreamingIngestOfATwoGibFileStaysFarUnderOneGibOfMemory) {
   std::printf("ingest of %.2f GiB: peak RSS %.1f MiB, %.1f s\n",
               static_cast<double>(fs::file_size(weights)) / (1 << 30),
               static_cast<double>(ingest.max_rss_bytes) / (1 << 20), ingest.seconds);
+}
+
+// The demo's path: every variant ingested by its own process into one store, then every file of
+// every manifest rebuilt from the stored blocks and compared with its source.
+TEST_F(IngestCliTest, EveryVariantIngestedByItsOwnProcessReassemblesFromTheStore) {
+  ASSERT_EQ(Synth("48MiB", "base,ft-last,lora-merged,v2-embed,f32,gguf,unrelated").exit_code, 0);
+  const std::vector<std::string> variants = {"base", "ft-last", "lora-merged", "v2-embed",
+                                             "f32",  "gguf",    "unrelated"};
+  for (const std::string& variant : variants) {
+    auto ingest = IngestCli("test/" + variant, dir_ / "models" / variant);
+    ASSERT_EQ(ingest.exit_code, 0) << variant << ": " << ingest.err;
+  }
+  auto store = OpenStore(dir_ / "store");
+  ASSERT_TRUE(store) << store.error().message;
+  std::vector<std::byte> raw;
+  for (const std::string& variant : variants) {
+    auto manifest = store->manifests->Get("test/" + variant, "main");
+    ASSERT_TRUE(manifest) << manifest.error().message;
+    for (const ManifestFile& file : manifest->files) {
+      std::ifstream source(dir_ / "models" / variant / file.path, std::ios::binary);
+      std::vector<char> expected;
+      for (const ManifestBlock& block : file.blocks) {
+        auto read = store->blocks->ReadRaw(block.id, raw);
+        ASSERT_TRUE(read) << variant << "/" << file.path << ": " << read.error().message;
+        expected.resize(raw.size());
+        source.read(expected.data(), static_cast<std::streamsize>(expected.size()));
+        ASSERT_EQ(0, std::memcmp(expected.data(), raw.data(), raw.size()))
+            << variant << "/" << file.path << " at " << block.offset;
+      }
+      EXPECT_EQ(source.peek(), EOF) << variant << "/" << file.path;
+    }
+  }
 }
 
 TEST_F(IngestCliTest, JsonReportHasEveryField) {
