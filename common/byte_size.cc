@@ -1,9 +1,9 @@
 #include "common/byte_size.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace mei {
 
@@ -22,11 +22,20 @@ Result<std::uint64_t> ParseByteSize(std::string_view text) {
   }
   if (digits == 0) return bad();
   static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 14> kUnits = {{
-      {"", 1}, {"B", 1},
-      {"K", 1ull << 10}, {"KiB", 1ull << 10}, {"KB", 1000},
-      {"M", 1ull << 20}, {"MiB", 1ull << 20}, {"MB", 1000'000},
-      {"G", 1ull << 30}, {"GiB", 1ull << 30}, {"GB", 1000'000'000},
-      {"T", 1ull << 40}, {"TiB", 1ull << 40}, {"TB", 1000'000'000'000},
+      {"", 1},
+      {"B", 1},
+      {"K", 1ull << 10},
+      {"KiB", 1ull << 10},
+      {"KB", 1000},
+      {"M", 1ull << 20},
+      {"MiB", 1ull << 20},
+      {"MB", 1000'000},
+      {"G", 1ull << 30},
+      {"GiB", 1ull << 30},
+      {"GB", 1000'000'000},
+      {"T", 1ull << 40},
+      {"TiB", 1ull << 40},
+      {"TB", 1000'000'000'000},
   }};
   const std::string_view unit = text.substr(digits);
   for (const auto& [name, scale] : kUnits) {

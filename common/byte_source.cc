@@ -1,14 +1,13 @@
 #include "common/byte_source.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace mei {
 namespace {
@@ -39,9 +38,9 @@ Result<FileByteSource> FileByteSource::Open(const std::filesystem::path& path) {
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     const int saved = errno;
     ::close(fd);
-    return Error{Errc::kIo, fmt::format("cannot read {}: {}", path.string(),
-                                        S_ISREG(st.st_mode) ? std::strerror(saved)
-                                                            : "not a regular file")};
+    return Error{Errc::kIo,
+                 fmt::format("cannot read {}: {}", path.string(),
+                             S_ISREG(st.st_mode) ? std::strerror(saved) : "not a regular file")};
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   return FileByteSource(fd, static_cast<std::uint64_t>(st.st_size), path.string());
@@ -70,15 +69,15 @@ Result<void> FileByteSource::ReadAt(std::uint64_t offset, std::span<std::byte> o
   }
   std::size_t done = 0;
   while (done < out.size()) {
-    const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
-                              static_cast<off_t>(offset + done));
+    const ssize_t n =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Error{Errc::kIo, fmt::format("cannot read {}: {}", name_, std::strerror(errno))};
     }
     if (n == 0) {
-      return Error{Errc::kIo, fmt::format("{} shrank while being read (ends before byte {})",
-                                          name_, offset + done)};
+      return Error{Errc::kIo, fmt::format("{} shrank while being read (ends before byte {})", name_,
+                                          offset + done)};
     }
     done += static_cast<std::size_t>(n);
   }

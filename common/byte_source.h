@@ -24,7 +24,8 @@ class ByteSource {
 
   // Fills all of `out` with the bytes at [offset, offset + out.size()).
   // REQUIRES: offset + out.size() <= size(); otherwise the result is kIo, never a short read.
-  [[nodiscard]] virtual Result<void> ReadAt(std::uint64_t offset, std::span<std::byte> out) const = 0;
+  [[nodiscard]] virtual Result<void> ReadAt(std::uint64_t offset,
+                                            std::span<std::byte> out) const = 0;
 
   // A name for error messages (a file path, or "<memory>").
   [[nodiscard]] virtual const std::string& name() const = 0;

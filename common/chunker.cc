@@ -65,9 +65,8 @@ Result<ChunkPlan> PlanOtherFile(const ByteSource& file, const ChunkOptions& opti
       buffer_offset += begin;
       end -= begin;
       begin = 0;
-      const std::size_t want =
-          static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size() - end,
-                                                           size - buffer_offset - end));
+      const std::size_t want = static_cast<std::size_t>(
+          std::min<std::uint64_t>(buffer.size() - end, size - buffer_offset - end));
       if (auto read = file.ReadAt(buffer_offset + end, std::span(buffer).subspan(end, want));
           !read) {
         return read.error();
@@ -86,9 +85,12 @@ Result<ChunkPlan> PlanOtherFile(const ByteSource& file, const ChunkOptions& opti
 
 std::string_view NameOf(FileFormat format) {
   switch (format) {
-    case FileFormat::kSafetensors: return "safetensors";
-    case FileFormat::kGguf: return "gguf";
-    case FileFormat::kOther: return "other";
+    case FileFormat::kSafetensors:
+      return "safetensors";
+    case FileFormat::kGguf:
+      return "gguf";
+    case FileFormat::kOther:
+      return "other";
   }
   return "other";
 }

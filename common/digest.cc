@@ -38,8 +38,8 @@ Result<Sha256Digest> Sha256Digest::FromHex(std::string_view hex) {
 
 Result<Sha256Digest> Sha256Digest::FromBinary(std::span<const std::byte> binary) {
   if (binary.size() != kSize) {
-    return Error{Errc::kBadBlockId, "a binary SHA-256 id is 32 bytes; got " +
-                                        std::to_string(binary.size())};
+    return Error{Errc::kBadBlockId,
+                 "a binary SHA-256 id is 32 bytes; got " + std::to_string(binary.size())};
   }
   std::array<std::uint8_t, kSize> bytes{};
   std::memcpy(bytes.data(), binary.data(), kSize);

@@ -5,10 +5,10 @@
 #pragma once
 
 #include <array>
-#include <cstring>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <span>

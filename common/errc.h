@@ -6,24 +6,23 @@
 // the message and exit non-zero. Codes are part of the API: never renumber or rename one.
 #pragma once
 
-#include <string>
-#include <string_view>
-
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
+#include <string>
+#include <string_view>
 
 namespace mei {
 
 enum class Errc {
-  kBadRequest = 1,       // malformed request or argument
-  kBadBlockId,           // not 64 lowercase hex digits (or 32 binary bytes)
-  kBadPath,              // path with "..", empty or absolute components
-  kBadModelName,         // model id not of the form org/name
-  kBadSafetensors,       // safetensors file that does not add up
-  kBadGguf,              // GGUF file that does not add up
-  kBadManifest,          // manifest JSON that fails validation
-  kBadFrame,             // stored frame that is truncated or fails its checksum
-  kIntegrity,            // bytes whose SHA-256 is not the block id they claim
+  kBadRequest = 1,  // malformed request or argument
+  kBadBlockId,      // not 64 lowercase hex digits (or 32 binary bytes)
+  kBadPath,         // path with "..", empty or absolute components
+  kBadModelName,    // model id not of the form org/name
+  kBadSafetensors,  // safetensors file that does not add up
+  kBadGguf,         // GGUF file that does not add up
+  kBadManifest,     // manifest JSON that fails validation
+  kBadFrame,        // stored frame that is truncated or fails its checksum
+  kIntegrity,       // bytes whose SHA-256 is not the block id they claim
   kModelNotFound,
   kRevisionNotFound,
   kFileNotFound,
@@ -37,8 +36,8 @@ enum class Errc {
   kStoreFull,
   kUpstreamFailed,
   kUpstreamTimeout,
-  kIo,                   // local file system error
-  kStorage,              // RocksDB error
+  kIo,       // local file system error
+  kStorage,  // RocksDB error
   kInternal,
 };
 

@@ -13,7 +13,7 @@ namespace mei {
 
 struct FastCdcParams {
   std::size_t min_size = 16 * 1024;
-  std::size_t avg_size = 64 * 1024;   // must be a power of two
+  std::size_t avg_size = 64 * 1024;  // must be a power of two
   std::size_t max_size = 256 * 1024;
 };
 

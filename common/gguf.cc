@@ -1,13 +1,13 @@
 #include "common/gguf.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
 #include <optional>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "common/internal/buffered_reader.h"
 #include "common/internal/checked_math.h"

@@ -23,8 +23,19 @@
 namespace mei {
 
 enum class GgufType : std::uint32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
 // One metadata value. Integers are widened (unsigned to uint64, signed to int64), floats to
@@ -39,7 +50,7 @@ struct GgufValue {
 struct GgufFile {
   std::uint32_t version = 0;
   std::uint64_t alignment = 32;
-  std::uint64_t data_start = 0;  // absolute offset of the data section
+  std::uint64_t data_start = 0;                             // absolute offset of the data section
   std::vector<std::pair<std::string, GgufValue>> metadata;  // in file order
   std::vector<TensorEntry> tensors;  // sorted by offset; offsets absolute; dtype = ggml type name
 };

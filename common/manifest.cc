@@ -1,10 +1,10 @@
 #include "common/manifest.h"
 
-#include <algorithm>
-#include <string>
-
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <string>
 
 namespace mei {
 namespace {
@@ -80,7 +80,8 @@ json::object ToObject(const Manifest& manifest, bool with_identity) {
 // Typed field access that reports the JSON path of the first problem.
 class Reader {
  public:
-  Reader(const json::object& object, std::string where) : object_(object), where_(std::move(where)) {}
+  Reader(const json::object& object, std::string where)
+      : object_(object), where_(std::move(where)) {}
 
   Result<const json::value*> Field(std::string_view key) const {
     const json::value* v = object_.if_contains(key);
@@ -263,8 +264,8 @@ Result<void> ValidateFile(const ManifestFile& file) {
     if (t.size == 0) continue;
     if (t.block_count == 0 || t.first_block >= file.blocks.size() ||
         t.block_count > file.blocks.size() - t.first_block) {
-      return Bad(fmt::format("file {}: tensor {} names blocks that do not exist", file.path,
-                             t.name));
+      return Bad(
+          fmt::format("file {}: tensor {} names blocks that do not exist", file.path, t.name));
     }
     const ManifestBlock& first = file.blocks[t.first_block];
     const ManifestBlock& last = file.blocks[t.first_block + t.block_count - 1];
@@ -335,8 +336,8 @@ Result<void> ValidateManifest(const Manifest& manifest) {
   for (std::size_t i = 0; i < manifest.files.size(); ++i) {
     if (auto file = ValidateFile(manifest.files[i]); !file) return file.error();
     if (i > 0 && !(manifest.files[i - 1].path < manifest.files[i].path)) {
-      return Bad(fmt::format("manifest files are not sorted and unique at {}",
-                             manifest.files[i].path));
+      return Bad(
+          fmt::format("manifest files are not sorted and unique at {}", manifest.files[i].path));
     }
   }
   return {};
@@ -351,7 +352,8 @@ Result<void> ValidateFilePath(std::string_view path) {
   if (path.front() == '/') return bad("is absolute");
   for (char c : path) {
     if (c == '\\') return bad("contains a backslash");
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad("contains a control character");
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return bad("contains a control character");
   }
   std::size_t start = 0;
   while (start <= path.size()) {

@@ -31,7 +31,7 @@ struct ManifestFile {
   std::string path;  // relative, '/'-separated
   std::uint64_t size = 0;
   Sha256Digest sha256;
-  std::string format;  // "safetensors", "gguf" or "other"
+  std::string format;                 // "safetensors", "gguf" or "other"
   std::vector<ManifestBlock> blocks;  // contiguous, covering [0, size) exactly, in order
   std::vector<TensorEntry> tensors;   // empty for "other"
 
@@ -39,10 +39,10 @@ struct ManifestFile {
 };
 
 struct Manifest {
-  std::string model;     // "org/name"
-  std::string revision;  // a name such as "main"
-  Sha256Digest commit;   // see CommitOf
-  std::string created;   // RFC 3339 UTC, "2026-11-23T12:00:00Z"
+  std::string model;                // "org/name"
+  std::string revision;             // a name such as "main"
+  Sha256Digest commit;              // see CommitOf
+  std::string created;              // RFC 3339 UTC, "2026-11-23T12:00:00Z"
   std::vector<ManifestFile> files;  // sorted by path, paths unique
 
   friend bool operator==(const Manifest&, const Manifest&) = default;

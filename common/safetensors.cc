@@ -1,12 +1,12 @@
 #include "common/safetensors.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <optional>
 #include <string_view>
-
-#include <fmt/format.h>
-#include <boost/json.hpp>
 
 #include "common/dtype.h"
 #include "common/internal/checked_math.h"

@@ -118,7 +118,8 @@ class ManifestStore {
   explicit ManifestStore(std::shared_ptr<RocksHandle> db);
 
   // Stores the manifest under its commit and points model@revision at it, in one atomic write.
-  // REQUIRES: ValidateManifest passes and manifest.commit == CommitOf(manifest) (checked: kBadManifest).
+  // REQUIRES: ValidateManifest passes and manifest.commit == CommitOf(manifest) (checked:
+  // kBadManifest).
   [[nodiscard]] Result<void> Put(const Manifest& manifest);
 
   // `revision` is a name or a 64-hex commit. kModelNotFound when the model has no revision at

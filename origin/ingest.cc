@@ -1,12 +1,12 @@
 #include "origin/ingest.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/byte_source.h"
 #include "common/digest.h"
@@ -52,15 +52,15 @@ Result<void> AddDirectory(const fs::path& dir, std::vector<InputFile>& out) {
 
 // Reads every block of one file in order, feeding the file hash here and the block hashing,
 // encoding and storing to the pipeline. `file` must stay in place until the pipeline drains.
-Result<void> ReadFile(const InputFile& input, const ChunkOptions& chunking,
-                      BlockPipeline& pipeline, ManifestFile& file) {
+Result<void> ReadFile(const InputFile& input, const ChunkOptions& chunking, BlockPipeline& pipeline,
+                      ManifestFile& file) {
   auto source = FileByteSource::Open(input.source);
   if (!source) return source.error();
   const FileFormat format = FormatForPath(input.path);
   auto plan = PlanChunks(*source, format, chunking);
   if (!plan) {
-    return Error{plan.error().code, fmt::format("{}: {}", input.source.string(),
-                                                plan.error().message)};
+    return Error{plan.error().code,
+                 fmt::format("{}: {}", input.source.string(), plan.error().message)};
   }
   file.path = input.path;
   file.size = source->size();
@@ -102,9 +102,9 @@ Result<std::vector<InputFile>> CollectInputs(const std::vector<fs::path>& inputs
             [](const InputFile& a, const InputFile& b) { return a.path < b.path; });
   for (std::size_t i = 1; i < files.size(); ++i) {
     if (files[i].path == files[i - 1].path) {
-      return Error{Errc::kBadRequest, fmt::format("{} and {} would both be stored as {}",
-                                                  files[i - 1].source.string(),
-                                                  files[i].source.string(), files[i].path)};
+      return Error{Errc::kBadRequest,
+                   fmt::format("{} and {} would both be stored as {}", files[i - 1].source.string(),
+                               files[i].source.string(), files[i].path)};
     }
   }
   return files;

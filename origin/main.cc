@@ -1,13 +1,13 @@
 // mei-origin: the root of the hierarchy. `ingest` turns model files into blocks and a manifest.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "common/byte_size.h"
 #include "common/store.h"
@@ -30,10 +30,9 @@ void PrintReport(const mei::origin::IngestReport& r) {
              raw > 0 ? 100.0 * static_cast<double>(r.dedup_raw_bytes) / raw : 0.0);
   fmt::print("  stored {} for the new blocks ({:.1f}% of their raw size)\n",
              FormatByteSize(r.stored_bytes),
-             r.new_raw_bytes > 0
-                 ? 100.0 * static_cast<double>(r.stored_bytes) /
-                       static_cast<double>(r.new_raw_bytes)
-                 : 0.0);
+             r.new_raw_bytes > 0 ? 100.0 * static_cast<double>(r.stored_bytes) /
+                                       static_cast<double>(r.new_raw_bytes)
+                                 : 0.0);
   fmt::print("  {:.2f} s, {}/s\n", r.seconds,
              FormatByteSize(static_cast<std::uint64_t>(raw / std::max(r.seconds, 1e-9))));
 }
@@ -84,8 +83,9 @@ int main(int argc, char** argv) {
   ingest->add_option("--zstd-level", options.encoding.zstd_level, "zstd level for stored blocks")
       ->capture_default_str()
       ->check(CLI::Range(-7, 19));
-  ingest->add_option("--min-saving", options.encoding.min_saving,
-                     "Keep a codec only if it saves at least this share")
+  ingest
+      ->add_option("--min-saving", options.encoding.min_saving,
+                   "Keep a codec only if it saves at least this share")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   ingest->add_option("--threads", options.threads, "Hash/encode workers (0: one per core)")

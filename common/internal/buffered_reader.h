@@ -8,6 +8,8 @@
 // source must outlive the reader.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <concepts>
@@ -17,8 +19,6 @@
 #include <span>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "common/byte_source.h"
 #include "common/errc.h"

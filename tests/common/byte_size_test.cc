@@ -10,10 +10,17 @@ TEST(ByteSizeTest, ParsesUnits) {
     const char* text;
     std::uint64_t bytes;
   };
-  const Case cases[] = {{"0", 0},          {"4096", 4096},         {"12B", 12},
-                        {"64MiB", 64 << 20}, {"64M", 64 << 20},      {"500MB", 500'000'000},
-                        {"1GiB", 1ull << 30}, {"4GiB", 4ull << 30},   {"2KB", 2000},
-                        {"1TiB", 1ull << 40}, {"18446744073709551615", UINT64_MAX}};
+  const Case cases[] = {{"0", 0},
+                        {"4096", 4096},
+                        {"12B", 12},
+                        {"64MiB", 64 << 20},
+                        {"64M", 64 << 20},
+                        {"500MB", 500'000'000},
+                        {"1GiB", 1ull << 30},
+                        {"4GiB", 4ull << 30},
+                        {"2KB", 2000},
+                        {"1TiB", 1ull << 40},
+                        {"18446744073709551615", UINT64_MAX}};
   for (const Case& c : cases) {
     auto parsed = ParseByteSize(c.text);
     ASSERT_TRUE(parsed) << c.text;

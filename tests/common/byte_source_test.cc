@@ -33,7 +33,8 @@ TEST(ByteSourceTest, FileReadsWhatWasWritten) {
   const auto path = std::filesystem::path(::testing::TempDir()) / "byte_source_test.bin";
   std::string data(100000, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i % 253);
-  std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(data.data(), static_cast<std::streamsize>(data.size()));
   auto source = FileByteSource::Open(path);
   ASSERT_TRUE(source) << source.error().message;
   EXPECT_EQ(source->size(), data.size());

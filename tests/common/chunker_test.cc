@@ -46,10 +46,9 @@ TEST(ChunkerTest, FormatComesFromTheExtension) {
 
 TEST(ChunkerTest, SafetensorsHeaderIsOneBlockAndTensorsAreCutFromTheirFirstByte) {
   // a: 10x10 BF16 = 200 bytes; b: 50 F32 = 200 bytes; max_block 64.
-  const auto file = Safetensors(
-      R"("a":{"dtype":"BF16","shape":[10,10],"data_offsets":[0,200]},)"
-      R"("b":{"dtype":"F32","shape":[50],"data_offsets":[200,400]})",
-      400);
+  const auto file = Safetensors(R"("a":{"dtype":"BF16","shape":[10,10],"data_offsets":[0,200]},)"
+                                R"("b":{"dtype":"F32","shape":[50],"data_offsets":[200,400]})",
+                                400);
   MemoryByteSource source(file);
   ChunkOptions options;
   options.max_block = 64;
@@ -72,14 +71,12 @@ TEST(ChunkerTest, SafetensorsHeaderIsOneBlockAndTensorsAreCutFromTheirFirstByte)
 
 TEST(ChunkerTest, ASharedTensorBecomesTheSameBlocksWhateverPrecedesIt) {
   // The same tensor "w" after tensors of different sizes and a different header.
-  const auto one = Safetensors(
-      R"("w":{"dtype":"U8","shape":[100],"data_offsets":[10,110]},)"
-      R"("x":{"dtype":"U8","shape":[10],"data_offsets":[0,10]})",
-      110);
-  const auto two = Safetensors(
-      R"("longer_name":{"dtype":"U8","shape":[33],"data_offsets":[0,33]},)"
-      R"("w":{"dtype":"U8","shape":[100],"data_offsets":[33,133]})",
-      133);
+  const auto one = Safetensors(R"("w":{"dtype":"U8","shape":[100],"data_offsets":[10,110]},)"
+                               R"("x":{"dtype":"U8","shape":[10],"data_offsets":[0,10]})",
+                               110);
+  const auto two = Safetensors(R"("longer_name":{"dtype":"U8","shape":[33],"data_offsets":[0,33]},)"
+                               R"("w":{"dtype":"U8","shape":[100],"data_offsets":[33,133]})",
+                               133);
   ChunkOptions options;
   options.max_block = 30;
   auto plan_one = PlanChunks(MemoryByteSource(one), FileFormat::kSafetensors, options);
@@ -104,10 +101,9 @@ TEST(ChunkerTest, ASharedTensorBecomesTheSameBlocksWhateverPrecedesIt) {
 }
 
 TEST(ChunkerTest, GapBytesGoWithThePrecedingTensor) {
-  const auto file = Safetensors(
-      R"("a":{"dtype":"U8","shape":[10],"data_offsets":[0,10]},)"
-      R"("b":{"dtype":"U8","shape":[10],"data_offsets":[16,26]})",
-      30);
+  const auto file = Safetensors(R"("a":{"dtype":"U8","shape":[10],"data_offsets":[0,10]},)"
+                                R"("b":{"dtype":"U8","shape":[10],"data_offsets":[16,26]})",
+                                30);
   auto plan = PlanChunks(MemoryByteSource(file), FileFormat::kSafetensors, {});
   ASSERT_TRUE(plan) << plan.error().message;
   ASSERT_EQ(plan->blocks.size(), 3u);
@@ -117,10 +113,9 @@ TEST(ChunkerTest, GapBytesGoWithThePrecedingTensor) {
 }
 
 TEST(ChunkerTest, ZeroLengthTensorsOwnNoBlocks) {
-  const auto file = Safetensors(
-      R"("empty":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]},)"
-      R"("a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]})",
-      8);
+  const auto file = Safetensors(R"("empty":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]},)"
+                                R"("a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]})",
+                                8);
   auto plan = PlanChunks(MemoryByteSource(file), FileFormat::kSafetensors, {});
   ASSERT_TRUE(plan) << plan.error().message;
   EXPECT_EQ(Covered(*plan), file.size());

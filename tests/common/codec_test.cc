@@ -84,7 +84,8 @@ Bytes MakeFrame(std::uint8_t version, std::uint8_t codec, std::uint64_t raw_size
   frame.push_back(static_cast<std::byte>(codec));
   Append(frame, raw_size);
   const std::uint64_t seed = XXH3_64bits(frame.data(), frame.size());
-  Append(frame, static_cast<std::uint64_t>(XXH3_64bits_withSeed(payload.data(), payload.size(), seed)));
+  Append(frame,
+         static_cast<std::uint64_t>(XXH3_64bits_withSeed(payload.data(), payload.size(), seed)));
   frame.insert(frame.end(), payload.begin(), payload.end());
   return frame;
 }
@@ -324,9 +325,9 @@ TEST(ParseFrameTest, HeaderIsLittleEndianAtFixedOffsets) {
   const Bytes size = {std::byte{0x34}, std::byte{0x12}, std::byte{0}, std::byte{0},
                       std::byte{0},    std::byte{0},    std::byte{0}, std::byte{0}};
   EXPECT_TRUE(std::equal(size.begin(), size.end(), frame.begin() + 2));
-  const std::uint64_t xxh3 = XXH3_64bits_withSeed(frame.data() + kFrameHeaderSize,
-                                                  frame.size() - kFrameHeaderSize,
-                                                  XXH3_64bits(frame.data(), 10));
+  const std::uint64_t xxh3 =
+      XXH3_64bits_withSeed(frame.data() + kFrameHeaderSize, frame.size() - kFrameHeaderSize,
+                           XXH3_64bits(frame.data(), 10));
   for (std::size_t i = 0; i < 8; ++i) {
     EXPECT_EQ(frame[10 + i], static_cast<std::byte>(xxh3 >> (8 * i))) << i;
   }

@@ -1,10 +1,10 @@
 #include "common/dtype.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <optional>
 #include <string_view>
-
-#include <gtest/gtest.h>
 
 namespace mei {
 namespace {

@@ -29,13 +29,13 @@ TEST(ErrcTest, StatusesFollowTheHttpContract) {
     int status;
   };
   const Case cases[] = {
-      {Errc::kBadBlockId, 400},       {Errc::kBadPath, 400},
-      {Errc::kUnauthorized, 401},     {Errc::kBlockNotFound, 404},
-      {Errc::kModelNotFound, 404},    {Errc::kMethodNotAllowed, 405},
-      {Errc::kPayloadTooLarge, 413},  {Errc::kRangeNotSatisfiable, 416},
-      {Errc::kHeaderTooLarge, 431},   {Errc::kUpstreamFailed, 502},
-      {Errc::kOverloaded, 503},       {Errc::kUpstreamTimeout, 504},
-      {Errc::kStoreFull, 507},        {Errc::kInternal, 500},
+      {Errc::kBadBlockId, 400},      {Errc::kBadPath, 400},
+      {Errc::kUnauthorized, 401},    {Errc::kBlockNotFound, 404},
+      {Errc::kModelNotFound, 404},   {Errc::kMethodNotAllowed, 405},
+      {Errc::kPayloadTooLarge, 413}, {Errc::kRangeNotSatisfiable, 416},
+      {Errc::kHeaderTooLarge, 431},  {Errc::kUpstreamFailed, 502},
+      {Errc::kOverloaded, 503},      {Errc::kUpstreamTimeout, 504},
+      {Errc::kStoreFull, 507},       {Errc::kInternal, 500},
   };
   for (const Case& c : cases) EXPECT_EQ(HttpStatusOf(c.code), c.status) << CodeOf(c.code);
 }

@@ -1,5 +1,6 @@
 #include "common/gguf.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <bit>
@@ -13,8 +14,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace mei {
 namespace {

@@ -72,8 +72,8 @@ TEST(ManifestTest, ParseRejectsAWrongCommit) {
 }
 
 TEST(ManifestTest, ParseRejectsMalformedJson) {
-  for (std::string_view text :
-       {"", "{", "[]", "42", R"({"schema":"mei.manifest.v2"})", R"({"schema":"mei.manifest.v1"})"}) {
+  for (std::string_view text : {"", "{", "[]", "42", R"({"schema":"mei.manifest.v2"})",
+                                R"({"schema":"mei.manifest.v1"})"}) {
     auto parsed = ParseManifest(text);
     ASSERT_FALSE(parsed) << text;
     EXPECT_EQ(parsed.error().code, Errc::kBadManifest) << text;
@@ -134,16 +134,17 @@ TEST(ManifestTest, EmptyFileHasNoBlocks) {
 }
 
 TEST(FilePathTest, AcceptsOrdinaryRelativePaths) {
-  for (std::string_view path : {"config.json", "a/b/c.safetensors", "onnx/model.onnx_data",
-                                ".gitattributes", "a..b/c"}) {
+  for (std::string_view path :
+       {"config.json", "a/b/c.safetensors", "onnx/model.onnx_data", ".gitattributes", "a..b/c"}) {
     EXPECT_TRUE(ValidateFilePath(path)) << path;
   }
 }
 
 TEST(FilePathTest, RejectsTraversalAbsoluteAndEmptyComponents) {
   using namespace std::string_view_literals;
-  for (std::string_view path : std::initializer_list<std::string_view>{"", "/etc/passwd", "..", "../x", "a/../b", "a/..", "./a", "a/./b",
-                                "a//b", "a/", "a\\b", "a\0b"sv, "a\nb"}) {
+  for (std::string_view path : std::initializer_list<std::string_view>{
+           "", "/etc/passwd", "..", "../x", "a/../b", "a/..", "./a", "a/./b", "a//b", "a/", "a\\b",
+           "a\0b"sv, "a\nb"}) {
     auto valid = ValidateFilePath(path);
     ASSERT_FALSE(valid) << path;
     EXPECT_EQ(valid.error().code, Errc::kBadPath);
@@ -176,8 +177,8 @@ TEST(RevisionNameTest, AcceptsBranchesTagsAndCommits) {
 
 TEST(RevisionNameTest, RejectsTraversalAndOddCharacters) {
   using namespace std::string_view_literals;
-  for (std::string_view rev : std::initializer_list<std::string_view>{"", "/main", "main/", "a//b", "..", "a/../b", ".hidden", "a b",
-                               "a%2f", "a\0"sv}) {
+  for (std::string_view rev : std::initializer_list<std::string_view>{
+           "", "/main", "main/", "a//b", "..", "a/../b", ".hidden", "a b", "a%2f", "a\0"sv}) {
     EXPECT_FALSE(ValidateRevisionName(rev)) << rev;
   }
   EXPECT_FALSE(ValidateRevisionName(std::string(129, 'a')));

@@ -1,5 +1,6 @@
 #include "common/safetensors.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -11,8 +12,6 @@
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace mei {
 namespace {

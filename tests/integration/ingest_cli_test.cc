@@ -2,12 +2,11 @@
 // one clear sentence with a non-zero exit for bad input, with nothing published.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <boost/json.hpp>
 
 #include "common/store.h"
 #include "tests/integration/process.h"
@@ -23,23 +22,28 @@ class IngestCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ("ingest_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("ingest_cli_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   testing::ProcessResult Synth(const std::string& size, const std::string& variants) {
-    return RunProcess({BinaryPath("tools/synth/mei-synth").string(), "--out",
-                       (dir_ / "models").string(), "--size", size, "--seed", "3", "--variants",
-                       variants},
-                      dir_ / "synth");
+    return RunProcess(
+        {BinaryPath("tools/synth/mei-synth").string(), "--out", (dir_ / "models").string(),
+         "--size", size, "--seed", "3", "--variants", variants},
+        dir_ / "synth");
   }
 
   testing::ProcessResult IngestCli(const std::string& model, const fs::path& input,
                                    bool json = true) {
-    std::vector<std::string> argv = {BinaryPath("origin/mei-origin").string(), "ingest",
-                                     "--store", (dir_ / "store").string(), "--model", model,
+    std::vector<std::string> argv = {BinaryPath("origin/mei-origin").string(),
+                                     "ingest",
+                                     "--store",
+                                     (dir_ / "store").string(),
+                                     "--model",
+                                     model,
                                      input.string()};
     if (json) argv.push_back("--json");
     return RunProcess(argv, dir_ / "ingest");
@@ -122,8 +126,8 @@ TEST_F(IngestCliTest, JsonReportHasEveryField) {
   auto ingest = IngestCli("test/base", dir_ / "models" / "base");
   ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
   const auto report = boost::json::parse(ingest.out).as_object();
-  for (const char* key : {"raw_bytes", "new_raw_bytes", "dedup_raw_bytes", "stored_bytes",
-                          "blocks", "new_blocks", "seconds", "commit"}) {
+  for (const char* key : {"raw_bytes", "new_raw_bytes", "dedup_raw_bytes", "stored_bytes", "blocks",
+                          "new_blocks", "seconds", "commit"}) {
     EXPECT_TRUE(report.contains(key)) << key;
   }
   EXPECT_EQ(report.at("commit").as_string().size(), 64u);

@@ -19,7 +19,8 @@ struct ProcessResult {
 
 // Runs `argv` (argv[0] a path) to completion with stdin from /dev/null, capturing stdout and
 // stderr through files under `scratch`. Aborts the test (ADD_FAILURE) if it cannot start.
-ProcessResult RunProcess(const std::vector<std::string>& argv, const std::filesystem::path& scratch);
+ProcessResult RunProcess(const std::vector<std::string>& argv,
+                         const std::filesystem::path& scratch);
 
 // Path of a binary built by this project, e.g. BinaryPath("origin/mei-origin").
 std::filesystem::path BinaryPath(const std::string& relative);

@@ -23,7 +23,8 @@ class IngestTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ("ingest_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("ingest_test_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     store_ = OpenStore(dir_ / "store").value();
@@ -145,7 +146,8 @@ TEST_F(IngestTest, GgufExportSharesTensorBlocksWithTheSafetensorsBase) {
 
 void WriteFile(const fs::path& path, std::string_view bytes) {
   fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 TEST_F(IngestTest, ABrokenFilePublishesNothing) {
@@ -153,7 +155,8 @@ TEST_F(IngestTest, ABrokenFilePublishesNothing) {
   const fs::path models = dir_ / "models" / "base";
   std::string weights = ReadWhole(models / "model.safetensors");
   WriteFile(dir_ / "broken" / "config.json", "{}");
-  WriteFile(dir_ / "broken" / "model.safetensors", std::string_view(weights).substr(0, weights.size() / 2));
+  WriteFile(dir_ / "broken" / "model.safetensors",
+            std::string_view(weights).substr(0, weights.size() / 2));
   IngestOptions options;
   options.model = "test/broken";
   auto files = CollectInputs({dir_ / "broken"});
@@ -210,7 +213,8 @@ TEST_F(IngestTest, ReportCountsAddUp) {
   auto report = IngestDir("base", "test/base");
   ASSERT_TRUE(report) << report.error().message;
   std::uint64_t raw = 0;
-  for (const auto& entry : fs::directory_iterator(dir_ / "models" / "base")) raw += entry.file_size();
+  for (const auto& entry : fs::directory_iterator(dir_ / "models" / "base"))
+    raw += entry.file_size();
   EXPECT_EQ(report->raw_bytes, raw);
   EXPECT_EQ(report->files, 3u);
   EXPECT_EQ(report->new_blocks, store_.blocks->block_count());

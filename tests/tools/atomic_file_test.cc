@@ -1,12 +1,12 @@
 #include "tools/synth/atomic_file.h"
 
+#include <gtest/gtest.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace mei::tools {
 namespace {

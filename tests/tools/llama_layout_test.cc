@@ -1,11 +1,11 @@
 #include "tools/synth/llama_layout.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <set>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 namespace mei::tools {
 namespace {

@@ -1,8 +1,10 @@
 #include "tools/synth/model_family.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -12,9 +14,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "common/byte_source.h"
 #include "common/digest.h"

@@ -1,10 +1,10 @@
 #include "tools/synth/tensor_name_summary.h"
 
-#include <string>
-#include <vector>
-
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
 
 namespace mei::tools {
 namespace {

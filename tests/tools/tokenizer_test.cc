@@ -1,9 +1,9 @@
 #include "tools/synth/tokenizer.h"
 
-#include <set>
+#include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
+#include <set>
 
 namespace mei::tools {
 namespace {

@@ -1,11 +1,11 @@
 #include "tools/synth/weights.h"
 
+#include <gtest/gtest.h>
+
 #include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace mei::tools {
 namespace {

@@ -1,10 +1,10 @@
 #include "tools/synth/llama_layout.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace mei::tools {
 namespace {

@@ -1,15 +1,15 @@
 // mei-synth: writes a synthetic Llama model family (a base, fine-tunes that share most of its
 // tensors, an F32 and a GGUF export, and an unrelated model) for tests, demos and benchmarks.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "common/byte_size.h"
 #include "tools/synth/model_family.h"

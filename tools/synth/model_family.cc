@@ -1,12 +1,12 @@
 #include "tools/synth/model_family.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <system_error>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "common/byte_size.h"
 #include "tools/synth/atomic_file.h"

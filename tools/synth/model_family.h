@@ -17,8 +17,8 @@
 namespace mei::tools {
 
 // Variant folder names, in the order they are written.
-inline const std::vector<std::string> kAllVariants = {
-    "base", "ft-last", "lora-merged", "v2-embed", "f32", "gguf", "unrelated"};
+inline const std::vector<std::string> kAllVariants = {"base", "ft-last", "lora-merged", "v2-embed",
+                                                      "f32",  "gguf",    "unrelated"};
 
 struct SynthOptions {
   std::filesystem::path out_dir;
@@ -28,9 +28,9 @@ struct SynthOptions {
 };
 
 struct VariantReport {
-  std::string variant;                   // folder name
-  std::vector<std::string> files;        // written files, relative to the variant folder
-  std::uint64_t bytes = 0;               // total size of the written files
+  std::string variant;                        // folder name
+  std::vector<std::string> files;             // written files, relative to the variant folder
+  std::uint64_t bytes = 0;                    // total size of the written files
   std::vector<std::string> shared_with_base;  // tensor names byte-identical to the base's
   std::vector<std::string> changed;           // tensor names whose bytes differ from the base's
 };

@@ -1,10 +1,10 @@
 #include "tools/synth/safetensors_writer.h"
 
-#include <bit>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <bit>
+#include <cstring>
 
 namespace mei::tools {
 

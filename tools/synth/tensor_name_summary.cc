@@ -1,14 +1,14 @@
 #include "tools/synth/tensor_name_summary.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <charconv>
 #include <map>
 #include <optional>
 #include <set>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 namespace mei::tools {
 namespace {

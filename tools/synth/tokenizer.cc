@@ -1,12 +1,12 @@
 #include "tools/synth/tokenizer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <string_view>
 #include <unordered_set>
-
-#include <fmt/format.h>
 
 #include "tools/synth/weights.h"
 
