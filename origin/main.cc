@@ -1,8 +1,10 @@
-// mei-origin: the root of the hierarchy. `ingest` turns model files into blocks and a manifest.
+// mei-origin: the root of the hierarchy. `ingest` turns model files into blocks and a manifest;
+// `serve` answers the data-plane API from the store.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include "common/byte_size.h"
 #include "common/store.h"
 #include "origin/ingest.h"
+#include "origin/serve.h"
 
 namespace {
 
@@ -75,6 +78,8 @@ int main(int argc, char** argv) {
   mei::origin::IngestOptions options;
   std::string max_block = "4MiB";
   bool json = false;
+  std::uint64_t header_timeout_ms = 10'000;
+  std::uint64_t idle_timeout_ms = 60'000;
   ingest->add_option("--store", store_dir, "Store directory (created if missing)")->required();
   ingest->add_option("--model", options.model, "Model id, org/name")->required();
   ingest->add_option("--revision", options.revision, "Revision name to publish")
@@ -93,6 +98,32 @@ int main(int argc, char** argv) {
   ingest->add_flag("--json", json, "Print the report as one JSON object");
   ingest->add_option("paths", inputs, "Files or directories")->required();
 
+  CLI::App* serve = app.add_subcommand("serve", "Serve the data-plane API from a store");
+  mei::origin::ServeOptions serve_options;
+  serve->add_option("--store", serve_options.store_dir, "Store directory")->required();
+  serve->add_option("--listen", serve_options.server.listen, "HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
+  serve->add_option("--io-threads", serve_options.server.io_threads, "Network threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 64u));
+  serve
+      ->add_option("--workers", serve_options.server.worker_threads,
+                   "Threads for storage reads and decoding")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+  serve
+      ->add_option("--max-connections", serve_options.server.max_connections,
+                   "Connections beyond this get 503")
+      ->capture_default_str();
+  serve
+      ->add_option("--header-timeout-ms", header_timeout_ms,
+                   "Time for a client to send a request header")
+      ->capture_default_str();
+  serve
+      ->add_option("--idle-timeout-ms", idle_timeout_ms,
+                   "Idle time allowed per read between requests and per write")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -101,6 +132,11 @@ int main(int argc, char** argv) {
   try {
     options.chunking.max_block = mei::ParseByteSize(max_block).value();
     if (*ingest) return RunIngest(store_dir, inputs, options, json);
+    if (*serve) {
+      serve_options.server.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+      serve_options.server.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+      return mei::origin::Serve(serve_options).value();
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "mei-origin: {}\n", e.what());
     return 1;

@@ -1,0 +1,449 @@
+#include "common/http/data_plane.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/http/internal/accept_encoding.h"
+#include "common/http/internal/block_body.h"
+#include "common/http/internal/hub_api.h"
+#include "common/http/internal/path.h"
+#include "common/http/range.h"
+#include "common/http/representation.h"
+
+namespace mei {
+
+Result<std::vector<ManifestStore::RevisionEntry>> StoreContent::ListRevisions() {
+  return store_.manifests->List();
+}
+
+Result<Manifest> StoreContent::GetManifest(std::string_view model, std::string_view revision) {
+  return store_.manifests->Get(model, revision);
+}
+
+Result<StoredBlock> StoreContent::GetBlock(const BlockId& id) { return store_.blocks->Get(id); }
+
+Result<void> StoreContent::Ready() { return {}; }
+
+namespace {
+
+namespace json = boost::json;
+using http::ByteRange;
+using http::Reply;
+using http::Request;
+using http::internal::Target;
+
+constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
+constexpr std::string_view kRevalidate = "public, max-age=60";
+constexpr std::string_view kGetHead = "GET, HEAD";
+
+constexpr std::string_view kRequestsTotal = "mei_http_requests_total";
+constexpr std::string_view kSentBytesTotal = "mei_http_sent_bytes_total";
+constexpr std::string_view kRequestSeconds = "mei_http_request_duration_seconds";
+
+// Which API a route belongs to: the Hub's routes also say what was not found in X-Error-Code,
+// which huggingface_hub and @huggingface/hub turn into their own exception types.
+enum class Api { kMei, kHub };
+
+std::string Quoted(std::string_view text) { return '"' + std::string(text) + '"'; }
+
+Reply ErrorReply(const Error& error, std::string_view route, Api api = Api::kMei) {
+  Reply reply = Reply::FromError(error);
+  reply.route = std::string(route);
+  if (api == Api::kHub) {
+    switch (error.code) {
+      case Errc::kModelNotFound:
+        reply.With("X-Error-Code", "RepoNotFound");
+        break;
+      case Errc::kRevisionNotFound:
+        reply.With("X-Error-Code", "RevisionNotFound");
+        break;
+      case Errc::kFileNotFound:
+        reply.With("X-Error-Code", "EntryNotFound");
+        break;
+      default:
+        break;
+    }
+  }
+  return reply;
+}
+
+bool IsGetOrHead(const Request& request) {
+  return request.method == "GET" || request.method == "HEAD";
+}
+
+Reply MethodNotAllowed(const Request& request, std::string_view route,
+                       std::string_view allow = kGetHead) {
+  Reply reply = ErrorReply(
+      {Errc::kMethodNotAllowed, request.method + " is not allowed here; use " + std::string(allow)},
+      route);
+  reply.With("Allow", std::string(allow));
+  return reply;
+}
+
+Reply NoSuchRoute(const Request& request) {
+  return ErrorReply({Errc::kFileNotFound, "nothing is served at " + request.target}, "other");
+}
+
+Reply NotModified(std::string etag, std::string_view cache_control, std::string_view route) {
+  Reply reply;
+  reply.status = 304;
+  reply.route = std::string(route);
+  reply.With("ETag", std::move(etag)).With("Cache-Control", std::string(cache_control));
+  return reply;
+}
+
+bool RequestMatchesEtag(const Request& request, std::string_view etag) {
+  const auto if_none_match = request.Find("If-None-Match");
+  return if_none_match && http::IfNoneMatchMatches(*if_none_match, etag);
+}
+
+// "org/name" from two path segments. kBadModelName unless ValidateModelName passes (a '/'
+// decoded inside either segment makes three components and fails too).
+Result<std::string> ModelOf(const std::string& org, const std::string& name) {
+  std::string model = org + '/' + name;
+  if (auto valid = ValidateModelName(model); !valid) return valid.error();
+  return model;
+}
+
+// A revision segment; the Hub's "HEAD" means the default branch. kBadRequest when invalid.
+Result<std::string> RevisionOf(std::string revision, Api api) {
+  if (api == Api::kHub && revision == "HEAD") revision = "main";
+  if (auto valid = ValidateRevisionName(revision); !valid) return valid.error();
+  return revision;
+}
+
+// A file path from path segments [first, end). Each segment is one component, so a '/' decoded
+// inside one is a 400, unless `allow_encoded_slash` (the Hub's tree route, whose clients send the
+// directory as one %2F-encoded segment). Then ValidateFilePath on the whole path.
+Result<std::string> FilePathOf(const std::vector<std::string>& segments, std::size_t first,
+                               bool allow_encoded_slash) {
+  std::string path;
+  for (std::size_t i = first; i < segments.size(); ++i) {
+    if (!allow_encoded_slash && segments[i].find('/') != std::string::npos) {
+      return Error{Errc::kBadPath, "a file path component contains an encoded '/'"};
+    }
+    if (i > first) path += '/';
+    path += segments[i];
+  }
+  if (auto valid = ValidateFilePath(path); !valid) return valid.error();
+  return path;
+}
+
+// A commit lookup can be cached for ever; a revision name moves, so it is revalidated.
+std::string_view CacheControlFor(const Manifest& manifest, std::string_view revision) {
+  return revision == manifest.commit.Hex() ? kImmutable : kRevalidate;
+}
+
+// The content coding that sends a stored payload as is, or "" for raw.
+std::string_view CodingOf(Codec codec) {
+  switch (codec) {
+    case Codec::kZstd:
+      return "zstd";
+    case Codec::kBg2Zstd:
+      return "x-mei-bg2-zstd";
+    case Codec::kBg4Zstd:
+      return "x-mei-bg4-zstd";
+    case Codec::kRaw:
+      break;
+  }
+  return "";
+}
+
+class Router {
+ public:
+  Router(ContentSource& content, MetricsRegistry& metrics, const Request& request)
+      : content_(content), metrics_(metrics), request_(request) {}
+
+  Reply Route() {
+    auto target = http::internal::ParseTarget(request_.target);
+    if (!target) return ErrorReply(target.error(), "other");
+    target_ = std::move(*target);
+    const std::vector<std::string>& s = target_.segments;
+    if (s.size() == 1 && s[0] == "healthz") return Health();
+    if (s.size() == 1 && s[0] == "readyz") return Readiness();
+    if (s.size() == 1 && s[0] == "metrics") return Metrics();
+    if (s.size() == 2 && s[0] == "v1" && s[1] == "models") return Models();
+    if (s.size() == 7 && s[0] == "v1" && s[1] == "models" && s[4] == "revisions" &&
+        s[6] == "manifest") {
+      return ManifestOf(s[2], s[3], s[5]);
+    }
+    if (s.size() == 3 && s[0] == "v1" && s[1] == "blocks") return Block(s[2]);
+    if (s.size() >= 4 && s[0] == "api" && s[1] == "models") {
+      if (s.size() == 4) return ModelInfo(s[2], s[3], "main");
+      if (s.size() == 6 && s[4] == "revision") return ModelInfo(s[2], s[3], s[5]);
+      if (s.size() >= 6 && s[4] == "tree") return Tree(s[2], s[3], s[5]);
+      if (s.size() == 6 && s[4] == "paths-info") return PathsInfo(s[2], s[3], s[5]);
+    }
+    if (s.size() >= 5 && s[2] == "resolve") return Resolve(s[0], s[1], s[3]);
+    return NoSuchRoute(request_);
+  }
+
+ private:
+  Reply Health() {
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, "health");
+    Reply reply = Reply::Json(200, R"({"status":"ok"})");
+    reply.route = "health";
+    return reply;
+  }
+
+  Reply Readiness() {
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, "health");
+    if (auto ready = content_.Ready(); !ready) {
+      Reply reply = ErrorReply(ready.error(), "health");
+      reply.status = 503;
+      return reply;
+    }
+    Reply reply = Reply::Json(200, R"({"status":"ready"})");
+    reply.route = "health";
+    return reply;
+  }
+
+  Reply Metrics() {
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, "metrics");
+    Reply reply = Reply::Text(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render());
+    reply.route = "metrics";
+    return reply;
+  }
+
+  Reply Models() {
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, "models");
+    auto revisions = content_.ListRevisions();
+    if (!revisions) return ErrorReply(revisions.error(), "models");
+    // Entries come sorted by model, so each model's revisions are adjacent.
+    json::array models;
+    json::array* revisions_of_model = nullptr;
+    for (const ManifestStore::RevisionEntry& entry : *revisions) {
+      if (revisions_of_model == nullptr ||
+          models.back().as_object()["model"].as_string() != entry.model) {
+        models.push_back(json::object{{"model", entry.model}, {"revisions", json::array()}});
+        revisions_of_model = &models.back().as_object()["revisions"].as_array();
+      }
+      revisions_of_model->push_back(
+          json::object{{"revision", entry.revision}, {"commit", entry.commit}});
+    }
+    Reply reply = Reply::Json(200, json::serialize(json::object{{"models", std::move(models)}}));
+    reply.route = "models";
+    return reply;
+  }
+
+  // The manifest of {org}/{name} at a revision segment; kBadModelName or kBadRequest for
+  // segments that do not validate, else what the content source says.
+  Result<Manifest> FindManifest(const std::string& org, const std::string& name,
+                                const std::string& revision_segment, Api api) {
+    auto model = ModelOf(org, name);
+    if (!model) return model.error();
+    auto revision = RevisionOf(revision_segment, api);
+    if (!revision) return revision.error();
+    return content_.GetManifest(*model, *revision);
+  }
+
+  Reply ManifestOf(const std::string& org, const std::string& name, const std::string& rev) {
+    constexpr std::string_view kRoute = "manifest";
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    auto manifest = FindManifest(org, name, rev, Api::kMei);
+    if (!manifest) return ErrorReply(manifest.error(), kRoute);
+    std::string etag = Quoted(manifest->commit.Hex());
+    const std::string_view cache_control = CacheControlFor(*manifest, rev);
+    if (RequestMatchesEtag(request_, etag)) return NotModified(etag, cache_control, kRoute);
+    Reply reply = Reply::Json(200, ToJson(*manifest));
+    reply.route = std::string(kRoute);
+    reply.With("ETag", std::move(etag)).With("Cache-Control", std::string(cache_control));
+    return reply;
+  }
+
+  // A block's raw bytes through AnswerRepresentation (ranges, 304, 416), unless the client
+  // asked, without a Range, for the coding the block is stored in: then the stored payload goes
+  // out as is, with Content-Encoding, and nothing is decoded.
+  Reply Block(const std::string& id_segment) {
+    constexpr std::string_view kRoute = "blocks";
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    auto id = BlockId::FromHex(id_segment);
+    if (!id) return ErrorReply(id.error(), kRoute);
+    auto stored = content_.GetBlock(*id);
+    if (!stored) return ErrorReply(stored.error(), kRoute);
+    auto block = std::make_shared<http::internal::SharedBlock>(std::move(*stored));
+    const std::string etag = Quoted(id_segment);
+
+    const std::string_view coding = CodingOf(block->header().codec);
+    const bool send_stored =
+        !coding.empty() && !request_.Find("Range") &&
+        http::internal::AcceptsCoding(request_.Find("Accept-Encoding").value_or(""), coding);
+    Reply reply;
+    if (send_stored && RequestMatchesEtag(request_, etag)) {
+      reply = NotModified(etag, kImmutable, kRoute);
+    } else if (send_stored) {
+      const http::Chunk payload = block->Payload();
+      reply.status = 200;
+      reply.content_length = payload.bytes.size();
+      reply.With("Content-Type", "application/octet-stream")
+          .With("Content-Encoding", std::string(coding))
+          .With("ETag", etag)
+          .With("Cache-Control", std::string(kImmutable));
+      if (request_.method != "HEAD") {
+        reply.body = std::make_unique<http::internal::ChunkBody>(payload);
+      }
+    } else {
+      http::Representation representation;
+      representation.length = block->header().raw_size;
+      representation.etag = etag;
+      representation.headers = {{"Cache-Control", std::string(kImmutable)}};
+      representation.open_range = [block](ByteRange range) -> std::unique_ptr<http::BodySource> {
+        return std::make_unique<http::internal::BlockRangeBody>(block, range);
+      };
+      reply = http::AnswerRepresentation(request_, representation);
+    }
+    reply.With("Vary", "Accept-Encoding");
+    reply.route = std::string(kRoute);
+    return reply;
+  }
+
+  // A whole file, Hugging Face Hub compatible (huggingface_hub reads X-Repo-Commit and the
+  // X-Linked-* headers from a HEAD request before downloading).
+  Reply Resolve(const std::string& org, const std::string& name, const std::string& rev) {
+    constexpr std::string_view kRoute = "resolve";
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    auto path = FilePathOf(target_.segments, 4, /*allow_encoded_slash=*/false);
+    if (!path) return ErrorReply(path.error(), kRoute, Api::kHub);
+    auto found = FindManifest(org, name, rev, Api::kHub);
+    if (!found) return ErrorReply(found.error(), kRoute, Api::kHub);
+    auto manifest = std::make_shared<const Manifest>(std::move(*found));
+    const auto file =
+        std::lower_bound(manifest->files.begin(), manifest->files.end(), *path,
+                         [](const ManifestFile& f, const std::string& p) { return f.path < p; });
+    if (file == manifest->files.end() || file->path != *path) {
+      return ErrorReply({Errc::kFileNotFound, "no file \"" + *path + "\" in " + manifest->model +
+                                                  " at " + manifest->revision},
+                        kRoute, Api::kHub);
+    }
+    std::shared_ptr<const ManifestFile> shared_file(manifest, &*file);
+
+    http::Representation representation;
+    representation.length = file->size;
+    representation.etag = Quoted(file->sha256.Hex());
+    representation.headers = {
+        {"Cache-Control", std::string(CacheControlFor(*manifest, rev))},
+        {"X-Repo-Commit", manifest->commit.Hex()},
+        {"X-Linked-Etag", representation.etag},
+        {"X-Linked-Size", std::to_string(file->size)},
+    };
+    representation.open_range =
+        [&content = content_, shared_file](ByteRange range) -> std::unique_ptr<http::BodySource> {
+      return std::make_unique<http::internal::FileRangeBody>(content, shared_file, range);
+    };
+    Reply reply = http::AnswerRepresentation(request_, representation);
+    reply.route = std::string(kRoute);
+    return reply;
+  }
+
+  Reply ModelInfo(const std::string& org, const std::string& name, const std::string& rev) {
+    constexpr std::string_view kRoute = "hub_api";
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    auto manifest = FindManifest(org, name, rev, Api::kHub);
+    if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
+    Reply reply = Reply::Json(200, http::internal::ModelInfoJson(*manifest));
+    reply.route = std::string(kRoute);
+    return reply;
+  }
+
+  Reply Tree(const std::string& org, const std::string& name, const std::string& rev) {
+    constexpr std::string_view kRoute = "hub_api";
+    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    std::string directory;
+    if (target_.segments.size() > 6) {
+      auto path = FilePathOf(target_.segments, 6, /*allow_encoded_slash=*/true);
+      if (!path) return ErrorReply(path.error(), kRoute, Api::kHub);
+      directory = std::move(*path);
+    }
+    auto manifest = FindManifest(org, name, rev, Api::kHub);
+    if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
+    const auto recursive = http::internal::QueryValue(target_.query, "recursive");
+    auto tree = http::internal::TreeJson(*manifest, directory,
+                                         recursive && http::internal::IsTrueFlag(*recursive));
+    if (!tree) return ErrorReply(tree.error(), kRoute, Api::kHub);
+    Reply reply = Reply::Json(200, std::move(*tree));
+    reply.route = std::string(kRoute);
+    return reply;
+  }
+
+  // POST /api/models/{org}/{name}/paths-info/{rev} with {"paths": [...], "expand": bool} as JSON
+  // (@huggingface/hub) or as a form (huggingface_hub): what the JS client asks before it
+  // downloads a file into its cache.
+  Reply PathsInfo(const std::string& org, const std::string& name, const std::string& rev) {
+    constexpr std::string_view kRoute = "hub_api";
+    if (request_.method != "POST") return MethodNotAllowed(request_, kRoute, "POST");
+    std::vector<std::string> paths;
+    bool expand = false;
+    const std::string_view content_type = request_.Find("Content-Type").value_or("");
+    if (content_type.starts_with("application/json")) {
+      boost::system::error_code ec;
+      const json::value body = json::parse(request_.body, ec);
+      const json::object* object = ec ? nullptr : body.if_object();
+      if (object == nullptr) {
+        return ErrorReply({Errc::kBadRequest, "the paths-info body is not a JSON object"}, kRoute);
+      }
+      if (const json::value* list = object->if_contains("paths")) {
+        if (list->is_string()) paths.emplace_back(list->get_string());
+        if (const json::array* array = list->if_array()) {
+          for (const json::value& path : *array) {
+            if (path.is_string()) paths.emplace_back(path.get_string());
+          }
+        }
+      }
+      if (const json::value* flag = object->if_contains("expand")) {
+        expand = flag->is_bool() && flag->get_bool();
+      }
+    } else {
+      paths = http::internal::QueryValues(request_.body, "paths");
+      const auto flag = http::internal::QueryValue(request_.body, "expand");
+      expand = flag && http::internal::IsTrueFlag(*flag);
+    }
+    auto manifest = FindManifest(org, name, rev, Api::kHub);
+    if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
+    Reply reply = Reply::Json(200, http::internal::PathsInfoJson(*manifest, paths, expand));
+    reply.route = std::string(kRoute);
+    return reply;
+  }
+
+  ContentSource& content_;
+  MetricsRegistry& metrics_;
+  const Request& request_;
+  Target target_;
+};
+
+}  // namespace
+
+DataPlane::DataPlane(ContentSource& content, MetricsRegistry& metrics, DataPlaneOptions options)
+    : content_(content), metrics_(metrics), options_(std::move(options)) {
+  DeclareHttpMetrics(metrics_);
+}
+
+http::Reply DataPlane::Handle(const http::Request& request) const {
+  Reply reply = Router(content_, metrics_, request).Route();
+  if (!options_.served_by.empty()) reply.With("X-Served-By", options_.served_by);
+  return reply;
+}
+
+void DeclareHttpMetrics(MetricsRegistry& metrics) {
+  metrics.Declare(std::string(kRequestsTotal), MetricType::kCounter,
+                  "HTTP requests answered, by route and status.");
+  metrics.Declare(std::string(kSentBytesTotal), MetricType::kCounter,
+                  "HTTP response body bytes sent, by route.");
+  metrics.Declare(std::string(kRequestSeconds), MetricType::kHistogram,
+                  "Time from the end of a request's header to the last byte of its response, by "
+                  "route.");
+}
+
+void RecordExchange(MetricsRegistry& metrics, const http::Exchange& exchange) {
+  DeclareHttpMetrics(metrics);  // idempotent: servers without a DataPlane may record too
+  const Labels route = {{"route", exchange.route}};
+  metrics.Add(kRequestsTotal,
+              {{"route", exchange.route}, {"status", std::to_string(exchange.status)}});
+  metrics.Add(kSentBytesTotal, route, static_cast<double>(exchange.bytes_sent));
+  metrics.Observe(kRequestSeconds, route, exchange.seconds);
+}
+
+}  // namespace mei

@@ -1,0 +1,97 @@
+// DataPlane: the read API that the origin and every cache node serve alike (DESIGN.md, "HTTP
+// API"), so a device or a child cache can point at either.
+//
+//   GET      /v1/models                                    models and revisions held
+//   GET      /v1/models/{org}/{name}/revisions/{rev}/manifest   manifest JSON; rev = name or commit
+//   GET,HEAD /v1/blocks/{id}                               one block's raw bytes (ranges; stored
+//                                                          zstd frames sent as is on request)
+//   GET,HEAD /{org}/{name}/resolve/{rev}/{path...}         a whole file, Hugging Face compatible
+//   GET      /api/models/{org}/{name}[/revision/{rev}]     Hub model info (sha, siblings)
+//   GET      /api/models/{org}/{name}/tree/{rev}[/{path}]  Hub file listing (?recursive=true)
+//   POST     /api/models/{org}/{name}/paths-info/{rev}     Hub entries for given paths (JSON or
+//                                                          form body; @huggingface/hub asks it
+//                                                          before downloading into its cache)
+//   GET      /healthz, /readyz, /metrics
+//
+// Errors are JSON {"error", "message"} with the status of the code; on the Hub routes a 404 also
+// carries X-Error-Code: RepoNotFound | RevisionNotFound | EntryNotFound. A target that matches no
+// route is 404 "file_not_found"; a known route with another method is 405 with Allow. Path
+// segments are percent-decoded one by one, and a decoded segment that is "." or "..", or
+// contains '/' where a file path component is expected, is a 400. (The tree route's directory is
+// the exception: huggingface_hub sends it as one %2F-encoded segment; the joined path is still
+// checked by ValidateFilePath.) On the Hub routes the revision "HEAD" means "main", as the Hub's
+// default branch.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/block_id.h"
+#include "common/errc.h"
+#include "common/http/message.h"
+#include "common/http/server.h"
+#include "common/manifest.h"
+#include "common/metrics.h"
+#include "common/store.h"
+
+namespace mei {
+
+// Where the data plane gets manifests and blocks. The origin reads its store; a cache node also
+// fills misses from upstream. Every method may block and is called on worker threads; thread-safe.
+class ContentSource {
+ public:
+  virtual ~ContentSource() = default;
+
+  [[nodiscard]] virtual Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() = 0;
+  // `revision` is a name or a 64-hex commit (ManifestStore::Get semantics).
+  [[nodiscard]] virtual Result<Manifest> GetManifest(std::string_view model,
+                                                     std::string_view revision) = 0;
+  // The stored frame of a block, checksum verified; kBlockNotFound when it cannot be had.
+  [[nodiscard]] virtual Result<StoredBlock> GetBlock(const BlockId& id) = 0;
+  // For /readyz: can requests be answered (store open, upstream reachable or stale allowed)?
+  [[nodiscard]] virtual Result<void> Ready() = 0;
+};
+
+// A ContentSource over a local Store and nothing else (the origin).
+class StoreContent final : public ContentSource {
+ public:
+  explicit StoreContent(Store& store) : store_(store) {}  // REQUIRES: store outlives this
+
+  Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override;
+  Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override;
+  Result<StoredBlock> GetBlock(const BlockId& id) override;
+  Result<void> Ready() override;
+
+ private:
+  Store& store_;
+};
+
+struct DataPlaneOptions {
+  std::string served_by;  // X-Served-By value on every reply (node id); empty: no header
+};
+
+class DataPlane {
+ public:
+  // REQUIRES: content and metrics outlive the data plane.
+  DataPlane(ContentSource& content, MetricsRegistry& metrics, DataPlaneOptions options = {});
+
+  // Answers one request. Thread-safe; blocking (call it from the server's worker threads).
+  [[nodiscard]] http::Reply Handle(const http::Request& request) const;
+
+ private:
+  ContentSource& content_;
+  MetricsRegistry& metrics_;
+  DataPlaneOptions options_;
+};
+
+// Declares the HTTP metrics of a server (requests by route and status, bytes sent, latency
+// histogram) in `metrics`; idempotent. Called by DataPlane's constructor.
+void DeclareHttpMetrics(MetricsRegistry& metrics);
+
+// Records one finished exchange: mei_http_requests_total{route,status}, mei_http_sent_bytes_total
+// {route}, mei_http_request_duration_seconds{route}. Declares them first when needed, so a server
+// without a DataPlane (the admin listener) may record too. Thread-safe.
+void RecordExchange(MetricsRegistry& metrics, const http::Exchange& exchange);
+
+}  // namespace mei

@@ -1,0 +1,80 @@
+// The HTTP request and reply as the data plane sees them, independent of sockets.
+//
+// Request handling is a function from a Request to a Reply plan (status, headers, body source), so
+// HTTP semantics are unit-testable without a network; the server (server.h) does the I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/errc.h"
+
+namespace mei::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+struct Request {
+  std::string method;           // "GET", "HEAD", ...
+  std::string target;           // as received: "/v1/blocks/ab12...?x=1" (percent-encoded)
+  std::vector<Header> headers;  // in arrival order
+  std::string body;             // request body (bounded by the server's limit)
+  std::string peer;             // "127.0.0.1:50412"
+
+  // The value of the first header called `name` (ASCII case-insensitive), or nullopt.
+  [[nodiscard]] std::optional<std::string_view> Find(std::string_view name) const;
+};
+
+// A piece of a response body. `bytes` stays valid while `owner` lives: an owned buffer, or a
+// pinned RocksDB value (StoredBlock), so stored raw blocks are sent without a copy.
+struct Chunk {
+  std::span<const std::byte> bytes;
+  std::shared_ptr<const void> owner;
+};
+
+// Produces a body piece by piece. Next() may block (RocksDB reads, zstd decoding, upstream
+// fetches): the server calls it off the I/O threads, never twice at once for one body.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+
+  // The next chunk, or an empty chunk once the body is complete. An error ends the response
+  // early (the headers are already sent, so the server closes the connection).
+  [[nodiscard]] virtual Result<Chunk> Next() = 0;
+};
+
+// What to answer. The server sends `status`, `headers`, and a Content-Length of
+// `content_length`; then, unless the request was HEAD or the status has no body (204, 304),
+// either `text` (when `body` is null) or exactly content_length bytes from `body`.
+struct Reply {
+  int status = 200;
+  std::vector<Header> headers;  // never Content-Length, Connection or Date: the server sets those
+  std::uint64_t content_length = 0;
+  std::string text;                  // small bodies: JSON, Prometheus text
+  std::unique_ptr<BodySource> body;  // streamed bodies
+  std::string route = "other";       // a low-cardinality label for metrics and the access log
+
+  // A small body with its Content-Type; content_length = text.size().
+  [[nodiscard]] static Reply Text(int status, std::string content_type, std::string text);
+  // application/json
+  [[nodiscard]] static Reply Json(int status, std::string json);
+  // {"error": CodeOf(code), "message": message} with HttpStatusOf(code).
+  [[nodiscard]] static Reply FromError(const Error& error);
+
+  Reply& With(std::string name, std::string value);  // appends a header; returns *this
+  // The value of the first header called `name` (case-insensitive), or nullopt.
+  [[nodiscard]] std::optional<std::string_view> Find(std::string_view name) const;
+};
+
+// ASCII case-insensitive equality, for header names.
+[[nodiscard]] bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+}  // namespace mei::http

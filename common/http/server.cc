@@ -1,0 +1,654 @@
+#include "common/http/server.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/assert.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "common/http/internal/endpoint.h"
+#include "common/http/internal/response_head.h"
+
+namespace mei::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using Milliseconds = std::chrono::milliseconds;
+
+constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+
+// Bytes read at once while waiting for the next request on a kept-alive connection.
+constexpr std::size_t kReadSize = 16 * 1024;
+// After an error reply, unread request bytes are discarded for at most this long (and this many
+// bytes) before closing, so that the close does not turn into a reset that destroys the reply
+// before the client has read it (the "lingering close" of Apache and nginx).
+constexpr Milliseconds kLingerTimeout{1000};
+constexpr std::uint64_t kLingerLimitBytes = 1 << 20;
+// A connection over max_connections gets this long to take its 503.
+constexpr Milliseconds kRejectTimeout{1000};
+// accept() failing for a reason other than shutdown (EMFILE, ENOBUFS) is retried after this.
+constexpr Milliseconds kAcceptBackoff{50};
+
+struct Written {
+  error_code error;
+  std::uint64_t bytes = 0;  // including the response head
+};
+
+// Writes `buffers` completely, or until an error. Each write_some gets `idle`, so a slow reader
+// may take as long as it likes as long as it keeps taking bytes.
+net::awaitable<Written> WriteAll(beast::tcp_stream& stream,
+                                 std::array<net::const_buffer, 2> buffers, Milliseconds idle) {
+  beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
+  Written written;
+  while (beast::buffer_bytes(rest) > 0) {
+    stream.expires_after(idle);
+    auto [error, size] = co_await stream.async_write_some(rest, kAsTuple);
+    written.bytes += size;
+    rest.consume(size);
+    if (error) {
+      written.error = error;
+      break;
+    }
+  }
+  co_return written;
+}
+
+// Shuts down sending, discards what the client still sends (bounded), then closes.
+net::awaitable<void> LingeringClose(beast::tcp_stream& stream, Milliseconds timeout) {
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(timeout);
+  std::vector<char> scratch(kReadSize);
+  std::uint64_t discarded = 0;
+  while (discarded < kLingerLimitBytes) {
+    auto [error, size] = co_await stream.async_read_some(net::buffer(scratch), kAsTuple);
+    if (error) break;
+    discarded += size;
+  }
+  stream.close();
+}
+
+void Close(beast::tcp_stream& stream) {
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close();
+}
+
+struct Produced {
+  Chunk chunk;
+  std::optional<Error> error;
+};
+
+// One BodySource::Next() call; runs on a worker thread.
+net::awaitable<Produced> Produce(BodySource* body) {
+  Produced produced;
+  try {
+    Result<Chunk> next = body->Next();
+    if (next) {
+      produced.chunk = std::move(*next);
+    } else {
+      produced.error = next.error();
+    }
+  } catch (const std::exception& e) {
+    produced.error = Error{Errc::kInternal, std::string("the body source failed: ") + e.what()};
+  } catch (...) {
+    produced.error = Error{Errc::kInternal, "the body source failed"};
+  }
+  co_return produced;
+}
+
+// The handler call; runs on a worker thread. A throwing handler is a bug, answered with a 500.
+net::awaitable<Reply> CallHandler(const Handler* handler, const Request* request) {
+  Reply reply;
+  try {
+    reply = (*handler)(*request);
+  } catch (...) {
+    reply = Reply::FromError({Errc::kInternal, "the request handler failed"});
+  }
+  co_return reply;
+}
+
+std::string PeerOf(const tcp::socket& socket) {
+  error_code error;
+  const tcp::endpoint endpoint = socket.remote_endpoint(error);
+  return error ? std::string("unknown") : internal::FormatEndpoint(endpoint);
+}
+
+// The error reply for a request that could not be read, or nullopt when the connection should
+// just be closed (the client went away, or the header deadline passed).
+std::optional<Error> ReadError(const error_code& error, const ServerOptions& options) {
+  namespace http = beast::http;
+  if (error == http::error::header_limit) {
+    return Error{Errc::kHeaderTooLarge, "the request header exceeds " +
+                                            std::to_string(options.header_limit_bytes) + " bytes"};
+  }
+  if (error == http::error::body_limit) {
+    return Error{Errc::kPayloadTooLarge,
+                 "the request body exceeds " + std::to_string(options.body_limit_bytes) + " bytes"};
+  }
+  if (error.category() == http::make_error_code(http::error::bad_method).category() &&
+      error != http::error::end_of_stream && error != http::error::partial_message) {
+    return Error{Errc::kBadRequest, "malformed HTTP request: " + error.message()};
+  }
+  return std::nullopt;
+}
+
+Request ToRequest(beast::http::request<beast::http::string_body>&& message, std::string peer) {
+  Request request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message) {
+    request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+  }
+  request.body = std::move(message.body());
+  request.peer = std::move(peer);
+  return request;
+}
+
+bool ExpectsContinue(const beast::http::request<beast::http::string_body>& message) {
+  const auto expect = message.find(beast::http::field::expect);
+  return message.version() >= 11 && expect != message.end() &&
+         EqualsIgnoreCase(expect->value(), "100-continue");
+}
+
+}  // namespace
+
+struct Server::Impl {
+  // One accepted socket. `reading` says the session waits for or reads a request, which Drain()
+  // may cancel; both are touched only on the stream's strand.
+  struct Connection {
+    explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+    beast::tcp_stream stream;
+    bool reading = false;
+  };
+
+  // Keeps a coroutine counted (and its connection registered) while the coroutine frame lives:
+  // Drain() stops the threads only once every lease is gone.
+  class Lease {
+   public:
+    Lease(Impl* impl, std::shared_ptr<Connection> connection, bool counted)
+        : impl_(impl), connection_(std::move(connection)), counted_(counted) {}
+    Lease(Lease&& other) noexcept
+        : impl_(std::exchange(other.impl_, nullptr)),
+          connection_(std::move(other.connection_)),
+          counted_(other.counted_) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (impl_ != nullptr) impl_->Release(connection_, counted_);
+    }
+    Connection& connection() const { return *connection_; }
+
+   private:
+    Impl* impl_;
+    std::shared_ptr<Connection> connection_;
+    bool counted_;
+  };
+
+  // What Respond() did, for the observer and for keep-alive.
+  struct Outcome {
+    int status = 0;
+    std::uint64_t body_bytes = 0;
+    bool complete = false;  // every body byte was written
+    bool reusable = false;  // the connection may carry another request
+  };
+
+  enum class State { kRunning, kDraining, kDrained };
+
+  Impl(ServerOptions server_options, Handler request_handler, ExchangeObserver exchange_observer)
+      : options(std::move(server_options)),
+        handler(std::move(request_handler)),
+        observer(std::move(exchange_observer)),
+        io(static_cast<int>(std::max(1u, options.io_threads))),
+        workers(std::max(1u, options.worker_threads)) {}
+
+  Lease Register(std::shared_ptr<Connection> connection, bool counted);
+  void Release(const std::shared_ptr<Connection>& connection, bool counted);
+  template <class F>
+  void PostToEachConnection(F f);
+
+  net::awaitable<void> Accept(Lease lease);
+  net::awaitable<void> Serve(Lease lease);
+  net::awaitable<void> Reject(Lease lease);
+  net::awaitable<void> AnswerReadError(beast::tcp_stream& stream, const error_code& error,
+                                       const Request& request, Clock::time_point started);
+  net::awaitable<Outcome> Respond(beast::tcp_stream& stream, Reply reply, bool head,
+                                  bool keep_alive);
+  net::awaitable<Outcome> Stream(beast::tcp_stream& stream, const Reply& reply, Chunk first,
+                                 bool keep_alive);
+  void Observe(const Request& request, const std::string& route, const Outcome& outcome,
+               Clock::time_point started) const;
+  void RunIo();
+  void Drain();
+
+  const ServerOptions options;
+  const Handler handler;
+  const ExchangeObserver observer;
+
+  // Declared before everything that holds work or sockets on them, so destroyed last.
+  net::io_context io;
+  net::thread_pool workers;
+  net::strand<net::io_context::executor_type> accept_strand{net::make_strand(io)};
+  tcp::acceptor acceptor{accept_strand};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<std::thread> io_threads;
+  std::string endpoint;
+
+  std::atomic<std::uint64_t> open_connections{0};
+  std::atomic<bool> draining{false};
+
+  mutable std::mutex mutex;
+  std::condition_variable changed;
+  std::unordered_set<std::shared_ptr<Connection>> connections;  // guarded by mutex
+  std::size_t live_tasks = 0;                                   // guarded by mutex
+  State state = State::kRunning;                                // guarded by mutex
+};
+
+Server::Impl::Lease Server::Impl::Register(std::shared_ptr<Connection> connection, bool counted) {
+  std::lock_guard lock(mutex);
+  if (connection) connections.insert(connection);
+  ++live_tasks;
+  if (counted) open_connections.fetch_add(1);
+  return Lease(this, std::move(connection), counted);
+}
+
+void Server::Impl::Release(const std::shared_ptr<Connection>& connection, bool counted) {
+  {
+    std::lock_guard lock(mutex);
+    if (connection) connections.erase(connection);
+    --live_tasks;
+    if (counted) open_connections.fetch_sub(1);
+  }
+  changed.notify_all();
+}
+
+template <class F>
+void Server::Impl::PostToEachConnection(F f) {
+  std::vector<std::shared_ptr<Connection>> snapshot;
+  {
+    std::lock_guard lock(mutex);
+    snapshot.assign(connections.begin(), connections.end());
+  }
+  for (std::shared_ptr<Connection>& connection : snapshot) {
+    auto executor = connection->stream.get_executor();
+    net::post(executor, [connection = std::move(connection), f] { f(*connection); });
+  }
+}
+
+net::awaitable<void> Server::Impl::Accept([[maybe_unused]] Lease lease) {
+  for (;;) {
+    auto [error, socket] = co_await acceptor.async_accept(net::make_strand(io), kAsTuple);
+    if (draining.load() || !acceptor.is_open()) break;
+    if (error) {
+      net::steady_timer backoff(accept_strand, kAcceptBackoff);
+      co_await backoff.async_wait(kAsTuple);
+      continue;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    const bool over_cap = open_connections.load() >= options.max_connections;
+    Lease connection_lease =
+        Register(std::make_shared<Connection>(tcp::socket(std::move(socket))), !over_cap);
+    auto executor = connection_lease.connection().stream.get_executor();
+    if (over_cap) {
+      net::co_spawn(executor, Reject(std::move(connection_lease)), net::detached);
+    } else {
+      net::co_spawn(executor, Serve(std::move(connection_lease)), net::detached);
+    }
+  }
+}
+
+// Answers a connection over max_connections with a 503 without reading its request.
+net::awaitable<void> Server::Impl::Reject(Lease lease) {
+  beast::tcp_stream& stream = lease.connection().stream;
+  const Clock::time_point started = Clock::now();
+  const Milliseconds timeout = std::min(options.idle_timeout, kRejectTimeout);
+  const Reply reply = Reply::FromError(
+      {Errc::kOverloaded, "the server has too many open connections; retry later"});
+  const std::string head = internal::FormatResponseHead(reply, /*keep_alive=*/false);
+  const Written written =
+      co_await WriteAll(stream, {net::buffer(head), net::buffer(reply.text)}, timeout);
+  Request request;
+  request.peer = PeerOf(stream.socket());
+  const bool complete = !written.error;
+  Observe(request, reply.route,
+          {reply.status, complete ? reply.text.size() : 0, complete, /*reusable=*/false}, started);
+  co_await LingeringClose(stream, timeout);
+}
+
+// The session: one coroutine per connection, on the connection's strand, reading one request at
+// a time. The first request's header must arrive within header_timeout of the accept. Between
+// kept-alive requests the session waits up to idle_timeout for the first byte of the next one,
+// and from that byte on the whole header must arrive within header_timeout. A request body is
+// read within idle_timeout (bodies are small: body_limit_bytes).
+net::awaitable<void> Server::Impl::Serve(Lease lease) {
+  Connection& connection = lease.connection();
+  beast::tcp_stream& stream = connection.stream;
+  const std::string peer = PeerOf(stream.socket());
+  beast::flat_buffer buffer;
+  std::uint32_t served = 0;
+  stream.expires_after(options.header_timeout);
+  for (;;) {
+    if (draining.load()) break;
+    connection.reading = true;
+    if (served > 0) {
+      if (buffer.size() == 0) {
+        stream.expires_after(options.idle_timeout);
+        auto [error, size] = co_await stream.async_read_some(buffer.prepare(kReadSize), kAsTuple);
+        if (error) break;
+        buffer.commit(size);
+      }
+      stream.expires_after(options.header_timeout);
+    }
+    beast::http::request_parser<beast::http::string_body> parser;
+    parser.header_limit(options.header_limit_bytes);
+    parser.body_limit(options.body_limit_bytes);
+    error_code error;
+    std::tie(error, std::ignore) =
+        co_await beast::http::async_read_header(stream, buffer, parser, kAsTuple);
+    const Clock::time_point started = Clock::now();
+    if (!error && !parser.is_done()) {
+      if (ExpectsContinue(parser.get())) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        error = (co_await WriteAll(stream, {net::buffer(kContinue), net::const_buffer()},
+                                   options.idle_timeout))
+                    .error;
+      }
+      if (!error) {
+        stream.expires_after(options.idle_timeout);
+        std::tie(error, std::ignore) =
+            co_await beast::http::async_read(stream, buffer, parser, kAsTuple);
+      }
+    }
+    connection.reading = false;
+    if (error) {
+      Request partial;
+      partial.peer = peer;
+      if (parser.is_header_done()) {
+        partial.method = std::string(parser.get().method_string());
+        partial.target = std::string(parser.get().target());
+      }
+      co_await AnswerReadError(stream, error, partial, started);
+      co_return;
+    }
+
+    ++served;
+    const bool head = parser.get().method() == beast::http::verb::head;
+    const bool wants_keep_alive =
+        parser.get().keep_alive() && served < options.max_requests_per_connection;
+    const Request request = ToRequest(parser.release(), peer);
+    Reply reply =
+        co_await net::co_spawn(workers, CallHandler(&handler, &request), net::use_awaitable);
+    const std::string route = reply.route;
+    const Outcome outcome =
+        co_await Respond(stream, std::move(reply), head, wants_keep_alive && !draining.load());
+    Observe(request, route, outcome, started);
+    if (!outcome.reusable) break;
+  }
+  Close(stream);
+}
+
+net::awaitable<void> Server::Impl::AnswerReadError(beast::tcp_stream& stream,
+                                                   const error_code& error, const Request& request,
+                                                   Clock::time_point started) {
+  const std::optional<Error> answer = ReadError(error, options);
+  if (!answer) {
+    Close(stream);
+    co_return;
+  }
+  const Reply reply = Reply::FromError(*answer);
+  const std::string head = internal::FormatResponseHead(reply, /*keep_alive=*/false);
+  const Written written =
+      co_await WriteAll(stream, {net::buffer(head), net::buffer(reply.text)}, options.idle_timeout);
+  const bool complete = !written.error;
+  Observe(request, reply.route,
+          {reply.status, complete ? reply.text.size() : 0, complete, /*reusable=*/false}, started);
+  co_await LingeringClose(stream, std::min(options.idle_timeout, kLingerTimeout));
+}
+
+// Sends `reply`. A streamed body's first chunk is produced before the head is written, so a body
+// source that fails at once (a missing block, an unreachable upstream) still gets a proper error
+// reply, and the head and the first chunk leave in one write.
+net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& stream, Reply reply,
+                                                            bool head, bool keep_alive) {
+  if (reply.status < 200 || reply.status > 599) {
+    reply = Reply::FromError(
+        {Errc::kInternal, "the handler answered with status " + std::to_string(reply.status)});
+  }
+  const bool has_body = !head && internal::StatusHasBody(reply.status);
+  if (has_body && reply.body) {
+    Produced first = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
+    const std::uint64_t size = first.chunk.bytes.size();
+    if (first.error) {
+      reply = Reply::FromError(*first.error);
+    } else if (size > reply.content_length || (size == 0 && reply.content_length != 0)) {
+      reply =
+          Reply::FromError({Errc::kInternal, "the body does not match its Content-Length of " +
+                                                 std::to_string(reply.content_length) + " bytes"});
+    } else if (size != 0) {
+      co_return co_await Stream(stream, reply, std::move(first.chunk), keep_alive);
+    } else {
+      reply.text.clear();  // an empty streamed body
+    }
+  } else if (has_body && reply.text.size() != reply.content_length) {
+    reply = Reply::FromError({Errc::kInternal, "the reply text does not match its Content-Length"});
+  }
+
+  const std::string response_head = internal::FormatResponseHead(reply, keep_alive);
+  const std::string_view text = has_body ? std::string_view(reply.text) : std::string_view();
+  const Written written = co_await WriteAll(stream, {net::buffer(response_head), net::buffer(text)},
+                                            options.idle_timeout);
+  Outcome outcome;
+  outcome.status = reply.status;
+  outcome.body_bytes = std::max(written.bytes, response_head.size()) - response_head.size();
+  outcome.complete = !written.error;
+  outcome.reusable = outcome.complete && keep_alive;
+  co_return outcome;
+}
+
+// Streams a body one chunk ahead: while chunk i is written to the socket (on the strand), chunk
+// i + 1 is produced on a worker, so storage reads and decoding overlap network writes. Each step
+// waits for both, which bounds the memory of a response to two chunks. After the last byte the
+// source is asked once more, and must report its end: a source that fails, ends early or runs
+// past content_length closes the connection (the head is already sent, so closing is the only
+// way left to tell the client).
+net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& stream,
+                                                           const Reply& reply, Chunk first,
+                                                           bool keep_alive) {
+  namespace experimental = net::experimental;
+  const std::string response_head = internal::FormatResponseHead(reply, keep_alive);
+  std::string_view pending_head = response_head;
+  Chunk current = std::move(first);
+  Outcome outcome;
+  outcome.status = reply.status;
+  bool ended_cleanly = false;
+  for (;;) {
+    const std::array<net::const_buffer, 2> buffers = {
+        net::buffer(pending_head), net::buffer(current.bytes.data(), current.bytes.size())};
+    auto [order, write_exception, written, produce_exception, next] =
+        co_await experimental::make_parallel_group(
+            net::co_spawn(stream.get_executor(), WriteAll(stream, buffers, options.idle_timeout),
+                          net::deferred),
+            net::co_spawn(workers, Produce(reply.body.get()), net::deferred))
+            .async_wait(experimental::wait_for_all(), net::use_awaitable);
+    std::ignore = order;
+    outcome.body_bytes += std::max(written.bytes, pending_head.size()) - pending_head.size();
+    pending_head = {};
+    if (write_exception || produce_exception || written.error || next.error) break;
+    const std::uint64_t size = next.chunk.bytes.size();
+    if (size == 0) {
+      ended_cleanly = outcome.body_bytes == reply.content_length;
+      break;
+    }
+    if (size > reply.content_length - outcome.body_bytes) break;
+    current = std::move(next.chunk);
+  }
+  outcome.complete = outcome.body_bytes == reply.content_length;
+  outcome.reusable = ended_cleanly && keep_alive;
+  co_return outcome;
+}
+
+void Server::Impl::Observe(const Request& request, const std::string& route, const Outcome& outcome,
+                           Clock::time_point started) const {
+  if (!observer) return;
+  Exchange exchange;
+  exchange.request = &request;
+  exchange.status = outcome.status;
+  exchange.route = route;
+  exchange.bytes_sent = outcome.body_bytes;
+  exchange.complete = outcome.complete;
+  exchange.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  try {
+    observer(exchange);
+  } catch (...) {
+    // An observer is for metrics and logs; its failure must not take the connection down.
+  }
+}
+
+void Server::Impl::RunIo() {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (...) {
+      // A session's failure ends that session (its lease still releases); keep serving others.
+    }
+  }
+}
+
+// Draining happens in steps, each waiting on the registry under `mutex`:
+//   1. `draining` is set, the acceptor is closed on its strand, and every connection that waits
+//      for or reads a request has that read cancelled. A session checks `draining` on its strand
+//      before each request, so one registered after the snapshot sees the flag and ends.
+//   2. Sessions in the middle of a response finish it (with the Connection: close they already
+//      announced, or by ending after it) within drain_timeout.
+//   3. Past drain_timeout every remaining socket is closed; a session blocked in the handler or a
+//      BodySource ends when that call returns.
+//   4. Once no lease is left (no coroutine can touch the sockets or this object any more) the
+//      io_context stops and every thread is joined.
+void Server::Impl::Drain() {
+  BOOST_ASSERT_MSG(!io.get_executor().running_in_this_thread() &&
+                       !workers.get_executor().running_in_this_thread(),
+                   "Drain() on an I/O or worker thread would join itself");
+  {
+    std::unique_lock lock(mutex);
+    if (state != State::kRunning) {
+      changed.wait(lock, [&] { return state == State::kDrained; });
+      return;
+    }
+    state = State::kDraining;
+  }
+  draining.store(true);
+  net::post(accept_strand, [this] {
+    error_code ignored;
+    acceptor.close(ignored);
+  });
+  PostToEachConnection([](Connection& connection) {
+    if (connection.reading) connection.stream.cancel();
+  });
+  bool finished = false;
+  {
+    std::unique_lock lock(mutex);
+    finished = changed.wait_for(lock, options.drain_timeout, [&] { return connections.empty(); });
+  }
+  if (!finished) PostToEachConnection([](Connection& connection) { connection.stream.close(); });
+  {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return live_tasks == 0; });
+  }
+  work.reset();
+  io.stop();
+  for (std::thread& thread : io_threads) thread.join();
+  workers.join();
+  {
+    std::lock_guard lock(mutex);
+    state = State::kDrained;
+  }
+  changed.notify_all();
+}
+
+Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler,
+                                              ExchangeObserver observer) {
+  const Result<tcp::endpoint> endpoint = internal::ParseListen(options.listen);
+  if (!endpoint) return endpoint.error();
+  if (!handler) return Error{Errc::kBadRequest, "the server needs a request handler"};
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler), std::move(observer));
+
+  const auto failed = [&](std::string_view step, const error_code& error) {
+    return Error{Errc::kIo, "cannot " + std::string(step) + " " + impl->options.listen + ": " +
+                                error.message()};
+  };
+  error_code error;
+  if (impl->acceptor.open(endpoint->protocol(), error)) return failed("open a socket for", error);
+  if (impl->acceptor.set_option(tcp::acceptor::reuse_address(true), error)) {
+    return failed("set SO_REUSEADDR on", error);
+  }
+  if (impl->acceptor.bind(*endpoint, error)) return failed("bind", error);
+  if (impl->acceptor.listen(net::socket_base::max_listen_connections, error)) {
+    return failed("listen on", error);
+  }
+  const tcp::endpoint bound = impl->acceptor.local_endpoint(error);
+  if (error) return failed("read the address of", error);
+  impl->endpoint = internal::FormatEndpoint(bound);
+
+  impl->work.emplace(impl->io.get_executor());
+  Impl* raw = impl.get();
+  net::co_spawn(impl->accept_strand, impl->Accept(impl->Register(nullptr, false)), net::detached);
+  for (unsigned i = 0; i < std::max(1u, impl->options.io_threads); ++i) {
+    impl->io_threads.emplace_back([raw] { raw->RunIo(); });
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Drain(); }
+
+std::string Server::endpoint() const { return impl_->endpoint; }
+
+std::uint64_t Server::open_connections() const { return impl_->open_connections.load(); }
+
+void Server::Drain() { impl_->Drain(); }
+
+void Server::Wait() {
+  std::unique_lock lock(impl_->mutex);
+  impl_->changed.wait(lock, [&] { return impl_->state == Impl::State::kDrained; });
+}
+
+}  // namespace mei::http

@@ -1,0 +1,90 @@
+// Server: an HTTP/1.1 server on Boost.Beast with C++20 coroutines, shared by the origin and the
+// cache node (after the Beast "awaitable" and "advanced server" examples).
+//
+// One coroutine per connection, on its own strand. Each request's header must arrive within
+// header_timeout and fit header_limit_bytes (431 otherwise; slowloris connections are closed by
+// the deadline); a request body over body_limit_bytes is 413. The handler and every BodySource
+// call run on a separate pool of worker threads, never on the I/O threads, so RocksDB reads and
+// decoding never stall other connections. Response bodies are written chunk by chunk with an idle
+// timeout per write (never a deadline for the whole response: a phone on a slow link may take an
+// hour). Connections beyond max_connections get 503 and are closed. Keep-alive is honoured up to
+// max_requests_per_connection. Drain() stops accepting, lets in-flight responses finish (up to
+// drain_timeout), closes idle connections, and returns.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/errc.h"
+#include "common/http/message.h"
+
+namespace mei::http {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";  // HOST:PORT; port 0 picks a free one (see endpoint())
+  unsigned io_threads = 1;
+  unsigned worker_threads = 4;  // handler calls and body production
+  std::size_t max_connections = 4096;
+  std::uint32_t header_limit_bytes = 16 * 1024;
+  std::uint64_t body_limit_bytes = 1 << 20;
+  // For a whole request header: from the accept for a connection's first request, from the
+  // first byte of the next request on a kept-alive connection.
+  std::chrono::milliseconds header_timeout{10'000};
+  // The wait for a kept-alive connection's next request, for a request body, and per write.
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::uint32_t max_requests_per_connection = 1000;
+  std::chrono::milliseconds drain_timeout{30'000};
+};
+
+// Called on a worker thread for every request that parsed; may block. Must not throw.
+using Handler = std::function<Reply(const Request&)>;
+
+// Told about every finished response (on a worker or I/O thread): for metrics and access logs.
+struct Exchange {
+  const Request* request = nullptr;
+  int status = 0;
+  std::string route;
+  std::uint64_t bytes_sent = 0;  // body bytes written
+  bool complete = false;         // the whole body was written
+  double seconds = 0;            // from the end of the request header to the last byte
+};
+using ExchangeObserver = std::function<void(const Exchange&)>;
+
+class Server {
+ public:
+  // Binds and starts serving on new threads. kBadRequest for a malformed listen address, kIo when
+  // the address cannot be bound (with the OS's reason).
+  [[nodiscard]] static Result<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler,
+                                                             ExchangeObserver observer = {});
+  ~Server();  // Drain(), then joins every thread
+
+  // The bound address, "127.0.0.1:40123". Thread-safe.
+  std::string endpoint() const;
+
+  // Connections open now. Thread-safe.
+  std::uint64_t open_connections() const;
+
+  // Stops accepting, closes idle connections, waits for in-flight responses (at most
+  // drain_timeout), then closes every connection and stops the threads. A handler or BodySource
+  // call under way cannot be interrupted: Drain() returns after it does. Idempotent; thread-safe;
+  // may be called from a signal handler's asio callback but not from a handler, a BodySource or an
+  // ExchangeObserver.
+  void Drain();
+
+  // Blocks until Drain() has finished (from another thread, e.g. on SIGTERM).
+  void Wait();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mei::http
