@@ -12,10 +12,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstddef>
+#include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -107,12 +113,24 @@ class BlockRangeBody final : public BodySource {
   bool done_ = false;
 };
 
-// Bytes [range.first, range.last] of a file, one block per Next(): each block is fetched from the
-// content source when its turn comes, and only its part inside the range is emitted. A block that
-// cannot be had, does not decode, or is not the size the manifest says ends the body with an
-// error. REQUIRES: range.last < file size; `content` outlives the body.
+// Threads that fetch and decode blocks ahead of the ones being sent, shared by every file body
+// of the process so that read-ahead stays bounded however many downloads run.
+inline boost::asio::thread_pool& ReadAheadPool() {
+  static boost::asio::thread_pool pool(std::max(2u, std::thread::hardware_concurrency()));
+  return pool;
+}
+
+// Bytes [range.first, range.last] of a file, one block per Next(): only each block's part inside
+// the range is emitted. Whole-file downloads read ahead: while the caller takes block i, block
+// i+1 (kReadAhead blocks) is already being fetched and decoded on ReadAheadPool(), so decoding
+// runs on two cores and overlaps the socket writes. A block that cannot be had, does not decode,
+// or is not the size the manifest says ends the body with an error. Memory: at most
+// 1 + kReadAhead decoded blocks per body. REQUIRES: range.last < file size; `content` outlives
+// the body.
 class FileRangeBody final : public BodySource {
  public:
+  static constexpr std::size_t kReadAhead = 1;
+
   FileRangeBody(ContentSource& content, std::shared_ptr<const ManifestFile> file, ByteRange range)
       : content_(content), file_(std::move(file)), next_(range.first), last_(range.last) {
     const std::vector<ManifestBlock>& blocks = file_->blocks;
@@ -123,34 +141,69 @@ class FileRangeBody final : public BodySource {
     index_ = after == blocks.begin() ? 0 : static_cast<std::size_t>(after - blocks.begin()) - 1;
   }
 
+  // Waits for read-ahead still running: it uses `content` and the file.
+  ~FileRangeBody() override {
+    for (auto& pending : pending_) pending.wait();
+  }
+
   Result<Chunk> Next() override {
-    while (next_ <= last_ && index_ < file_->blocks.size()) {
-      const ManifestBlock& entry = file_->blocks[index_++];
-      const std::uint64_t end = std::min(last_ + 1, entry.offset + entry.size);
-      if (end <= next_) continue;
-      auto stored = content_.GetBlock(entry.id);
-      if (!stored) return stored.error();
-      if (stored->header().raw_size != entry.size) {
-        return Error{
-            Errc::kIntegrity,
-            fmt::format("block {} of {} holds {} bytes but the manifest says {}", entry.id.Hex(),
-                        file_->path, stored->header().raw_size, entry.size)};
+    while (pending_.size() <= kReadAhead) {
+      auto piece = NextPiece();
+      if (!piece) break;
+      auto task = std::make_shared<std::packaged_task<Result<Chunk>()>>(
+          [this, piece = *piece] { return Produce(piece); });
+      pending_.push_back(task->get_future());
+      if (pending_.size() == 1) {
+        (*task)();  // the caller's own block: produce it on this thread
+      } else {
+        boost::asio::post(ReadAheadPool(), [task] { (*task)(); });
       }
-      SharedBlock block(std::move(*stored));
-      auto chunk = block.Slice(ByteRange{next_ - entry.offset, end - 1 - entry.offset});
-      if (!chunk) return chunk.error();
-      next_ = end;
-      return chunk;
     }
-    return Chunk{};
+    if (pending_.empty()) return Chunk{};
+    Result<Chunk> chunk = pending_.front().get();
+    pending_.pop_front();
+    return chunk;
   }
 
  private:
+  // Part [first, last] of block `index`.
+  struct Piece {
+    std::size_t index;
+    ByteRange within;
+  };
+
+  std::optional<Piece> NextPiece() {
+    while (next_ <= last_ && index_ < file_->blocks.size()) {
+      const std::size_t index = index_++;
+      const ManifestBlock& entry = file_->blocks[index];
+      const std::uint64_t end = std::min(last_ + 1, entry.offset + entry.size);
+      if (end <= next_) continue;
+      Piece piece{index, ByteRange{next_ - entry.offset, end - 1 - entry.offset}};
+      next_ = end;
+      return piece;
+    }
+    return std::nullopt;
+  }
+
+  Result<Chunk> Produce(const Piece& piece) const {
+    const ManifestBlock& entry = file_->blocks[piece.index];
+    auto stored = content_.GetBlock(entry.id);
+    if (!stored) return stored.error();
+    if (stored->header().raw_size != entry.size) {
+      return Error{Errc::kIntegrity,
+                   fmt::format("block {} of {} holds {} bytes but the manifest says {}",
+                               entry.id.Hex(), file_->path, stored->header().raw_size, entry.size)};
+    }
+    SharedBlock block(std::move(*stored));
+    return block.Slice(piece.within);
+  }
+
   ContentSource& content_;
   std::shared_ptr<const ManifestFile> file_;
-  std::uint64_t next_;  // the next byte of the file to emit
+  std::uint64_t next_;  // the next byte of the file to plan
   std::uint64_t last_;
-  std::size_t index_ = 0;  // the next block to look at
+  std::size_t index_ = 0;                           // the next block to look at
+  std::deque<std::future<Result<Chunk>>> pending_;  // in file order; front is the next chunk
 };
 
 }  // namespace mei::http::internal
