@@ -334,6 +334,47 @@ struct ErrorCase {
   const char* hub_error_code;  // X-Error-Code, or nullptr when none is expected
 };
 
+// The routes no stock client above exercises, over a real socket: listing, manifest, Hub model
+// info, health, readiness and metrics.
+TEST_F(StockClientsTest, InfoRoutesAnswerOverTheSocket) {
+  {
+    const auto [head, body] = Fetch("/v1/models");
+    EXPECT_EQ(head.status, 200) << body;
+    EXPECT_NE(body.find("\"acme/base\""), std::string::npos) << body;
+  }
+  {
+    const auto [head, body] = Fetch("/v1/models/acme/base/revisions/main/manifest");
+    ASSERT_EQ(head.status, 200) << body;
+    auto manifest = ParseManifest(body);
+    ASSERT_TRUE(manifest) << manifest.error().message;
+    EXPECT_EQ(manifest->commit.Hex(), commit_);
+    const auto [again, unused] =
+        Fetch("/v1/models/acme/base/revisions/main/manifest",
+              {"-H", "If-None-Match: " + std::string(head.Find("ETag").value_or(""))});
+    EXPECT_EQ(again.status, 304);
+  }
+  {
+    const auto [head, body] = Fetch("/api/models/acme/base");
+    ASSERT_EQ(head.status, 200) << body;
+    const boost::json::value info = boost::json::parse(body);
+    EXPECT_EQ(info.at("sha").as_string(), commit_);
+    EXPECT_EQ(info.at("siblings").as_array().size(), 3u);
+  }
+  {
+    const auto [head, body] = Fetch("/api/models/acme/base/revision/main");
+    EXPECT_EQ(head.status, 200) << body;
+  }
+  for (const char* target : {"/healthz", "/readyz"}) {
+    const auto [head, body] = Fetch(target);
+    EXPECT_EQ(head.status, 200) << target << ": " << body;
+  }
+  const auto [head, body] = Fetch("/metrics");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_NE(body.find("mei_http_requests_total{route=\"manifest\""), std::string::npos) << body;
+  EXPECT_NE(body.find("mei_http_open_connections"), std::string::npos) << body;
+  EXPECT_NE(body.find("mei_http_request_duration_seconds_bucket"), std::string::npos) << body;
+}
+
 TEST_F(StockClientsTest, ErrorsHaveTheirStatusCodeAndJsonBody) {
   const std::uint64_t length = fs::file_size(Source("base", "model.safetensors"));
   const std::vector<ErrorCase> cases = {
