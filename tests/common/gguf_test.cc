@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/common/failing_byte_source.h"
+
 namespace mei {
 namespace {
 
@@ -412,18 +414,6 @@ TEST(GgufTest, ParsesAFileOnDisk) {
   EXPECT_EQ(gguf->tensors[0].size, 36u);
   EXPECT_EQ(gguf->tensors[0].offset, bytes.size() - 36);
 }
-
-class FailingByteSource final : public ByteSource {
- public:
-  std::uint64_t size() const override { return 1024; }
-  Result<void> ReadAt(std::uint64_t, std::span<std::byte>) const override {
-    return Error{Errc::kIo, "disk on fire"};
-  }
-  const std::string& name() const override { return name_; }
-
- private:
-  std::string name_ = "failing";
-};
 
 TEST(GgufTest, ReadErrorsStayIoErrors) {
   const Result<GgufFile> gguf = ParseGguf(FailingByteSource());

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/failing_byte_source.h"
+
 namespace mei {
 namespace {
 
@@ -199,18 +201,6 @@ TEST(SafetensorsTest, FileShorterThanTheLengthFieldIsRejected) {
 TEST(SafetensorsTest, ErrorsNameTheFile) {
   ExpectBad(Parse(SafetensorsFile("[]", 0)), "test.safetensors");
 }
-
-class FailingByteSource final : public ByteSource {
- public:
-  std::uint64_t size() const override { return 1024; }
-  Result<void> ReadAt(std::uint64_t, std::span<std::byte>) const override {
-    return Error{Errc::kIo, "disk on fire"};
-  }
-  const std::string& name() const override { return name_; }
-
- private:
-  std::string name_ = "failing";
-};
 
 TEST(SafetensorsTest, ReadErrorsStayIoErrors) {
   const Result<SafetensorsHeader> parsed = ParseSafetensors(FailingByteSource());

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/gguf.h"
+#include "common/gguf.h"
 #include "tools/synth/tensor_data.h"
 
 namespace mei::tools {
@@ -16,13 +18,7 @@ constexpr std::uint32_t kGgufVersion = 3;
 constexpr std::uint32_t kGgmlTypeBf16 = 30;
 constexpr std::uint32_t kFileTypeMostlyBf16 = 32;
 
-enum class ValueType : std::uint32_t {
-  kUint32 = 4,
-  kInt32 = 5,
-  kFloat32 = 6,
-  kString = 8,
-  kArray = 9,
-};
+using ValueType = GgufType;
 
 std::uint64_t AlignUp(std::uint64_t offset) {
   return (offset + kGgufAlignment - 1) / kGgufAlignment * kGgufAlignment;
