@@ -153,6 +153,15 @@ std::string_view NameOf(Codec codec) {
   return "unknown";
 }
 
+std::vector<std::byte> FrameOf(Codec codec, std::uint64_t raw_size,
+                               std::span<const std::byte> payload) {
+  std::vector<std::byte> frame(kFrameHeaderSize + payload.size());
+  if (!payload.empty())
+    std::memcpy(frame.data() + kFrameHeaderSize, payload.data(), payload.size());
+  WriteHeader(codec, raw_size, frame);
+  return frame;
+}
+
 Result<FrameView> ParseFrame(std::span<const std::byte> frame) {
   if (frame.size() < kFrameHeaderSize) {
     return BadFrame(fmt::format("frame of {} bytes is shorter than its {}-byte header",

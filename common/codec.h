@@ -52,6 +52,12 @@ struct FrameView {
 // kBadFrame otherwise. Thread-safe; allocates only to describe a failure.
 [[nodiscard]] Result<FrameView> ParseFrame(std::span<const std::byte> frame);
 
+// A frame around a payload already in `codec` (e.g. a stored payload received from another node
+// with its Content-Encoding), with its checksum computed. Does not check that the payload decodes:
+// BlockDecoder::Decode does.
+[[nodiscard]] std::vector<std::byte> FrameOf(Codec codec, std::uint64_t raw_size,
+                                             std::span<const std::byte> payload);
+
 struct EncodeOptions {
   int zstd_level = 1;  // on BF16 weights level 1 both compresses better and runs faster than 3
   double min_saving = 0.05;  // keep a codec only if it saves at least this share of raw size

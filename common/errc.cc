@@ -107,4 +107,13 @@ void throw_exception_from_error(const Error& error, const boost::source_location
   throw std::runtime_error(error.message.empty() ? std::string(CodeOf(error.code)) : error.message);
 }
 
+std::optional<Errc> ErrcOfCode(std::string_view text) {
+  for (int value = static_cast<int>(Errc::kBadRequest); value <= static_cast<int>(Errc::kInternal);
+       ++value) {
+    const auto code = static_cast<Errc>(value);
+    if (CodeOf(code) == text) return code;
+  }
+  return std::nullopt;
+}
+
 }  // namespace mei

@@ -8,6 +8,7 @@
 
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,9 @@ enum class Errc {
 
 // The stable string code of `code`, e.g. "bad_block_id". Thread-safe; static storage.
 [[nodiscard]] std::string_view CodeOf(Errc code);
+
+// The code whose CodeOf is `text` (e.g. from another node's JSON error body), or nullopt.
+[[nodiscard]] std::optional<Errc> ErrcOfCode(std::string_view text);
 
 // The HTTP status that answers `code` (400, 404, 416, 502, 507, ...).
 [[nodiscard]] int HttpStatusOf(Errc code);

@@ -170,15 +170,21 @@ void MetricsRegistry::Observe(std::string_view name, const Labels& labels, doubl
 
 void MetricsRegistry::SetCallbackGauge(std::string name, std::string help,
                                        std::function<double()> read) {
+  SetCallback(std::move(name), MetricType::kGauge, std::move(help), std::move(read));
+}
+
+void MetricsRegistry::SetCallback(std::string name, MetricType type, std::string help,
+                                  std::function<double()> read) {
+  assert(type != MetricType::kHistogram);
   std::lock_guard lock(mu_);
   if (auto it = by_name_.find(name); it != by_name_.end()) {
-    assert(it->second->type == MetricType::kGauge);
-    if (it->second->type == MetricType::kGauge) it->second->read = std::move(read);
+    assert(it->second->type == type);
+    if (it->second->type == type) it->second->read = std::move(read);
     return;
   }
   auto family = std::make_unique<Family>();
   family->name = std::move(name);
-  family->type = MetricType::kGauge;
+  family->type = type;
   family->help = std::move(help);
   family->read = std::move(read);
   by_name_.emplace(family->name, family.get());

@@ -39,6 +39,10 @@ class MetricsRegistry {
 
   // A gauge whose value is read at render time (open connections, store bytes).
   void SetCallbackGauge(std::string name, std::string help, std::function<double()> read);
+  // The same for a counter or a gauge kept elsewhere (e.g. evictions counted by an index).
+  // REQUIRES: type is not kHistogram.
+  void SetCallback(std::string name, MetricType type, std::string help,
+                   std::function<double()> read);
 
   // Every family in declaration order, series sorted by labels; label values escaped.
   [[nodiscard]] std::string Render() const;

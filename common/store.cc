@@ -49,6 +49,17 @@ Error StorageError(std::string_view what, const rocksdb::Status& status) {
   return Error{Errc::kStorage, "RocksDB could not " + std::string(what) + ": " + status.ToString()};
 }
 
+// The error for a failed write: kStoreFull when the disk (or RocksDB's space limit) is full, so
+// that callers answer 507 and keep serving reads; kStorage otherwise.
+Error WriteError(std::string_view what, const rocksdb::Status& status) {
+  if (status.IsNoSpace() ||
+      (status.IsIOError() && status.subcode() == rocksdb::Status::kSpaceLimit)) {
+    return Error{Errc::kStoreFull, "the store is full: could not " + std::string(what) + " (" +
+                                       status.ToString() + ")"};
+  }
+  return StorageError(what, status);
+}
+
 void PutLe(std::string& out, std::uint64_t value, std::size_t width) {
   for (std::size_t i = 0; i < width; ++i) {
     out.push_back(static_cast<char>(value >> (8 * i) & 0xff));
@@ -136,6 +147,7 @@ rocksdb::DBOptions MakeDbOptions(const StoreOptions& options) {
   db_options.max_total_wal_size = 256ull << 20;
   db_options.max_log_file_size = 16ull << 20;
   db_options.keep_log_file_num = 4;
+  if (options.env != nullptr) db_options.env = options.env;
   return db_options;
 }
 
@@ -289,7 +301,7 @@ Result<bool> BlockStore::Put(const BlockId& id, std::span<const std::byte> frame
   if (status.ok()) status = batch.Put(SliceOf(kStoredBytesKey), EncodeU64(stored_bytes));
   if (status.ok()) status = batch.Put(SliceOf(kBlockCountKey), EncodeU64(block_count));
   if (status.ok()) status = db_->db().Write(rocksdb::WriteOptions(), &batch);
-  if (!status.ok()) return StorageError("store block " + id.Hex(), status);
+  if (!status.ok()) return WriteError("store block " + id.Hex(), status);
   counters_->stored_bytes.store(stored_bytes);
   counters_->block_count.store(block_count);
   return true;
@@ -355,10 +367,40 @@ Result<bool> BlockStore::Delete(const BlockId& id) {
   if (status.ok()) status = batch.Put(SliceOf(kStoredBytesKey), EncodeU64(stored_bytes));
   if (status.ok()) status = batch.Put(SliceOf(kBlockCountKey), EncodeU64(block_count));
   if (status.ok()) status = db_->db().Write(rocksdb::WriteOptions(), &batch);
-  if (!status.ok()) return StorageError("delete block " + id.Hex(), status);
+  if (!status.ok()) return WriteError("delete block " + id.Hex(), status);
   counters_->stored_bytes.store(stored_bytes);
   counters_->block_count.store(block_count);
   return true;
+}
+
+Result<void> BlockStore::UpdateMeta(std::span<const std::pair<BlockId, BlockMeta>> updates) {
+  if (updates.empty()) return {};
+  rocksdb::WriteBatch batch;
+  // Under the write mutex, so that a block deleted meanwhile cannot get its metadata back
+  // without its frame.
+  std::lock_guard lock(counters_->write_mutex);
+  for (const auto& [id, update] : updates) {
+    auto stored = ReadMeta(*db_, id);
+    if (!stored) {
+      if (stored.error().code == Errc::kBlockNotFound) continue;
+      return stored.error();
+    }
+    BlockMeta meta = *stored;
+    meta.last_access_ms = update.last_access_ms;
+    meta.hits = update.hits;
+    meta.pins = update.pins;
+    if (meta == *stored) continue;
+    const rocksdb::Status status =
+        batch.Put(db_->family(RocksHandle::kBlockMeta), SliceOf(id.Binary()), EncodeMeta(meta));
+    if (!status.ok()) return StorageError("prepare a block metadata update", status);
+  }
+  if (batch.Count() == 0) return {};
+  const rocksdb::Status status = db_->db().Write(rocksdb::WriteOptions(), &batch);
+  if (!status.ok()) {
+    return WriteError("update the metadata of " + std::to_string(batch.Count()) + " blocks",
+                      status);
+  }
+  return {};
 }
 
 Result<void> BlockStore::ForEach(
@@ -455,8 +497,7 @@ Result<void> ManifestStore::Put(const Manifest& manifest) {
   durable.sync = true;
   if (status.ok()) status = db_->db().Write(durable, &batch);
   if (!status.ok()) {
-    return StorageError("store the manifest of " + manifest.model + "@" + manifest.revision,
-                        status);
+    return WriteError("store the manifest of " + manifest.model + "@" + manifest.revision, status);
   }
   return {};
 }
@@ -512,12 +553,31 @@ Result<std::vector<ManifestStore::RevisionEntry>> ManifestStore::List() const {
   return entries;
 }
 
+PlanStore::PlanStore(std::shared_ptr<RocksHandle> db) : db_(std::move(db)) {}
+
+Result<std::optional<std::string>> PlanStore::Get(std::string_view key) const {
+  auto value = Read(*db_, RocksHandle::kPlan, SliceOf(key), "setting " + std::string(key));
+  if (!value) return value.error();
+  if (!value->has_value()) return std::nullopt;
+  return std::optional<std::string>(ViewOf(**value));
+}
+
+Result<void> PlanStore::Put(std::string_view key, std::string_view value) {
+  rocksdb::WriteOptions durable;
+  durable.sync = true;
+  const rocksdb::Status status =
+      db_->db().Put(durable, db_->family(RocksHandle::kPlan), SliceOf(key), SliceOf(value));
+  if (!status.ok()) return WriteError("store setting " + std::string(key), status);
+  return {};
+}
+
 Result<Store> OpenStore(const std::filesystem::path& dir, StoreOptions options) {
   auto handle = OpenHandle(dir, options);
   if (!handle) return handle.error();
   Store store;
   store.blocks = std::make_unique<BlockStore>(*handle);
   store.manifests = std::make_unique<ManifestStore>(*handle);
+  store.plan = std::make_unique<PlanStore>(*handle);
   return store;
 }
 

@@ -6,7 +6,8 @@
 //               is on.
 //   block_meta  32-byte binary block id -> BlockMeta (fixed little-endian encoding)
 //   manifests   "c/" + commit hex -> manifest JSON; "r/" + model + "@" + revision -> commit hex
-//   plan        the cache node's placement plan (written by the cache node)
+//   plan        the cache node's persistent settings (PlanStore): its placement plan under
+//               "plan", operator pins under "pins"
 //   default     "stored_bytes" and "block_count" -> u64 LE: the sum of the frames' sizes and their
 //               number, updated in the same atomic write batch as every put and delete, so they
 //               survive restarts and crashes.
@@ -19,8 +20,10 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,8 +33,9 @@
 #include "common/manifest.h"
 
 namespace rocksdb {
+class Env;
 class PinnableSlice;
-}
+}  // namespace rocksdb
 
 namespace mei {
 
@@ -39,6 +43,9 @@ struct StoreOptions {
   bool create_if_missing = true;
   std::uint64_t min_blob_size = 64 * 1024;        // values at least this large go to blob files
   std::uint64_t block_cache_bytes = 64ull << 20;  // RocksDB block cache for SSTs (metadata)
+  // The environment RocksDB does its file I/O through; null is the default (the local disk).
+  // Tests put a fault-injecting one here. REQUIRES: outlives the store.
+  rocksdb::Env* env = nullptr;
 };
 
 struct BlockMeta {
@@ -74,6 +81,10 @@ class StoredBlock {
 class RocksHandle;  // internal: the shared database handle
 
 // Blocks keyed by id. Thread-safe.
+//
+// Every write reports a full disk (RocksDB's NoSpace or SpaceLimit) as kStoreFull, so that the
+// HTTP layer answers 507 and the caller can tell it from any other storage failure (kStorage).
+// Reads keep working while the disk is full.
 class BlockStore {
  public:
   explicit BlockStore(std::shared_ptr<RocksHandle> db);
@@ -98,6 +109,13 @@ class BlockStore {
   // Removes the block and its metadata; false when it was not there.
   [[nodiscard]] Result<bool> Delete(const BlockId& id);
 
+  // Persists the usage fields of stored blocks' metadata (last_access_ms, hits, pins) in one
+  // atomic write batch, without touching the frames. The other fields (sizes, codec) are kept
+  // as stored, whatever `updates` says, so the byte counters stay exact. Ids that are not
+  // stored (evicted or purged meanwhile) are skipped. Not synced: after a crash the last
+  // updates may be lost, which costs usage history, never consistency.
+  [[nodiscard]] Result<void> UpdateMeta(std::span<const std::pair<BlockId, BlockMeta>> updates);
+
   // Calls `visit` for every block, in id order, until it returns false.
   [[nodiscard]] Result<void> ForEach(
       const std::function<bool(const BlockId&, const BlockMeta&)>& visit) const;
@@ -119,7 +137,7 @@ class ManifestStore {
 
   // Stores the manifest under its commit and points model@revision at it, in one atomic write.
   // REQUIRES: ValidateManifest passes and manifest.commit == CommitOf(manifest) (checked:
-  // kBadManifest).
+  // kBadManifest). kStoreFull when the disk is full.
   [[nodiscard]] Result<void> Put(const Manifest& manifest);
 
   // `revision` is a name or a 64-hex commit. kModelNotFound when the model has no revision at
@@ -139,10 +157,28 @@ class ManifestStore {
   std::shared_ptr<RocksHandle> db_;
 };
 
-// An open store directory: the two views over one database.
+// Small documents (JSON, by convention) under string keys: the cache node's persistent settings,
+// such as its placement plan ("plan") and operator pins ("pins"). Not meant for bulk data: each
+// Put is a synced write. Thread-safe; a Put of a key replaces its value atomically.
+class PlanStore {
+ public:
+  explicit PlanStore(std::shared_ptr<RocksHandle> db);
+
+  // The value under `key`, or nullopt when nothing was ever put there.
+  [[nodiscard]] Result<std::optional<std::string>> Get(std::string_view key) const;
+
+  // Stores `value` under `key`, durable (synced) when it returns. kStoreFull when the disk is.
+  [[nodiscard]] Result<void> Put(std::string_view key, std::string_view value);
+
+ private:
+  std::shared_ptr<RocksHandle> db_;
+};
+
+// An open store directory: the views over one database.
 struct Store {
   std::unique_ptr<BlockStore> blocks;
   std::unique_ptr<ManifestStore> manifests;
+  std::unique_ptr<PlanStore> plan;
 };
 
 // Opens (creating when allowed) the store at `dir`. kStorage with RocksDB's reason otherwise,

@@ -10,9 +10,9 @@
 #include "common/http/internal/accept_encoding.h"
 #include "common/http/internal/block_body.h"
 #include "common/http/internal/hub_api.h"
-#include "common/http/internal/path.h"
 #include "common/http/range.h"
 #include "common/http/representation.h"
+#include "common/http/target.h"
 
 namespace mei {
 
@@ -34,7 +34,7 @@ namespace json = boost::json;
 using http::ByteRange;
 using http::Reply;
 using http::Request;
-using http::internal::Target;
+using http::Target;
 
 constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
 constexpr std::string_view kRevalidate = "public, max-age=60";
@@ -153,13 +153,28 @@ std::string_view CodingOf(Codec codec) {
   return "";
 }
 
+// X-Cache and the access log's cache facts from a caching content source's lookup.
+void NoteCacheState(ContentSource& content, std::span<const BlockId> ids, Reply& reply) {
+  std::optional<ContentSource::CacheLookup> lookup = content.Lookup(ids);
+  if (!lookup) return;
+  reply.With("X-Cache", lookup->status);
+  reply.facts.cache = std::move(lookup->status);
+  reply.facts.upstream = std::move(lookup->upstream);
+}
+
+void NoteManifest(const Manifest& manifest, std::string_view revision, Reply& reply) {
+  reply.facts.model = manifest.model;
+  reply.facts.revision = std::string(revision);
+  reply.facts.commit = manifest.commit.Hex();
+}
+
 class Router {
  public:
   Router(ContentSource& content, MetricsRegistry& metrics, const Request& request)
       : content_(content), metrics_(metrics), request_(request) {}
 
   Reply Route() {
-    auto target = http::internal::ParseTarget(request_.target);
+    auto target = http::ParseTarget(request_.target);
     if (!target) return ErrorReply(target.error(), "other");
     target_ = std::move(*target);
     const std::vector<std::string>& s = target_.segments;
@@ -252,6 +267,7 @@ class Router {
     Reply reply = Reply::Json(200, ToJson(*manifest));
     reply.route = std::string(kRoute);
     reply.With("ETag", std::move(etag)).With("Cache-Control", std::string(cache_control));
+    NoteManifest(*manifest, rev, reply);
     return reply;
   }
 
@@ -263,8 +279,15 @@ class Router {
     if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
     auto id = BlockId::FromHex(id_segment);
     if (!id) return ErrorReply(id.error(), kRoute);
+    Reply cache_state;  // looked up before GetBlock, which fills what a cache lacks
+    NoteCacheState(content_, std::span<const BlockId>(&*id, 1), cache_state);
     auto stored = content_.GetBlock(*id);
-    if (!stored) return ErrorReply(stored.error(), kRoute);
+    if (!stored) {
+      Reply reply = ErrorReply(stored.error(), kRoute);
+      reply.facts = std::move(cache_state.facts);
+      reply.facts.block = id_segment;
+      return reply;
+    }
     auto block = std::make_shared<http::internal::SharedBlock>(std::move(*stored));
     const std::string etag = Quoted(id_segment);
 
@@ -281,6 +304,7 @@ class Router {
       reply.content_length = payload.bytes.size();
       reply.With("Content-Type", "application/octet-stream")
           .With("Content-Encoding", std::string(coding))
+          .With("X-Mei-Raw-Size", std::to_string(block->header().raw_size))
           .With("ETag", etag)
           .With("Cache-Control", std::string(kImmutable));
       if (request_.method != "HEAD") {
@@ -297,7 +321,10 @@ class Router {
       reply = http::AnswerRepresentation(request_, representation);
     }
     reply.With("Vary", "Accept-Encoding");
+    for (http::Header& header : cache_state.headers) reply.headers.push_back(std::move(header));
     reply.route = std::string(kRoute);
+    reply.facts = std::move(cache_state.facts);
+    reply.facts.block = id_segment;
     return reply;
   }
 
@@ -336,6 +363,12 @@ class Router {
     };
     Reply reply = http::AnswerRepresentation(request_, representation);
     reply.route = std::string(kRoute);
+    std::vector<BlockId> ids;
+    ids.reserve(file->blocks.size());
+    for (const ManifestBlock& block : file->blocks) ids.push_back(block.id);
+    NoteCacheState(content_, ids, reply);
+    NoteManifest(*manifest, rev, reply);
+    reply.facts.path = *path;
     return reply;
   }
 
@@ -346,6 +379,7 @@ class Router {
     if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
     Reply reply = Reply::Json(200, http::internal::ModelInfoJson(*manifest));
     reply.route = std::string(kRoute);
+    NoteManifest(*manifest, rev, reply);
     return reply;
   }
 
@@ -360,9 +394,9 @@ class Router {
     }
     auto manifest = FindManifest(org, name, rev, Api::kHub);
     if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
-    const auto recursive = http::internal::QueryValue(target_.query, "recursive");
-    auto tree = http::internal::TreeJson(*manifest, directory,
-                                         recursive && http::internal::IsTrueFlag(*recursive));
+    const auto recursive = http::QueryValue(target_.query, "recursive");
+    auto tree =
+        http::internal::TreeJson(*manifest, directory, recursive && http::IsTrueFlag(*recursive));
     if (!tree) return ErrorReply(tree.error(), kRoute, Api::kHub);
     Reply reply = Reply::Json(200, std::move(*tree));
     reply.route = std::string(kRoute);
@@ -397,9 +431,9 @@ class Router {
         expand = flag->is_bool() && flag->get_bool();
       }
     } else {
-      paths = http::internal::QueryValues(request_.body, "paths");
-      const auto flag = http::internal::QueryValue(request_.body, "expand");
-      expand = flag && http::internal::IsTrueFlag(*flag);
+      paths = http::QueryValues(request_.body, "paths");
+      const auto flag = http::QueryValue(request_.body, "expand");
+      expand = flag && http::IsTrueFlag(*flag);
     }
     auto manifest = FindManifest(org, name, rev, Api::kHub);
     if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);

@@ -24,6 +24,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,23 @@ class ContentSource {
   [[nodiscard]] virtual Result<StoredBlock> GetBlock(const BlockId& id) = 0;
   // For /readyz: can requests be answered (store open, upstream reachable or stale allowed)?
   [[nodiscard]] virtual Result<void> Ready() = 0;
+
+  // A cache's answer to "are these blocks here?": status "HIT" (all), "MISS" (none) or "PARTIAL",
+  // and the upstream a miss would be filled from ("parent", "peer:<id>"; "" on a hit).
+  struct CacheLookup {
+    std::string status;
+    std::string upstream;
+  };
+  // nullopt (the default) for a source that is not a cache: no X-Cache header is sent. Must not
+  // block on the network.
+  [[nodiscard]] virtual std::optional<CacheLookup> Lookup(std::span<const BlockId> ids) {
+    (void)ids;
+    return std::nullopt;
+  }
+
+  // A hint that `ids` will be read soon, in this order (a file body reading ahead): a cache starts
+  // filling the missing ones in parallel. Must not block. Default: nothing.
+  virtual void WillNeed(std::span<const BlockId> ids) { (void)ids; }
 };
 
 // A ContentSource over a local Store and nothing else (the origin).

@@ -51,6 +51,18 @@ class BodySource {
   [[nodiscard]] virtual Result<Chunk> Next() = 0;
 };
 
+// What an access log records about a reply besides its status and size (DESIGN.md, "Access
+// log"); the data plane fills in what applies to the route, the rest stays empty.
+struct ReplyFacts {
+  std::string model;
+  std::string revision;  // as asked: a name or a commit
+  std::string commit;
+  std::string path;
+  std::string block;     // block id hex
+  std::string cache;     // "HIT" | "MISS" | "PARTIAL" from a caching content source, else ""
+  std::string upstream;  // where a cache fills what it lacks: "parent", "peer:<node id>", or ""
+};
+
 // What to answer. The server sends `status`, `headers`, and a Content-Length of
 // `content_length`; then, unless the request was HEAD or the status has no body (204, 304),
 // either `text` (when `body` is null) or exactly content_length bytes from `body`.
@@ -61,6 +73,7 @@ struct Reply {
   std::string text;                  // small bodies: JSON, Prometheus text
   std::unique_ptr<BodySource> body;  // streamed bodies
   std::string route = "other";       // a low-cardinality label for metrics and the access log
+  ReplyFacts facts;                  // for the access log only; never sent
 
   // A small body with its Content-Type; content_length = text.size().
   [[nodiscard]] static Reply Text(int status, std::string content_type, std::string text);

@@ -252,8 +252,8 @@ struct Server::Impl {
                                   bool keep_alive);
   net::awaitable<Outcome> Stream(beast::tcp_stream& stream, const Reply& reply, Chunk first,
                                  bool keep_alive);
-  void Observe(const Request& request, const std::string& route, const Outcome& outcome,
-               Clock::time_point started) const;
+  void Observe(const Request& request, const std::string& route, const ReplyFacts* facts,
+               const Outcome& outcome, Clock::time_point started) const;
   void RunIo();
   void Drain();
 
@@ -347,7 +347,7 @@ net::awaitable<void> Server::Impl::Reject(Lease lease) {
   Request request;
   request.peer = PeerOf(stream.socket());
   const bool complete = !written.error;
-  Observe(request, reply.route,
+  Observe(request, reply.route, /*facts=*/nullptr,
           {reply.status, complete ? reply.text.size() : 0, complete, /*reusable=*/false}, started);
   co_await LingeringClose(stream, timeout);
 }
@@ -416,9 +416,10 @@ net::awaitable<void> Server::Impl::Serve(Lease lease) {
     Reply reply =
         co_await net::co_spawn(workers, CallHandler(&handler, &request), net::use_awaitable);
     const std::string route = reply.route;
+    const ReplyFacts facts = std::move(reply.facts);
     const Outcome outcome =
         co_await Respond(stream, std::move(reply), head, wants_keep_alive && !draining.load());
-    Observe(request, route, outcome, started);
+    Observe(request, route, &facts, outcome, started);
     if (!outcome.reusable) break;
   }
   Close(stream);
@@ -437,7 +438,7 @@ net::awaitable<void> Server::Impl::AnswerReadError(beast::tcp_stream& stream,
   const Written written =
       co_await WriteAll(stream, {net::buffer(head), net::buffer(reply.text)}, options.idle_timeout);
   const bool complete = !written.error;
-  Observe(request, reply.route,
+  Observe(request, reply.route, /*facts=*/nullptr,
           {reply.status, complete ? reply.text.size() : 0, complete, /*reusable=*/false}, started);
   co_await LingeringClose(stream, std::min(options.idle_timeout, kLingerTimeout));
 }
@@ -524,13 +525,15 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& st
   co_return outcome;
 }
 
-void Server::Impl::Observe(const Request& request, const std::string& route, const Outcome& outcome,
+void Server::Impl::Observe(const Request& request, const std::string& route,
+                           const ReplyFacts* facts, const Outcome& outcome,
                            Clock::time_point started) const {
   if (!observer) return;
   Exchange exchange;
   exchange.request = &request;
   exchange.status = outcome.status;
   exchange.route = route;
+  exchange.facts = facts;
   exchange.bytes_sent = outcome.body_bytes;
   exchange.complete = outcome.complete;
   exchange.seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -48,9 +48,10 @@ struct Exchange {
   const Request* request = nullptr;
   int status = 0;
   std::string route;
-  std::uint64_t bytes_sent = 0;  // body bytes written
-  bool complete = false;         // the whole body was written
-  double seconds = 0;            // from the end of the request header to the last byte
+  const ReplyFacts* facts = nullptr;  // the reply's facts; null when no reply was planned
+  std::uint64_t bytes_sent = 0;       // body bytes written
+  bool complete = false;              // the whole body was written
+  double seconds = 0;                 // from the end of the request header to the last byte
 };
 using ExchangeObserver = std::function<void(const Exchange&)>;
 

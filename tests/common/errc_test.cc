@@ -50,5 +50,14 @@ TEST(ErrcTest, ValueOnAnErrorThrowsItsMessage) {
   }
 }
 
+TEST(ErrcTest, EveryCodeIsFoundAgainByItsName) {
+  for (int i = static_cast<int>(kFirst); i <= static_cast<int>(kLast); ++i) {
+    const auto code = static_cast<Errc>(i);
+    EXPECT_EQ(ErrcOfCode(CodeOf(code)), code) << CodeOf(code);
+  }
+  EXPECT_EQ(ErrcOfCode("no_such_code"), std::nullopt);
+  EXPECT_EQ(ErrcOfCode(""), std::nullopt);
+}
+
 }  // namespace
 }  // namespace mei

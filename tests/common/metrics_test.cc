@@ -107,6 +107,16 @@ TEST(MetricsRegistryTest, CallbackGaugeIsReadAtRenderTime) {
   EXPECT_NE(metrics.Render().find("mei_open_connections 7\n"), std::string::npos);
 }
 
+TEST(MetricsRegistryTest, CallbackCounterRendersAsACounter) {
+  MetricsRegistry metrics;
+  std::uint64_t evictions = 5;
+  metrics.SetCallback("mei_evictions_total", MetricType::kCounter, "Evictions.",
+                      [&] { return static_cast<double>(evictions); });
+  const std::string text = metrics.Render();
+  EXPECT_NE(text.find("# TYPE mei_evictions_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mei_evictions_total 5\n"), std::string::npos) << text;
+}
+
 TEST(MetricsRegistryTest, CallbackGaugeMayUpdateTheRegistryWithoutDeadlock) {
   MetricsRegistry metrics;
   metrics.Declare("mei_renders_total", MetricType::kCounter, "Renders.");

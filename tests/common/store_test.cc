@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -127,6 +129,8 @@ class StoreTest : public ::testing::Test {
 
 using BlockStoreTest = StoreTest;
 using ManifestStoreTest = StoreTest;
+using PlanStoreTest = StoreTest;
+using FullDiskTest = StoreTest;
 
 TEST_F(BlockStoreTest, PutThenGetReadRawHasAndMetaRoundTrip) {
   Store store = Open();
@@ -444,6 +448,166 @@ Manifest MakeManifest(std::string model, std::string revision, std::uint64_t see
   manifest.files.push_back(std::move(file));
   manifest.commit = CommitOf(manifest);
   return manifest;
+}
+
+TEST_F(BlockStoreTest, UpdateMetaPersistsUsageKeepsSizesAndSkipsAbsentIds) {
+  const TestBlock kept = MakeBlock(TextBytes(50'000));
+  const TestBlock deleted = MakeBlock(RandomBytes(1000, 13));
+  {
+    Store store = Open();
+    ASSERT_TRUE(store.blocks->Put(kept.id, kept.frame).value());
+    ASSERT_TRUE(store.blocks->Put(deleted.id, deleted.frame).value());
+    ASSERT_TRUE(store.blocks->Delete(deleted.id).value());
+    const BlockMeta before = store.blocks->Meta(kept.id).value();
+
+    BlockMeta update;
+    update.raw_size = 1;  // sizes and codec in an update are ignored
+    update.stored_size = 2;
+    update.codec = Codec::kBg4Zstd;
+    update.last_access_ms = 1'800'000'000'123;
+    update.hits = 42;
+    update.pins = 3;
+    const std::vector<std::pair<BlockId, BlockMeta>> updates = {{kept.id, update},
+                                                                {deleted.id, update}};
+    auto updated = store.blocks->UpdateMeta(updates);
+    ASSERT_TRUE(updated.has_value()) << updated.error().message;
+    EXPECT_TRUE(store.blocks->UpdateMeta({}).has_value());
+
+    BlockMeta expected = before;
+    expected.last_access_ms = update.last_access_ms;
+    expected.hits = 42;
+    expected.pins = 3;
+    EXPECT_EQ(store.blocks->Meta(kept.id).value(), expected);
+    EXPECT_EQ(store.blocks->Has(deleted.id).value(), false);
+    EXPECT_EQ(store.blocks->Meta(deleted.id).error().code, Errc::kBlockNotFound);
+    EXPECT_EQ(store.blocks->stored_bytes(), kept.frame.size());
+    EXPECT_EQ(store.blocks->block_count(), 1u);
+  }
+  Store store = Open();
+  const BlockMeta meta = store.blocks->Meta(kept.id).value();
+  EXPECT_EQ(meta.last_access_ms, 1'800'000'000'123u);
+  EXPECT_EQ(meta.hits, 42u);
+  EXPECT_EQ(meta.pins, 3u);
+  EXPECT_EQ(meta.stored_size, kept.frame.size());
+  EXPECT_EQ(meta.raw_size, kept.raw.size());
+  std::size_t visited = 0;
+  ASSERT_TRUE(store.blocks
+                  ->ForEach([&](const BlockId& id, const BlockMeta&) {
+                    EXPECT_EQ(id, kept.id);
+                    ++visited;
+                    return true;
+                  })
+                  .has_value());
+  EXPECT_EQ(visited, 1u);
+  std::vector<std::byte> raw;
+  ASSERT_TRUE(store.blocks->ReadRaw(kept.id, raw).has_value());
+  EXPECT_TRUE(raw == kept.raw);
+}
+
+TEST_F(PlanStoreTest, PutThenGetRoundTripsOverwritesAndSurvivesReopen) {
+  const std::string binary("a\0b\xff", 4);
+  {
+    Store store = Open();
+    auto absent = store.plan->Get("plan");
+    ASSERT_TRUE(absent.has_value()) << absent.error().message;
+    EXPECT_EQ(*absent, std::nullopt);
+
+    ASSERT_TRUE(store.plan->Put("plan", R"({"version":1})").has_value());
+    ASSERT_TRUE(store.plan->Put("plan", R"({"version":2})").has_value());
+    ASSERT_TRUE(store.plan->Put("pins", "{}").has_value());
+    ASSERT_TRUE(store.plan->Put("empty", "").has_value());
+    ASSERT_TRUE(store.plan->Put("binary", binary).has_value());
+    EXPECT_EQ(store.plan->Get("plan").value(), std::optional<std::string>(R"({"version":2})"));
+  }
+  Store store = Open();
+  EXPECT_EQ(store.plan->Get("plan").value(), std::optional<std::string>(R"({"version":2})"));
+  EXPECT_EQ(store.plan->Get("pins").value(), std::optional<std::string>("{}"));
+  EXPECT_EQ(store.plan->Get("empty").value(), std::optional<std::string>(""));
+  EXPECT_EQ(store.plan->Get("binary").value(), std::optional<std::string>(binary));
+  EXPECT_EQ(store.plan->Get("plans").value(), std::nullopt);
+  // The plan family is its own: a manifest listing does not see its keys.
+  EXPECT_TRUE(store.manifests->List().value().empty());
+}
+
+// A file system whose writable files fail every append with ENOSPC while `full` is set, as a disk
+// with no space left does.
+class DiskFullFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  DiskFullFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+
+  const char* Name() const override { return "DiskFullFileSystem"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* file,
+                                    rocksdb::IODebugContext* debug) override {
+    rocksdb::IOStatus status = target()->NewWritableFile(name, options, file, debug);
+    if (status.ok()) *file = std::make_unique<File>(std::move(*file), full);
+    return status;
+  }
+
+  std::atomic<bool> full{false};
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> file, const std::atomic<bool>& full)
+        : FSWritableFileOwnerWrapper(std::move(file)), full_(full) {}
+
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* debug) override {
+      if (full_) return rocksdb::IOStatus::NoSpace("No space left on device");
+      return target()->Append(data, options, debug);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* debug) override {
+      if (full_) return rocksdb::IOStatus::NoSpace("No space left on device");
+      return target()->Append(data, options, info, debug);
+    }
+
+   private:
+    const std::atomic<bool>& full_;
+  };
+};
+
+TEST_F(FullDiskTest, WritesFailWithStoreFullWhileReadsKeepWorking) {
+  const auto file_system = std::make_shared<DiskFullFileSystem>();
+  const std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(file_system);
+  StoreOptions options;
+  options.env = env.get();
+  const TestBlock stored = MakeBlock(RandomBytes(5000, 14));
+  const TestBlock refused = MakeBlock(RandomBytes(5000, 15));
+  const Manifest manifest = MakeManifest("acme/tiny-llama", "main", 1);
+  {
+    Store store = Open(options);
+    ASSERT_TRUE(store.blocks->Put(stored.id, stored.frame).value());
+    file_system->full = true;
+
+    auto put = store.blocks->Put(refused.id, refused.frame);
+    ASSERT_FALSE(put.has_value());
+    EXPECT_EQ(put.error().code, Errc::kStoreFull);
+    EXPECT_EQ(HttpStatusOf(put.error().code), 507);
+    EXPECT_NE(put.error().message.find("the store is full"), std::string::npos)
+        << put.error().message;
+    EXPECT_NE(put.error().message.find(refused.id.Hex()), std::string::npos) << put.error().message;
+    // Later writes fail the same way, whichever family they go to.
+    EXPECT_EQ(store.manifests->Put(manifest).error().code, Errc::kStoreFull);
+    EXPECT_EQ(store.plan->Put("pins", "{}").error().code, Errc::kStoreFull);
+    EXPECT_EQ(store.blocks->Delete(stored.id).error().code, Errc::kStoreFull);
+
+    // Hits are still served, and nothing was half stored.
+    EXPECT_EQ(store.blocks->Has(refused.id).value(), false);
+    EXPECT_EQ(store.blocks->stored_bytes(), stored.frame.size());
+    std::vector<std::byte> raw;
+    ASSERT_TRUE(store.blocks->ReadRaw(stored.id, raw).has_value());
+    EXPECT_TRUE(raw == stored.raw);
+    file_system->full = false;
+  }
+  Store store = Open(options);
+  EXPECT_EQ(store.blocks->Has(refused.id).value(), false);
+  EXPECT_EQ(store.blocks->Has(stored.id).value(), true);
+  EXPECT_EQ(store.blocks->stored_bytes(), stored.frame.size());
+  EXPECT_TRUE(store.blocks->Put(refused.id, refused.frame).value());
 }
 
 TEST_F(ManifestStoreTest, PutThenGetByNameAndByCommit) {

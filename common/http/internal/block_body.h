@@ -130,6 +130,9 @@ inline boost::asio::thread_pool& ReadAheadPool() {
 class FileRangeBody final : public BodySource {
  public:
   static constexpr std::size_t kReadAhead = 1;
+  // How many blocks ahead the content source is told about (ContentSource::WillNeed), so that a
+  // cache fills a cold file's blocks in parallel while earlier ones are sent.
+  static constexpr std::size_t kFillAhead = 8;
 
   FileRangeBody(ContentSource& content, std::shared_ptr<const ManifestFile> file, ByteRange range)
       : content_(content), file_(std::move(file)), next_(range.first), last_(range.last) {
@@ -147,6 +150,7 @@ class FileRangeBody final : public BodySource {
   }
 
   Result<Chunk> Next() override {
+    HintFillAhead();
     while (pending_.size() <= kReadAhead) {
       auto piece = NextPiece();
       if (!piece) break;
@@ -171,6 +175,19 @@ class FileRangeBody final : public BodySource {
     std::size_t index;
     ByteRange within;
   };
+
+  // Tells the content source about the blocks up to kFillAhead past the next one to plan, each
+  // block once.
+  void HintFillAhead() {
+    const std::vector<ManifestBlock>& blocks = file_->blocks;
+    const std::size_t end = std::min(blocks.size(), index_ + kFillAhead);
+    // Only blocks that hold bytes of the range: past last_, nothing more is read.
+    std::size_t from = std::max(hinted_until_, index_);
+    std::vector<BlockId> ids;
+    for (; from < end && blocks[from].offset <= last_; ++from) ids.push_back(blocks[from].id);
+    hinted_until_ = std::max(hinted_until_, from);
+    if (!ids.empty()) content_.WillNeed(ids);
+  }
 
   std::optional<Piece> NextPiece() {
     while (next_ <= last_ && index_ < file_->blocks.size()) {
@@ -203,6 +220,7 @@ class FileRangeBody final : public BodySource {
   std::uint64_t next_;  // the next byte of the file to plan
   std::uint64_t last_;
   std::size_t index_ = 0;                           // the next block to look at
+  std::size_t hinted_until_ = 0;                    // blocks before this were passed to WillNeed
   std::deque<std::future<Result<Chunk>>> pending_;  // in file order; front is the next chunk
 };
 

@@ -20,7 +20,7 @@
 #include "common/codec.h"
 #include "common/http/internal/accept_encoding.h"
 #include "common/http/internal/hub_api.h"
-#include "common/http/internal/path.h"
+#include "common/http/target.h"
 #include "common/manifest.h"
 #include "common/metrics.h"
 #include "common/store.h"
@@ -970,17 +970,17 @@ TEST(DataPlaneMetricsTest, RecordExchangeWorksWithoutADataPlane) {
 // ---- helpers ------------------------------------------------------------------------------
 
 TEST(DataPlanePathTest, SegmentsAreDecodedOneByOne) {
-  auto target = http::internal::ParseTarget("/a/b%2Fc/%41%62?x=%2F&recursive=1");
+  auto target = http::ParseTarget("/a/b%2Fc/%41%62?x=%2F&recursive=1");
   ASSERT_TRUE(target);
   EXPECT_EQ(target->segments, (std::vector<std::string>{"a", "b/c", "Ab"}));
   EXPECT_EQ(target->query, "x=%2F&recursive=1");
-  EXPECT_EQ(http::internal::QueryValue(target->query, "x"), "/");
-  EXPECT_EQ(http::internal::QueryValue(target->query, "y"), std::nullopt);
-  EXPECT_TRUE(http::internal::ParseTarget("/").value().segments.empty());
-  EXPECT_EQ(http::internal::ParseTarget("/a/").value().segments, (std::vector<std::string>{"a"}));
-  EXPECT_EQ(http::internal::ParseTarget("/a//b").error().code, Errc::kBadPath);
-  EXPECT_EQ(http::internal::ParseTarget("/a/%2e").error().code, Errc::kBadPath);
-  EXPECT_EQ(http::internal::ParseTarget("/a/%g0").error().code, Errc::kBadRequest);
+  EXPECT_EQ(http::QueryValue(target->query, "x"), "/");
+  EXPECT_EQ(http::QueryValue(target->query, "y"), std::nullopt);
+  EXPECT_TRUE(http::ParseTarget("/").value().segments.empty());
+  EXPECT_EQ(http::ParseTarget("/a/").value().segments, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(http::ParseTarget("/a//b").error().code, Errc::kBadPath);
+  EXPECT_EQ(http::ParseTarget("/a/%2e").error().code, Errc::kBadPath);
+  EXPECT_EQ(http::ParseTarget("/a/%g0").error().code, Errc::kBadRequest);
 }
 
 TEST(DataPlaneAcceptEncodingTest, CodingsWithQValues) {

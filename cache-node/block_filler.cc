@@ -1,0 +1,170 @@
+#include "cache-node/block_filler.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <utility>
+
+#include "cache-node/node_metrics.h"
+#include "common/codec.h"
+
+namespace mei::cache_node {
+namespace {
+
+std::uint64_t NowMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::string_view ResultLabel(Errc code) {
+  switch (code) {
+    case Errc::kBlockNotFound:
+      return "not_found";
+    case Errc::kIntegrity:
+      return "integrity";
+    default:
+      return "error";
+  }
+}
+
+}  // namespace
+
+BlockFiller::BlockFiller(BlockStore& blocks, BlockIndex& index, UpstreamHealth& health,
+                         MetricsRegistry& metrics, UpstreamOrder order, FillOptions options)
+    : blocks_(blocks),
+      index_(index),
+      health_(health),
+      metrics_(metrics),
+      order_(std::move(order)),
+      options_(std::move(options)),
+      pool_(std::max<std::size_t>(1, options_.concurrency)) {
+  DeclareNodeMetrics(metrics_);
+}
+
+BlockFiller::~BlockFiller() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  pool_.join();
+}
+
+Result<std::string> BlockFiller::Fill(const BlockId& id) {
+  std::shared_ptr<Pending> pending;
+  {
+    std::lock_guard lock(mu_);
+    if (auto found = in_flight_.find(id); found != in_flight_.end()) {
+      pending = found->second;
+      metrics_.Add(kCoalescedWaitersTotal, {});
+    } else if (index_.Contains(id)) {
+      return std::string();
+    } else {
+      pending = StartLocked(id);
+    }
+  }
+  return pending->outcome.get();
+}
+
+void BlockFiller::Prefetch(std::span<const BlockId> ids) {
+  std::lock_guard lock(mu_);
+  for (const BlockId& id : ids) {
+    if (in_flight_.size() >= options_.max_in_flight) return;
+    if (in_flight_.contains(id) || index_.Contains(id)) continue;
+    StartLocked(id);
+  }
+}
+
+std::size_t BlockFiller::in_flight() const {
+  std::lock_guard lock(mu_);
+  return in_flight_.size();
+}
+
+std::shared_ptr<BlockFiller::Pending> BlockFiller::StartLocked(const BlockId& id) {
+  auto pending = std::make_shared<Pending>();
+  in_flight_.emplace(id, pending);
+  boost::asio::post(pool_, [this, id, pending] {
+    Outcome outcome = Run(id);
+    {
+      std::lock_guard lock(mu_);
+      in_flight_.erase(id);
+    }
+    pending->promise.set_value(std::move(outcome));
+  });
+  return pending;
+}
+
+BlockFiller::Outcome BlockFiller::Run(const BlockId& id) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Error{Errc::kOverloaded, "the node is shutting down"};
+  }
+  const auto started = std::chrono::steady_clock::now();
+  // What to answer when every upstream fails: a real failure outranks "not found", so that a
+  // client is told 502/504 rather than a 404 that is only true of the upstreams that answered.
+  std::optional<Error> failure;
+  const std::vector<Upstream> upstreams = order_(id);
+  for (const Upstream& upstream : upstreams) {
+    auto frame = FetchBlockFrame(upstream, id, options_.fetch);
+    if (!frame) {
+      const Errc code = frame.error().code;
+      metrics_.Add(kUpstreamFetchesTotal,
+                   {{"upstream", upstream.name}, {"result", std::string(ResultLabel(code))}});
+      if (code == Errc::kBlockNotFound) {
+        if (!failure) failure = frame.error();
+        continue;
+      }
+      health_.Record(upstream.name, frame.error());
+      if (code == Errc::kIntegrity) {
+        metrics_.Add(kIntegrityFailuresTotal, {{"upstream", upstream.name}});
+        failure = Error{Errc::kUpstreamFailed, frame.error().message};
+      } else {
+        failure = frame.error();
+      }
+      continue;
+    }
+    health_.Record(upstream.name, {});
+    metrics_.Add(kUpstreamFetchesTotal, {{"upstream", upstream.name}, {"result", "ok"}});
+    metrics_.Add(kUpstreamBytesTotal, {{"upstream", upstream.name}},
+                 static_cast<double>(frame->size()));
+    if (auto stored = Store(id, *frame); !stored) {
+      metrics_.Add(kFillFailuresTotal, {{"code", std::string(CodeOf(stored.error().code))}});
+      return stored.error();
+    }
+    metrics_.Observe(
+        kFillSeconds, {{"upstream", upstream.name}},
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return upstream.name;
+  }
+  if (!failure) failure = Error{Errc::kUpstreamFailed, "the node has no upstream to fill from"};
+  if (failure->code == Errc::kBlockNotFound) {
+    failure->message = fmt::format("no upstream has block {}", id.Hex());
+  }
+  metrics_.Add(kFillFailuresTotal, {{"code", std::string(CodeOf(failure->code))}});
+  return *failure;
+}
+
+Result<void> BlockFiller::Store(const BlockId& id, const std::vector<std::byte>& frame) {
+  auto view = ParseFrame(frame);
+  if (!view) return view.error();
+  if (auto reserved = index_.Reserve(frame.size()); !reserved) return reserved.error();
+  auto put = blocks_.Put(id, frame);
+  if (!put) {
+    index_.Release(frame.size());
+    return put.error();
+  }
+  if (!*put) {  // stored meanwhile by someone else (a purge racing a prefetch, say)
+    index_.Release(frame.size());
+    return {};
+  }
+  BlockMeta meta;
+  meta.raw_size = view->header.raw_size;
+  meta.stored_size = frame.size();
+  meta.codec = view->header.codec;
+  meta.last_access_ms = NowMs();
+  index_.Added(id, meta);
+  return {};
+}
+
+}  // namespace mei::cache_node

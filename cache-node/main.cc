@@ -1,0 +1,196 @@
+// mei-cache-node: an edge cache at a base station (DESIGN.md, "Cache node internals"). Every flag
+// can also come from the environment (MEI_STORE, MEI_LISTEN, ...); the admin token only from a
+// file (--admin-token-file / MEI_ADMIN_TOKEN_FILE) or MEI_ADMIN_TOKEN, never from a flag value.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache-node/admin_auth.h"
+#include "cache-node/block_index.h"
+#include "cache-node/node.h"
+#include "common/byte_size.h"
+
+namespace {
+
+using mei::cache_node::NodeOptions;
+
+// "ID=URL", or a bare URL (its own id).
+std::pair<std::string, std::string> ParsePeer(const std::string& text) {
+  const auto equals = text.find('=');
+  if (equals == std::string::npos || text.compare(0, 7, "http://") == 0) return {text, text};
+  return {text.substr(0, equals), text.substr(equals + 1)};
+}
+
+int Run(const NodeOptions& options) {
+  // Registered before the node starts, so a SIGTERM that arrives during start-up still drains.
+  boost::asio::io_context signals_context;
+  boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
+  auto node = mei::cache_node::CacheNode::Start(options).value();
+  std::printf("listening on http://%s admin http://%s\n", node->endpoint().c_str(),
+              node->admin_endpoint().c_str());
+  std::fflush(stdout);
+  signals.async_wait([&](const boost::system::error_code&, int) { node->Drain(); });
+  std::thread signal_thread([&] { signals_context.run(); });
+  node->Wait();
+  signals_context.stop();
+  signal_thread.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mei-cache-node: edge cache for model blocks at a base station"};
+  NodeOptions options;
+  std::string capacity = "10GiB";
+  std::string policy = "lru";
+  std::vector<std::string> peers;
+  std::string token_file;
+  std::string prefetch_rate = "0";
+  std::string access_log_max = "64MiB";
+  std::uint64_t revision_ttl_ms = 60'000;
+  std::uint64_t connect_timeout_ms = 5'000;
+  std::uint64_t upstream_timeout_ms = 30'000;
+  std::uint64_t header_timeout_ms = 10'000;
+  std::uint64_t idle_timeout_ms = 60'000;
+  bool check_config = false;
+  options.data_server.listen = "127.0.0.1:8090";
+  options.admin_server.listen = "127.0.0.1:9090";
+  options.data_server.worker_threads = 32;  // a worker waits while its block is filled
+
+  app.add_option("--store", options.store_dir, "Store directory (created if missing)")
+      ->envname("MEI_STORE")
+      ->required();
+  app.add_option("--listen", options.data_server.listen, "Data plane HOST:PORT (0: any port)")
+      ->envname("MEI_LISTEN")
+      ->capture_default_str();
+  app.add_option("--admin-listen", options.admin_server.listen, "Admin API HOST:PORT")
+      ->envname("MEI_ADMIN_LISTEN")
+      ->capture_default_str();
+  app.add_option("--parent", options.parent_url, "Upstream to fill from: http://HOST:PORT")
+      ->envname("MEI_PARENT")
+      ->required();
+  app.add_option("--peer", peers, "A sibling node, ID=URL (repeatable)")
+      ->envname("MEI_PEERS")
+      ->delimiter(',');
+  app.add_option("--capacity", capacity, "Stored bytes to stay under, e.g. 20GiB")
+      ->envname("MEI_CAPACITY")
+      ->capture_default_str();
+  app.add_option("--policy", policy, "Eviction policy: lru or sharing")
+      ->envname("MEI_POLICY")
+      ->capture_default_str();
+  app.add_option("--high-watermark", options.capacity.high_watermark,
+                 "Share of capacity that starts eviction")
+      ->envname("MEI_HIGH_WATERMARK")
+      ->capture_default_str();
+  app.add_option("--low-watermark", options.capacity.low_watermark,
+                 "Share of capacity eviction goes down to")
+      ->envname("MEI_LOW_WATERMARK")
+      ->capture_default_str();
+  app.add_option("--node-id", options.node_id, "This node's id (as placement plans name it)")
+      ->envname("MEI_NODE_ID")
+      ->required();
+  app.add_option("--admin-token-file", token_file,
+                 "File holding the admin bearer token (or set MEI_ADMIN_TOKEN)")
+      ->envname("MEI_ADMIN_TOKEN_FILE");
+  app.add_option("--revision-ttl-ms", revision_ttl_ms, "How long a revision name is trusted")
+      ->envname("MEI_REVISION_TTL_MS")
+      ->capture_default_str();
+  app.add_option("--connect-timeout-ms", connect_timeout_ms, "Upstream connect timeout")
+      ->envname("MEI_CONNECT_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_option("--upstream-timeout-ms", upstream_timeout_ms,
+                 "Upstream idle timeout: longest wait for the next bytes")
+      ->envname("MEI_UPSTREAM_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_option("--fill-concurrency", options.fill_concurrency, "Block fills at once")
+      ->envname("MEI_FILL_CONCURRENCY")
+      ->capture_default_str();
+  app.add_option("--prefetch-rate", prefetch_rate, "Prefetch bytes per second (0: unlimited)")
+      ->envname("MEI_PREFETCH_RATE")
+      ->capture_default_str();
+  app.add_option("--access-log-dir", options.access_log_dir, "Access log directory")
+      ->envname("MEI_ACCESS_LOG_DIR");
+  app.add_option("--access-log-max-bytes", access_log_max, "Access log file size before rotation")
+      ->envname("MEI_ACCESS_LOG_MAX_BYTES")
+      ->capture_default_str();
+  app.add_option("--access-log-files", options.access_log.max_files, "Access log files kept")
+      ->envname("MEI_ACCESS_LOG_FILES")
+      ->capture_default_str();
+  app.add_option("--io-threads", options.data_server.io_threads, "Network threads")
+      ->envname("MEI_IO_THREADS")
+      ->capture_default_str();
+  app.add_option("--workers", options.data_server.worker_threads,
+                 "Threads for request handling and block reads")
+      ->envname("MEI_WORKERS")
+      ->capture_default_str();
+  app.add_option("--max-connections", options.data_server.max_connections,
+                 "Connections beyond this get 503")
+      ->envname("MEI_MAX_CONNECTIONS")
+      ->capture_default_str();
+  app.add_option("--header-timeout-ms", header_timeout_ms, "Deadline for a request header")
+      ->envname("MEI_HEADER_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", idle_timeout_ms, "Longest wait on one socket write")
+      ->envname("MEI_IDLE_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_flag("--check-config", check_config,
+               "Check the flags, the token and the store path, print the settings, and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    options.capacity.capacity_bytes = mei::ParseByteSize(capacity).value();
+    options.capacity.policy = mei::cache_node::ParseEvictionPolicy(policy).value();
+    options.prefetch_rate_bytes_per_second = mei::ParseByteSize(prefetch_rate).value();
+    options.access_log.max_file_bytes = mei::ParseByteSize(access_log_max).value();
+    for (const std::string& peer : peers) options.peers.insert(ParsePeer(peer));
+    options.revision_ttl = std::chrono::milliseconds(revision_ttl_ms);
+    options.upstream_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
+    options.upstream_idle_timeout = std::chrono::milliseconds(upstream_timeout_ms);
+    options.data_server.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+    options.data_server.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+    options.admin_server.header_timeout = options.data_server.header_timeout;
+    options.admin_server.worker_threads = 2;
+    options.admin_server.max_connections = 64;
+    if (!token_file.empty()) {
+      options.admin_token = mei::cache_node::LoadAdminToken(token_file).value();
+    } else if (const char* token = std::getenv("MEI_ADMIN_TOKEN"); token && *token) {
+      mei::cache_node::ValidateAdminToken(token).value();
+      options.admin_token = token;
+    } else {
+      throw std::runtime_error(
+          "no admin token: give --admin-token-file FILE or set MEI_ADMIN_TOKEN");
+    }
+    if (options.capacity.low_watermark <= 0 || options.capacity.high_watermark > 1 ||
+        options.capacity.low_watermark > options.capacity.high_watermark) {
+      throw std::runtime_error("watermarks must satisfy 0 < low <= high <= 1");
+    }
+    if (check_config) {
+      mei::cache_node::CheckNodeOptions(options).value();
+      fmt::print("node {}: store {}, data {}, admin {}, parent {}, {} peer(s), capacity {} ({})\n",
+                 options.node_id, options.store_dir.string(), options.data_server.listen,
+                 options.admin_server.listen, options.parent_url, options.peers.size(),
+                 mei::FormatByteSize(options.capacity.capacity_bytes), policy);
+      return 0;
+    }
+    return Run(options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mei-cache-node: %s\n", e.what());
+    return 1;
+  }
+}

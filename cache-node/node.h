@@ -1,0 +1,68 @@
+// CacheNode: one edge cache at a base station, assembled (DESIGN.md, "Cache node internals"): the
+// RocksDB store and its block index, the filler and manifest cache behind the shared data plane,
+// the admin API on its own listener, the prefetcher, metrics and the access log.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache-node/access_log.h"
+#include "cache-node/block_index.h"
+#include "common/errc.h"
+#include "common/http/server.h"
+
+namespace mei::cache_node {
+
+struct NodeOptions {
+  std::filesystem::path store_dir;
+  std::string node_id;
+  std::string parent_url;                    // http://HOST:PORT of the origin or a regional node
+  std::map<std::string, std::string> peers;  // node id -> base URL (--peer ID=URL)
+  CapacityOptions capacity;
+  std::string admin_token;           // REQUIRES: non-empty
+  http::ServerOptions data_server;   // listen, threads, limits of the data plane
+  http::ServerOptions admin_server;  // the same for the admin listener
+  std::chrono::milliseconds revision_ttl{60'000};
+  std::chrono::milliseconds upstream_connect_timeout{5'000};
+  std::chrono::milliseconds upstream_idle_timeout{30'000};
+  std::size_t fill_concurrency = 8;
+  std::uint64_t prefetch_rate_bytes_per_second = 0;  // 0: unlimited
+  std::filesystem::path access_log_dir;              // empty: <store_dir>/logs
+  AccessLogOptions access_log;
+  std::chrono::milliseconds flush_interval{5'000};  // block metadata persisted this often
+};
+
+// What Start() checks before it opens anything: a node id, a token, a capacity, well-formed parent
+// and peer URLs. kBadRequest naming the first problem.
+[[nodiscard]] Result<void> CheckNodeOptions(const NodeOptions& options);
+
+class CacheNode {
+ public:
+  // Opens the store, rebuilds the index, applies the stored plan, starts both listeners.
+  // kBadRequest for inconsistent options, kStorage / kIo when the store or a listener cannot be
+  // opened.
+  [[nodiscard]] static Result<std::unique_ptr<CacheNode>> Start(NodeOptions options);
+  ~CacheNode();  // Drain(), then closes everything in order
+
+  std::string endpoint() const;        // data plane, "127.0.0.1:40123"
+  std::string admin_endpoint() const;  // admin API
+
+  // Stops both listeners after in-flight responses, stops prefetching, flushes metadata.
+  // Idempotent; thread-safe.
+  void Drain();
+  // Blocks until Drain() has finished.
+  void Wait();
+
+  struct Parts;
+
+ private:
+  explicit CacheNode(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace mei::cache_node

@@ -1,0 +1,49 @@
+// NodeContent: what a cache node's data plane serves (common/http/data_plane.h's ContentSource):
+// blocks from its store, filling misses through the BlockFiller, and manifests through the
+// ManifestCache. Whole-file downloads tell it which blocks come next, and it starts their fills
+// in parallel (read-ahead).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache-node/block_filler.h"
+#include "cache-node/block_index.h"
+#include "cache-node/manifest_cache.h"
+#include "common/http/data_plane.h"
+#include "common/store.h"
+
+namespace mei::cache_node {
+
+class NodeContent final : public ContentSource {
+ public:
+  // The name of the upstream a miss of this block would be filled from first ("parent",
+  // "peer:<id>"), for X-Cache replies and the access log. Thread-safe.
+  using FirstUpstream = std::function<std::string(const BlockId&)>;
+
+  // REQUIRES: every reference outlives this.
+  NodeContent(BlockStore& blocks, BlockIndex& index, BlockFiller& filler, ManifestCache& manifests,
+              FirstUpstream first_upstream);
+
+  Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override;
+  Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override;
+  // A hit counts towards the block's recency and hits; a miss waits for the fill. A stored frame
+  // that fails its checksum (damaged at rest) is dropped and filled again.
+  Result<StoredBlock> GetBlock(const BlockId& id) override;
+  Result<void> Ready() override;
+  std::optional<CacheLookup> Lookup(std::span<const BlockId> ids) override;
+  void WillNeed(std::span<const BlockId> ids) override;
+
+ private:
+  BlockStore& blocks_;
+  BlockIndex& index_;
+  BlockFiller& filler_;
+  ManifestCache& manifests_;
+  const FirstUpstream first_upstream_;
+};
+
+}  // namespace mei::cache_node

@@ -1,0 +1,24 @@
+#include "cache-node/node_metrics.h"
+
+#include <string>
+
+namespace mei::cache_node {
+
+void DeclareNodeMetrics(MetricsRegistry& metrics) {
+  metrics.Declare(std::string(kCacheRequestsTotal), MetricType::kCounter,
+                  "Content requests by cache result (hit, miss, partial).");
+  metrics.Declare(std::string(kUpstreamBytesTotal), MetricType::kCounter,
+                  "Block bytes received from each upstream, as they travelled.");
+  metrics.Declare(std::string(kUpstreamFetchesTotal), MetricType::kCounter,
+                  "Block fetches from upstreams, by upstream and result.");
+  metrics.Declare(std::string(kCoalescedWaitersTotal), MetricType::kCounter,
+                  "Block requests that joined a fill already under way.");
+  metrics.Declare(std::string(kIntegrityFailuresTotal), MetricType::kCounter,
+                  "Blocks from an upstream whose SHA-256 did not match their id.");
+  metrics.Declare(std::string(kFillSeconds), MetricType::kHistogram,
+                  "Time to fill one block from upstreams, by the upstream that served it.");
+  metrics.Declare(std::string(kFillFailuresTotal), MetricType::kCounter,
+                  "Block fills that failed on every upstream, by error code.");
+}
+
+}  // namespace mei::cache_node

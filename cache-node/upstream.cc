@@ -1,0 +1,181 @@
+#include "cache-node/upstream.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <optional>
+#include <utility>
+
+#include "common/codec.h"
+#include "common/digest.h"
+
+namespace mei::cache_node {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-bg4-zstd";
+
+// The codec of a Content-Encoding value; nullopt for a coding we did not ask for.
+std::optional<Codec> CodecOfCoding(std::string_view coding) {
+  if (coding.empty() || coding == "identity") return Codec::kRaw;
+  if (coding == "zstd") return Codec::kZstd;
+  if (coding == "x-mei-bg2-zstd") return Codec::kBg2Zstd;
+  if (coding == "x-mei-bg4-zstd") return Codec::kBg4Zstd;
+  return std::nullopt;
+}
+
+std::span<const std::byte> BytesOf(std::string_view text) {
+  return std::as_bytes(std::span<const char>(text.data(), text.size()));
+}
+
+// The error an upstream's non-2xx reply stands for: a 404 keeps the upstream's own not-found code
+// (from its JSON body) when it is one of `not_found`, else `fallback`; anything else is
+// kUpstreamFailed.
+Error ErrorOfReply(const Upstream& upstream, const http::ClientResponse& response,
+                   std::string_view what, std::initializer_list<Errc> not_found, Errc fallback) {
+  std::string message;
+  std::optional<Errc> code;
+  boost::system::error_code ec;
+  const json::value body = json::parse(response.body, ec);
+  if (const json::object* object = ec ? nullptr : body.if_object()) {
+    if (const json::value* error = object->if_contains("error"); error && error->is_string()) {
+      code = ErrcOfCode(error->get_string());
+    }
+    if (const json::value* text = object->if_contains("message"); text && text->is_string()) {
+      message = std::string(text->get_string());
+    }
+  }
+  if (response.status == 404) {
+    for (const Errc candidate : not_found) {
+      if (code == candidate) return Error{candidate, message};
+    }
+    return Error{fallback, fmt::format("{} has no {}", upstream.name, what)};
+  }
+  return Error{Errc::kUpstreamFailed,
+               fmt::format("{} answered {} for {}{}{}", upstream.name, response.status, what,
+                           message.empty() ? "" : ": ", message)};
+}
+
+http::ClientRequest GetRequest(std::string url, const FetchContext& context) {
+  http::ClientRequest request;
+  request.url = std::move(url);
+  if (!context.client_id.empty()) request.headers.push_back({"X-Mei-Client", context.client_id});
+  return request;
+}
+
+}  // namespace
+
+Result<std::vector<std::byte>> FetchBlockFrame(const Upstream& upstream, const BlockId& id,
+                                               const FetchContext& context) {
+  const std::string hex = id.Hex();
+  http::ClientRequest request = GetRequest(upstream.base_url + "/v1/blocks/" + hex, context);
+  request.headers.push_back({"Accept-Encoding", std::string(kStoredCodings)});
+  auto response = http::Fetch(request, context.client);
+  if (!response) return response.error();
+  const std::string what = "block " + hex;
+  if (response->status != 200) {
+    return ErrorOfReply(upstream, *response, what, {Errc::kBlockNotFound}, Errc::kBlockNotFound);
+  }
+
+  const std::string_view coding = response->Header("Content-Encoding").value_or("");
+  const std::optional<Codec> codec = CodecOfCoding(coding);
+  if (!codec) {
+    return Error{Errc::kUpstreamFailed,
+                 fmt::format("{} sent {} in coding \"{}\", which was not asked for", upstream.name,
+                             what, coding)};
+  }
+  const std::span<const std::byte> payload = BytesOf(response->body);
+  std::uint64_t raw_size = payload.size();
+  if (*codec != Codec::kRaw) {
+    const std::string_view announced = response->Header("X-Mei-Raw-Size").value_or("");
+    const auto [end, error] =
+        std::from_chars(announced.data(), announced.data() + announced.size(), raw_size);
+    if (error != std::errc() || end != announced.data() + announced.size()) {
+      return Error{
+          Errc::kUpstreamFailed,
+          fmt::format("{} sent {} encoded without a valid X-Mei-Raw-Size", upstream.name, what)};
+    }
+  }
+
+  std::vector<std::byte> frame = FrameOf(*codec, raw_size, payload);
+  Sha256Digest digest;
+  if (*codec == Codec::kRaw) {
+    digest = Sha256Of(payload);
+  } else {
+    thread_local BlockDecoder decoder;
+    thread_local std::vector<std::byte> raw;
+    raw.clear();
+    if (auto decoded = decoder.Decode(frame, raw); !decoded) {
+      return Error{Errc::kIntegrity, fmt::format("{} sent {} that does not decode: {}",
+                                                 upstream.name, what, decoded.error().message)};
+    }
+    digest = Sha256Of(raw);
+    if (raw.capacity() > (64u << 20)) raw = {};  // do not keep a huge buffer per thread
+  }
+  if (digest != id) {
+    return Error{Errc::kIntegrity, fmt::format("{} sent bytes for {} whose SHA-256 is {}",
+                                               upstream.name, what, digest.Hex())};
+  }
+  return frame;
+}
+
+Result<Manifest> FetchManifest(const Upstream& upstream, std::string_view model,
+                               std::string_view revision, const FetchContext& context) {
+  auto response = http::Fetch(GetRequest(fmt::format("{}/v1/models/{}/revisions/{}/manifest",
+                                                     upstream.base_url, model, revision),
+                                         context),
+                              context.client);
+  if (!response) return response.error();
+  const std::string what = fmt::format("{} at {}", model, revision);
+  if (response->status != 200) {
+    return ErrorOfReply(upstream, *response, what, {Errc::kModelNotFound, Errc::kRevisionNotFound},
+                        Errc::kRevisionNotFound);
+  }
+  auto manifest = ParseManifest(response->body);
+  if (!manifest) {
+    return Error{Errc::kBadManifest,
+                 fmt::format("{} sent a manifest for {} that does not parse: {}", upstream.name,
+                             what, manifest.error().message)};
+  }
+  if (manifest->model != model) {
+    return Error{Errc::kBadManifest, fmt::format("{} sent the manifest of {} when asked for {}",
+                                                 upstream.name, manifest->model, what)};
+  }
+  if (revision.size() == 64 && manifest->commit.Hex() != revision) {
+    return Error{Errc::kBadManifest, fmt::format("{} sent commit {} when asked for {}",
+                                                 upstream.name, manifest->commit.Hex(), what)};
+  }
+  return manifest;
+}
+
+void UpstreamHealth::Record(const std::string& upstream, const Result<void>& outcome) {
+  std::lock_guard lock(mu_);
+  Entry& entry = entries_[upstream];
+  const auto now = std::chrono::system_clock::now();
+  if (outcome) {
+    ++entry.successes;
+    entry.consecutive_failures = 0;
+    entry.last_error.clear();
+    entry.last_success = now;
+  } else {
+    ++entry.failures;
+    ++entry.consecutive_failures;
+    entry.last_error = outcome.error().message;
+    entry.last_failure = now;
+  }
+}
+
+std::map<std::string, UpstreamHealth::Entry> UpstreamHealth::Snapshot() const {
+  std::lock_guard lock(mu_);
+  return entries_;
+}
+
+bool UpstreamHealth::Reachable(const std::string& upstream, std::uint64_t threshold) const {
+  std::lock_guard lock(mu_);
+  const auto found = entries_.find(upstream);
+  return found == entries_.end() || found->second.consecutive_failures < threshold;
+}
+
+}  // namespace mei::cache_node

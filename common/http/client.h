@@ -1,0 +1,86 @@
+// Fetch: a blocking HTTP/1.1 client for upstream fetches (a cache node filling a miss from its
+// parent or a peer, and command-line tools).
+//
+// Each call runs Beast's asynchronous operations on an io_context of its own, on the calling
+// thread, with a deadline per step: the connect gets connect_timeout, and every single read and
+// write gets idle_timeout, so a stalled upstream fails while a slow but steady one never does
+// (there is no deadline for a whole response). The response body is parsed straight into
+// ClientResponse::body (reserved to its Content-Length when one is announced) and never copied
+// afterwards; chunked and Content-Length bodies are both handled, and at most max_body_bytes are
+// accepted.
+//
+// Connections are kept alive and reused: after a complete response that allows it, the socket is
+// parked in a small process-wide pool per host:port (at most 8 per host and 64 in all, the oldest
+// making room for the newest; each for at most keep_alive) and the next Fetch to that host:port
+// takes it. A parked connection that the upstream has closed is dropped before use; one that turns
+// out closed after the request was sent (no response byte came back) is retried once on a fresh
+// connection when the method is idempotent (RFC 9110 section 9.2.2), and fails otherwise.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/errc.h"
+
+namespace mei::http {
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{5000};
+  // For each read and each write: a stalled upstream fails, a slow steady one does not.
+  std::chrono::milliseconds idle_timeout{30000};
+  std::uint64_t max_body_bytes = 64ull << 20;  // larger bodies fail with kUpstreamFailed
+  // How long a connection may wait in the pool for its next request; zero sends
+  // "Connection: close" and uses one connection per request.
+  std::chrono::milliseconds keep_alive{15000};
+};
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string url;  // absolute http://host:port/target (IPv4, IPv6 [::1], names)
+  // Sent in this order after Host and "User-Agent: mei" (a Host or User-Agent here replaces the
+  // default). Content-Length, Transfer-Encoding, Connection and Keep-Alive are dropped: Fetch
+  // frames the message itself. A name that is not a token or a value with CR, LF or NUL is
+  // kBadRequest.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // sent with Content-Length when non-empty or method is PUT/POST
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // in arrival order
+  std::string body;                                          // empty for HEAD, 204 and 304
+
+  // The value of the first header called `name` (ASCII case-insensitive), or nullopt.
+  [[nodiscard]] std::optional<std::string_view> Header(std::string_view name) const;
+};
+
+// Sends one request and reads the whole response. Non-2xx statuses are responses, not errors:
+// the caller decides. Thread-safe (the connection pool is guarded by a mutex); blocks the calling
+// thread. Name resolution (for hosts that are not IP literals) is bounded by the system resolver's
+// own timeouts, not by connect_timeout.
+// Errors: malformed URL, method or header -> kBadRequest; connection refused or reset, connection
+// closed before the response was complete, malformed response, body over max_body_bytes ->
+// kUpstreamFailed; connect or idle timeout -> kUpstreamTimeout. The message names the method and
+// URL and says what happened, in one sentence. Never throws.
+[[nodiscard]] Result<ClientResponse> Fetch(const ClientRequest& request,
+                                           const ClientOptions& options = {});
+
+// An http:// URL taken apart.
+struct HttpUrl {
+  std::string host;  // "127.0.0.1", "::1" (without brackets), "node-3.cache"
+  std::uint16_t port = 80;
+  std::string target = "/";  // origin-form: path and query, never empty, no fragment
+};
+
+// Parses "http://host[:port][/path][?query][#fragment]" (scheme case-insensitive; the fragment is
+// dropped). kBadRequest, saying why, for any other scheme, user info, an empty or malformed host
+// (IPv6 literals must be bracketed), a port that is not 1-65535, or spaces and control
+// characters. Thread-safe.
+[[nodiscard]] Result<HttpUrl> ParseHttpUrl(std::string_view url);
+
+}  // namespace mei::http
