@@ -103,10 +103,11 @@ Result<std::unique_ptr<Algorithm>> MakeAlgorithm(std::string_view name, Algorith
         kNames[2], [](const Instance& instance) { return Heuristic(SolvePopularity(instance)); });
   }
   if (name == "exact") {
-    const ExactOptions exact{options.time_limit_s};
     return std::make_unique<OfflineAlgorithm>(
-        kNames[3], [exact](const Instance& instance) -> Result<Solution> {
-          auto solved = SolveExact(instance, exact);
+        kNames[3],
+        [greedy, limit = options.time_limit_s](const Instance& instance) -> Result<Solution> {
+          const Placement start = SolveGreedy(instance, greedy);
+          auto solved = SolveExact(instance, ExactOptions{limit, &start});
           if (!solved) return solved.error();
           Solution s;
           s.placement = std::move(solved->placement);

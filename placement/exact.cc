@@ -53,6 +53,19 @@ int AddColumn(glp_prob* lp, int kind, double objective) {
   return col;
 }
 
+// Offers the starting placement to GLPK once, at the first heuristic callback.
+struct StartHeuristic {
+  std::vector<double> values;  // per column, 1-based as GLPK wants
+  bool offered = false;
+
+  static void Callback(glp_tree* tree, void* info) {
+    auto* self = static_cast<StartHeuristic*>(info);
+    if (glp_ios_reason(tree) != GLP_IHEUR || self->offered || self->values.empty()) return;
+    self->offered = true;
+    glp_ios_heur_sol(tree, self->values.data());
+  }
+};
+
 }  // namespace
 
 Result<ExactSolution> SolveExact(const Instance& instance, const ExactOptions& options) {
@@ -83,9 +96,11 @@ Result<ExactSolution> SolveExact(const Instance& instance, const ExactOptions& o
       }
     }
   }
+  std::vector<std::pair<std::size_t, int>> h;  // (demand entry, column)
   for (std::size_t e = 0; e < demand.size(); ++e) {
     if (instance.in_deadline(e).empty()) continue;
     const int hc = AddColumn(lp.get(), GLP_CV, demand[e].rate / instance.total_rate());
+    h.emplace_back(e, hc);
     std::vector<std::pair<int, double>> terms = {{hc, 1.0}};
     for (std::uint32_t n : instance.in_deadline(e))
       terms.emplace_back(x[{n, demand[e].model}], -1.0);
@@ -118,6 +133,22 @@ Result<ExactSolution> SolveExact(const Instance& instance, const ExactOptions& o
   mip.msg_lev = GLP_MSG_OFF;
   mip.tm_lim = static_cast<int>(std::min(options.time_limit_s * 1000.0, 2.0e9));
   mip.mip_gap = 0.0;
+  StartHeuristic start;
+  if (options.start != nullptr) {
+    const Placement& p = *options.start;
+    start.values.assign(static_cast<std::size_t>(glp_get_num_cols(lp.get())) + 1, 0.0);
+    for (const auto& [key, col] : y) start.values[col] = p.held[key.first][key.second] ? 1 : 0;
+    for (const auto& [key, col] : x) {
+      start.values[col] = p.Available(instance, key.first, key.second) ? 1 : 0;
+    }
+    for (const auto& [e, col] : h) {
+      for (std::uint32_t n : instance.in_deadline(e)) {
+        if (p.Available(instance, n, demand[e].model)) start.values[col] = 1;
+      }
+    }
+    mip.cb_func = &StartHeuristic::Callback;
+    mip.cb_info = &start;
+  }
   const int rc = glp_intopt(lp.get(), &mip);
   const int status = glp_mip_status(lp.get());
   if ((rc != 0 && rc != GLP_ETMLIM) || (status != GLP_OPT && status != GLP_FEAS)) {

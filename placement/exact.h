@@ -18,6 +18,9 @@ namespace mei::placement {
 
 struct ExactOptions {
   double time_limit_s = 60;  // GLPK's branch and bound stops here with its best solution
+  // A feasible placement (the greedy's) handed to branch and bound as its first incumbent, so a
+  // run stopped by the time limit is never worse than it. Not owned; may be null.
+  const Placement* start = nullptr;
 };
 
 struct ExactSolution {

@@ -63,6 +63,10 @@ TEST(ExactTest, MatchesBruteForceOnTinyInstances) {
     EXPECT_TRUE(WithinCapacity(instance, exact->placement));
     EXPECT_NEAR(exact->hit_ratio, BruteForce(instance), 1e-9) << "seed " << seed;
     EXPECT_NEAR(exact->upper_bound, exact->hit_ratio, 1e-9);
+    const Placement greedy = SolveGreedy(instance, GreedyOptions{});
+    auto started = SolveExact(instance, ExactOptions{60, &greedy});
+    ASSERT_TRUE(started) << started.error().message;
+    EXPECT_NEAR(started->hit_ratio, exact->hit_ratio, 1e-9) << "seed " << seed;
   }
 }
 
