@@ -167,6 +167,15 @@ Result<ExactSolution> SolveExact(const Instance& instance, const ExactOptions& o
     }
   }
   out.placement = std::move(trimmed);
+  if (!WithinCapacity(instance, out.placement)) {
+    // GLPK checks rows to a relative tolerance; with byte counts in the billions a solution can
+    // overshoot a node by a few bytes. The starting placement is exact; without one, say so.
+    if (options.start == nullptr) {
+      return Error{Errc::kInternal, "GLPK returned a placement over a node's capacity"};
+    }
+    out.placement = *options.start;
+    out.optimal = false;
+  }
   out.hit_ratio = HitRatio(instance, out.placement);
   if (out.optimal) out.upper_bound = out.hit_ratio;
   return out;

@@ -22,7 +22,7 @@ struct GreedyOptions {
   bool lazy = true;
   // kBest only: also run the gain-per-byte greedy from each of this many best single pairs placed
   // first (partial enumeration), and keep the best result.
-  std::size_t starts = 4;
+  std::size_t starts = 16;
 };
 
 // Deterministic: ties go to the lower node index, then the lower model index. The result never

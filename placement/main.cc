@@ -265,6 +265,8 @@ int main(int argc, char** argv) {
   eval->add_option("--seed", seed, "Seed for sampled requests")->capture_default_str();
   eval->add_option("--capacity", capacity, "Override every node's capacity");
   eval->add_flag("--skip-bad", skip_bad, "Read past bad trace lines and count them");
+  eval->add_option("--cell-rate", cell_rate,
+                   "Attribute unknown clients to a cell of their node at this rate (bytes/s)");
   eval->add_flag("--json", json, "Print the metrics as one JSON object");
 
   std::string parameter = "capacity";
@@ -349,7 +351,8 @@ int main(int argc, char** argv) {
       }
       std::vector<mp::Request> replay;
       if (!traces.empty()) {
-        replay = Resolve(traces, scenario, {.cell_rate_bytes_per_s = 0, .skip_bad = skip_bad});
+        replay =
+            Resolve(traces, scenario, {.cell_rate_bytes_per_s = cell_rate, .skip_bad = skip_bad});
       }
       mp::AlgorithmOptions options = MakeAlgorithmOptions(rule, eager, time_limit, requests, seed);
       options.requests = replay;

@@ -1,5 +1,6 @@
 // mei-placement as a process: input errors give one sentence with the line and a non-zero exit.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -118,6 +119,56 @@ TEST_F(CliTest, SameSeedWritesTheSameScenario) {
   };
   EXPECT_EQ(read("a.json"), read("b.json"));
   EXPECT_NE(read("a.json"), read("c.json"));
+}
+
+TEST_F(CliTest, SweepWritesACsvRowPerValueAndAPlot) {
+  const ProcessResult r = Run({"sweep",
+                               "--base-stations",
+                               "2",
+                               "--users",
+                               "6",
+                               "--families",
+                               "1",
+                               "--models-per-family",
+                               "3",
+                               "--from",
+                               "1GiB",
+                               "--to",
+                               "3GiB",
+                               "--steps",
+                               "3",
+                               "--requests",
+                               "200",
+                               "--algos",
+                               "greedy,independent,lru",
+                               "--csv",
+                               Path("c.csv"),
+                               "--png",
+                               Path("c.png")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(Path("c.csv"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "capacity_gib,greedy,independent,lru");
+  EXPECT_EQ(lines[1].rfind("1,", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[3].rfind("3,", 0), 0u) << lines[3];
+  EXPECT_GT(fs::file_size(Path("c.png")), 1000u);
+}
+
+TEST_F(CliTest, AccessLogClientsBecomeCellsWithCellRate) {
+  Write(
+      "access.log",
+      R"({"time":"2026-11-24T12:00:00.123Z","node":"bs-0","client":"10.1.2.3","route":"resolve","model":"family-0/base","revision":"main","commit":"","path":"model.safetensors","block":"","bytes":123,"status":200,"cache":"HIT","upstream":"","duration_ms":1.5})"
+      "\n");
+  ProcessResult r = Run({"fit", "--scenario", Path("s.json"), "--trace", Path("access.log"),
+                         "--out", Path("o.json")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("line 1: unknown user \"10.1.2.3\""), std::string::npos) << r.err;
+  r = Run({"fit", "--scenario", Path("s.json"), "--trace", Path("access.log"), "--cell-rate", "1e8",
+           "--out", Path("o.json")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1 requests -> 1 demand entries"), std::string::npos) << r.out;
 }
 
 }  // namespace
