@@ -1,0 +1,219 @@
+#include "placement/trace.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "placement/internal/json_fields.h"
+
+namespace mei::placement {
+namespace {
+
+namespace json = boost::json;
+using internal::BadInput;
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool ParseDigits(std::string_view text, std::size_t at, std::size_t count, unsigned& out) {
+  if (at + count > text.size()) return false;
+  out = 0;
+  for (std::size_t i = at; i < at + count; ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    out = out * 10 + static_cast<unsigned>(text[i] - '0');
+  }
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+struct Parsed {
+  TraceRecord record;
+  bool counts = true;  // false for access-log lines that are not whole-model requests
+};
+
+Result<TraceRecord> FromFields(std::string_view time, std::string_view user, std::string_view node,
+                               std::string_view model, std::string_view revision) {
+  TraceRecord r;
+  auto t = ParseTraceTime(time);
+  if (!t) return t.error();
+  r.time_s = *t;
+  if (user.empty()) return BadInput("the user is empty");
+  if (node.empty()) return BadInput("the node is empty");
+  if (model.empty()) return BadInput("the model is empty");
+  r.user = user;
+  r.node = node;
+  r.model = model;
+  r.revision = revision.empty() ? "main" : std::string(revision);
+  return r;
+}
+
+Result<Parsed> ParseCsvLine(std::string_view line) {
+  std::vector<std::string_view> cells;
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = line.find(',', start);
+    cells.push_back(Trim(line.substr(start, comma - start)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (cells.size() != 4 && cells.size() != 5) {
+    return BadInput(
+        fmt::format("expected 5 comma-separated fields (time,user,node,model,revision)"
+                    ", found {}",
+                    cells.size()));
+  }
+  auto r = FromFields(cells[0], cells[1], cells[2], cells[3], cells.size() == 5 ? cells[4] : "");
+  if (!r) return r.error();
+  return Parsed{std::move(*r), true};
+}
+
+Result<std::string_view> JsonString(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    return BadInput(fmt::format("\"{}\" is missing or not a string", key));
+  }
+  return std::string_view(v->get_string());
+}
+
+Result<Parsed> ParseJsonLine(std::string_view line) {
+  boost::system::error_code ec;
+  json::value value = json::parse(line, ec);
+  if (ec || !value.is_object()) return BadInput("not a JSON object");
+  const json::object& o = value.get_object();
+  const json::value* time = o.if_contains("time");
+  if (time == nullptr) return BadInput("\"time\" is missing");
+  std::string time_text;
+  if (time->is_string()) {
+    time_text = time->get_string();
+  } else if (time->is_number()) {
+    time_text = fmt::format("{}", time->to_number<double>());
+  } else {
+    return BadInput("\"time\" is neither a string nor a number");
+  }
+  auto node = JsonString(o, "node");
+  if (!node) return node.error();
+  auto model = JsonString(o, "model");
+  if (!model) return model.error();
+  if (o.contains("route")) {
+    auto route = JsonString(o, "route");
+    if (!route) return route.error();
+    auto client = JsonString(o, "client");
+    if (!client) return client.error();
+    auto revision = JsonString(o, "revision");
+    const json::value* status = o.if_contains("status");
+    const bool ok_status =
+        status != nullptr && status->is_number() && status->to_number<double>() < 400;
+    const bool counts = (*route == "manifest" || *route == "resolve") && ok_status;
+    if (!counts) return Parsed{TraceRecord{}, false};
+    auto r = FromFields(time_text, *client, *node, *model, revision ? *revision : "");
+    if (!r) return r.error();
+    return Parsed{std::move(*r), true};
+  }
+  auto user = o.contains("user") ? JsonString(o, "user") : JsonString(o, "cell");
+  if (!user) return BadInput("\"user\" (or \"cell\") is missing or not a string");
+  auto revision = o.contains("revision") ? JsonString(o, "revision") : std::string_view();
+  if (!revision) return revision.error();
+  auto r = FromFields(time_text, *user, *node, *model, *revision);
+  if (!r) return r.error();
+  return Parsed{std::move(*r), true};
+}
+
+}  // namespace
+
+Result<double> ParseTraceTime(std::string_view text) {
+  text = Trim(text);
+  double seconds = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(seconds)) {
+    return seconds;
+  }
+  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  const bool shape = text.size() >= 20 && ParseDigits(text, 0, 4, y) && text[4] == '-' &&
+                     ParseDigits(text, 5, 2, mo) && text[7] == '-' && ParseDigits(text, 8, 2, d) &&
+                     text[10] == 'T' && ParseDigits(text, 11, 2, h) && text[13] == ':' &&
+                     ParseDigits(text, 14, 2, mi) && text[16] == ':' &&
+                     ParseDigits(text, 17, 2, s) && text.back() == 'Z';
+  if (!shape || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) {
+    return BadInput(fmt::format("time \"{}\" is neither seconds nor RFC 3339 UTC", text));
+  }
+  double frac = 0;
+  std::string_view rest = text.substr(19, text.size() - 20);
+  if (!rest.empty()) {
+    if (rest[0] != '.' || rest.size() < 2) {
+      return BadInput(fmt::format("time \"{}\" has a malformed fraction", text));
+    }
+    double scale = 0.1;
+    for (char c : rest.substr(1)) {
+      if (c < '0' || c > '9') {
+        return BadInput(fmt::format("time \"{}\" has a malformed fraction", text));
+      }
+      frac += (c - '0') * scale;
+      scale /= 10;
+    }
+  }
+  const std::int64_t days = DaysFromCivil(y, mo, d);
+  return static_cast<double>(days * 86400 + h * 3600 + mi * 60 + s) + frac;
+}
+
+Result<Trace> ParseTrace(std::string_view text, const TraceReadOptions& options) {
+  Trace trace;
+  // Access logs: the last counted time per (client, node, model, revision).
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, double> last_seen;
+  std::size_t number = 0;
+  for (std::size_t start = 0; start <= text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = Trim(text.substr(start, end - start));
+    start = end + 1;
+    ++number;
+    if (line.empty() || line.front() == '#') continue;
+    if (number == 1 && line.starts_with("time")) continue;
+    const bool is_json = line.front() == '{';
+    auto parsed = is_json ? ParseJsonLine(line) : ParseCsvLine(line);
+    if (!parsed) {
+      std::string message = fmt::format("line {}: {}", number, parsed.error().message);
+      if (!options.skip_bad) return BadInput(std::move(message));
+      if (trace.skipped++ == 0) trace.first_skipped = std::move(message);
+      continue;
+    }
+    if (!parsed->counts) continue;
+    TraceRecord& r = parsed->record;
+    r.line = number;
+    if (is_json && line.find("\"route\"") != std::string_view::npos) {
+      auto key = std::make_tuple(r.user, r.node, r.model, r.revision);
+      auto [it, added] = last_seen.emplace(key, r.time_s);
+      const double previous = it->second;
+      it->second = r.time_s;
+      if (!added && r.time_s - previous < options.session_gap_s) continue;
+    }
+    trace.records.push_back(std::move(r));
+  }
+  return trace;
+}
+
+std::string ToCsv(const std::vector<TraceRecord>& records) {
+  std::string out = "time,user,node,model,revision\n";
+  for (const TraceRecord& r : records) {
+    out += fmt::format("{:.3f},{},{},{},{}\n", r.time_s, r.user, r.node, r.model, r.revision);
+  }
+  return out;
+}
+
+}  // namespace mei::placement
