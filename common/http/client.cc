@@ -295,6 +295,8 @@ void Park(beast::tcp_stream& stream, const Target& target) {
 
 // Writes `message` and reads the final response into `parser` on `stream`, each read and write
 // within idle_timeout. On success, `buffer` holds whatever the upstream sent past the response.
+constexpr std::size_t kReadBufferBytes = 256 * 1024;
+
 net::awaitable<std::optional<Failure>> Exchange(beast::tcp_stream& stream, RequestMessage& message,
                                                 const ClientOptions& options,
                                                 std::optional<ResponseParser>& parser,
@@ -363,7 +365,10 @@ net::awaitable<Result<ClientResponse>> Run(Target target) {
     }
 
     std::optional<ResponseParser> parser;
+    // Beast reads at most the buffer's free capacity per recv (512 bytes when it starts empty), so
+    // a block body arrives in large reads only with room reserved up front.
     beast::flat_buffer buffer;
+    buffer.reserve(kReadBufferBytes);
     const std::optional<Failure> failure =
         co_await Exchange(stream, message, target.options, parser, buffer);
     if (failure) {

@@ -79,6 +79,10 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::filesy
                                    0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
+  // The child gets stdin, stdout and stderr only: Asio opens sockets without close-on-exec, and a
+  // child holding a test's listening socket would keep its port alive after the test closed it.
+  // It comes after the dup2 and opens above, which need their source descriptors.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::vector<char*> args = BuildArguments(argv);
   std::vector<std::string> env_storage;
   std::vector<char*> env = BuildEnvironment(environment, env_storage);
@@ -123,6 +127,10 @@ ChildProcess ChildProcess::Start(const std::vector<std::string>& argv,
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);  // dup2 clears O_CLOEXEC
   posix_spawn_file_actions_addopen(&actions, 2, child.stderr_path_.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // The child gets stdin, stdout and stderr only: Asio opens sockets without close-on-exec, and a
+  // child holding a test's listening socket would keep its port alive after the test closed it.
+  // It comes after the dup2 and opens above, which need their source descriptors.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::vector<char*> args = BuildArguments(argv);
   std::vector<std::string> env_storage;
   std::vector<char*> env = BuildEnvironment(environment, env_storage);

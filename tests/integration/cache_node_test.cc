@@ -1,0 +1,329 @@
+// `mei-cache-node` filling misses over real sockets on 127.0.0.1, from a TestUpstream that counts
+// and holds block requests: coalescing of concurrent misses, refusal of corrupted blocks, an origin
+// that stops and comes back, kill -9 during fills, a planned peer, and stock clients through the
+// node. Capacity, eviction and the admin API's authentication are in cache_node_admin_test.cc.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/errc.h"
+#include "tests/integration/served_cache_node.h"
+#include "tests/integration/served_origin.h"
+
+namespace mei {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CacheNodeTest;
+using testing::ExpectJsonError;
+using testing::Get;
+using testing::MetricValue;
+using testing::PlanJson;
+using testing::PollUntil;
+using testing::ServedCacheNode;
+using testing::Sha256OfString;
+using testing::TestUpstream;
+
+constexpr char kSafetensors[] = "/acme/base/resolve/main/model.safetensors";
+
+TEST_F(CacheNodeTest, SixtyFourConcurrentColdRequestsForOneBlockMakeOneUpstreamRequest) {
+  constexpr int kClients = 64;
+  auto origin = StartUpstream();
+  ASSERT_TRUE(origin);
+  auto node = StartNode("edge-1", origin->Url(), {"--workers", "80"});
+  ASSERT_FALSE(node.endpoint.empty());
+  const ManifestBlock block = LargestBlock(base_);
+  const std::string hex = block.id.Hex();
+
+  origin->HoldBlocks();
+  std::vector<http::ClientResponse> responses(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      // One connection per client: none may wait for another's to be free.
+      auto response = testing::FetchOnce(node.Url("/v1/blocks/" + hex));
+      if (response)
+        responses[i] = std::move(*response);
+      else
+        ADD_FAILURE() << "client " << i << ": " << response.error().message;
+    });
+  }
+  const bool fill_started = origin->WaitForBlockRequests(1);
+  // Every later request joins the fill under way; the node shows that only through its metric.
+  const bool all_joined = PollUntil([&] {
+    return MetricValue(node.Url("/metrics"), "mei_cache_coalesced_waiters_total").value_or(0) >=
+           kClients - 1;
+  });
+  origin->ReleaseBlocks();
+  for (std::thread& client : clients) client.join();
+
+  EXPECT_TRUE(fill_started);
+  EXPECT_TRUE(all_joined) << "fewer than " << kClients - 1 << " requests joined the fill";
+  EXPECT_EQ(origin->block_requests_for(block.id), 1u);
+  EXPECT_EQ(origin->block_requests(), 1u);
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(responses[i].status, 200) << "client " << i << ": " << responses[i].body;
+    EXPECT_EQ(Sha256OfString(responses[i].body), block.id) << "client " << i;
+  }
+  EXPECT_EQ(MetricValue(node.Url("/metrics"), "mei_cache_coalesced_waiters_total"), kClients - 1);
+}
+
+TEST_F(CacheNodeTest, CorruptBlockFromAPlannedPeerIsRefusedAndTheParentsCopyIsServed) {
+  auto parent = StartUpstream("origin");
+  auto peer = StartUpstream("peer-p");
+  ASSERT_TRUE(parent && peer);
+  peer->CorruptBlocks(true);
+  auto node = StartNode("edge-1", parent->Url());
+  ASSERT_FALSE(node.endpoint.empty());
+  const ManifestBlock block = LargestBlock(base_);
+  PutPlan(node,
+          PlanJson({{"peer-p", peer->Url(), {block.id}, ""}, {"edge-1", node.Url(), {}, ""}}));
+
+  const http::ClientResponse first = Get(node.Url("/v1/blocks/" + block.id.Hex()));
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(Sha256OfString(first.body), block.id);
+  EXPECT_EQ(peer->block_requests_for(block.id), 1u) << "the planned peer was not asked first";
+  EXPECT_EQ(parent->block_requests_for(block.id), 1u);
+  EXPECT_EQ(MetricValue(node.Url("/metrics"),
+                        "mei_cache_integrity_failures_total{upstream=\"peer:peer-p\"}"),
+            1);
+  EXPECT_EQ(StoredBlockIds(node), std::vector<BlockId>{block.id});
+
+  const http::ClientResponse again = Get(node.Url("/v1/blocks/" + block.id.Hex()));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.Header("X-Cache"), "HIT");
+  EXPECT_EQ(peer->block_requests() + parent->block_requests(), 2u);
+}
+
+TEST_F(CacheNodeTest, CorruptBlockFromTheOnlyUpstreamIs502AndNothingIsStored) {
+  auto parent = StartUpstream();
+  ASSERT_TRUE(parent);
+  parent->CorruptBlocks(true);
+  auto node = StartNode("edge-1", parent->Url());
+  ASSERT_FALSE(node.endpoint.empty());
+  const ManifestBlock block = LargestBlock(base_);
+
+  const http::ClientResponse response = Get(node.Url("/v1/blocks/" + block.id.Hex()));
+  EXPECT_EQ(response.status, 502);
+  ExpectJsonError(response, Errc::kUpstreamFailed);
+  EXPECT_EQ(parent->block_requests_for(block.id), 1u);
+  EXPECT_EQ(
+      MetricValue(node.Url("/metrics"), "mei_cache_integrity_failures_total{upstream=\"parent\"}"),
+      1);
+  EXPECT_TRUE(StoredBlockIds(node).empty());
+  EXPECT_EQ(AdminStatus(node).at("used_bytes").to_number<std::uint64_t>(), 0u);
+}
+
+TEST_F(CacheNodeTest, MissWhileTheParentHangsIs504WithinTheUpstreamTimeout) {
+  constexpr auto kUpstreamTimeout = std::chrono::milliseconds(1000);
+  auto parent = StartUpstream();
+  ASSERT_TRUE(parent);
+  auto node = StartNode("edge-1", parent->Url(),
+                        {"--upstream-timeout-ms", std::to_string(kUpstreamTimeout.count())});
+  ASSERT_FALSE(node.endpoint.empty());
+  parent->HoldBlocks();
+
+  const auto started = std::chrono::steady_clock::now();
+  const http::ClientResponse response = Get(node.Url("/v1/blocks/" + LargestBlock(base_).id.Hex()));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  parent->ReleaseBlocks();
+
+  EXPECT_EQ(response.status, 504) << response.body;
+  ExpectJsonError(response, Errc::kUpstreamTimeout);
+  EXPECT_GE(elapsed, kUpstreamTimeout);
+  EXPECT_LT(elapsed, kUpstreamTimeout + std::chrono::seconds(4));
+  EXPECT_TRUE(StoredBlockIds(node).empty());
+}
+
+TEST_F(CacheNodeTest, StoppedParentLeavesHitsAndStaleManifestsAndBackParentFillsAgain) {
+  constexpr auto kConnectTimeout = std::chrono::milliseconds(500);
+  constexpr auto kUpstreamTimeout = std::chrono::milliseconds(1000);
+  auto parent = StartUpstream();
+  ASSERT_TRUE(parent);
+  auto node = StartNode(
+      "edge-1", parent->Url(),
+      {"--revision-ttl-ms", "1", "--connect-timeout-ms", std::to_string(kConnectTimeout.count()),
+       "--upstream-timeout-ms", std::to_string(kUpstreamTimeout.count())});
+  ASSERT_FALSE(node.endpoint.empty());
+  const std::string manifest_url = node.Url("/v1/models/acme/base/revisions/main/manifest");
+  const std::vector<BlockId> ids = UniqueBlocks(base_);
+  ASSERT_GE(ids.size(), 2u);
+  const std::string held = node.Url("/v1/blocks/" + ids[0].Hex());
+  const std::string missing = node.Url("/v1/blocks/" + ids[1].Hex());
+  ASSERT_EQ(Get(manifest_url).status, 200);
+  ASSERT_EQ(Get(held).Header("X-Cache"), "MISS");
+
+  parent->Stop();
+  const http::ClientResponse hit = Get(held);
+  EXPECT_EQ(hit.status, 200);
+  EXPECT_EQ(hit.Header("X-Cache"), "HIT");
+  EXPECT_EQ(Sha256OfString(hit.body), ids[0]);
+
+  const auto started = std::chrono::steady_clock::now();
+  const http::ClientResponse miss = Get(missing);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(miss.status == 502 || miss.status == 504) << miss.status << " " << miss.body;
+  ExpectJsonError(miss, miss.status == 504 ? Errc::kUpstreamTimeout : Errc::kUpstreamFailed);
+  EXPECT_LT(elapsed, kConnectTimeout + kUpstreamTimeout + std::chrono::seconds(2));
+
+  // The revision name's 1 ms TTL has run out: the node must ask the parent, cannot, and serves
+  // the commit it knows.
+  const http::ClientResponse stale = Get(manifest_url);
+  EXPECT_EQ(stale.status, 200) << stale.body;
+  EXPECT_EQ(ParseManifest(stale.body).value().commit, base_.commit);
+  EXPECT_GE(MetricValue(node.Url("/metrics"), "mei_cache_manifest_lookups_total{state=\"stale\"}")
+                .value_or(0),
+            1);
+
+  ASSERT_TRUE(parent->Restart());
+  const http::ClientResponse filled = Get(missing);
+  EXPECT_EQ(filled.status, 200) << filled.body;
+  EXPECT_EQ(filled.Header("X-Cache"), "MISS");
+  EXPECT_EQ(Sha256OfString(filled.body), ids[1]);
+  EXPECT_EQ(Get(manifest_url).status, 200);
+}
+
+TEST_F(CacheNodeTest, KillNineDuringFillsThenRestartLeavesOnlyWholeVerifiedBlocks) {
+  auto origin = StartUpstream();
+  ASSERT_TRUE(origin);
+  const fs::path store = scratch_ / "edge-store";
+  auto node = StartNode("edge-1", origin->Url(), {}, store);
+  ASSERT_FALSE(node.endpoint.empty());
+  const std::vector<BlockId> ids = UniqueBlocks(base_);
+  ASSERT_EQ(Get(node.Url("/v1/blocks/" + ids.front().Hex())).status, 200);  // one stored before
+
+  origin->HoldBlocks();
+  const std::uint64_t before = origin->block_requests();
+  std::thread download([url = node.Url(kSafetensors)] { (void)testing::FetchOnce(url); });
+  const bool in_flight = origin->WaitForBlockRequests(before + 2);
+  // The held fills now receive their blocks, and the node dies while they arrive and are stored.
+  origin->ReleaseBlocks();
+  node.process.Signal(SIGKILL);
+  EXPECT_EQ(node.process.WaitFor(std::chrono::seconds(30)), 128 + SIGKILL);
+  download.join();
+  ASSERT_TRUE(in_flight);
+
+  auto restarted = StartNode("edge-1", origin->Url(), {}, store, "restarted");
+  ASSERT_FALSE(restarted.endpoint.empty()) << "the node does not start on its killed store";
+  const std::vector<BlockId> stored = StoredBlockIds(restarted);
+  EXPECT_GE(stored.size(), 1u);
+  EXPECT_EQ(AdminStatus(restarted).at("blocks").to_number<std::uint64_t>(), stored.size());
+  for (const BlockId& id : stored) {
+    const http::ClientResponse block = Get(restarted.Url("/v1/blocks/" + id.Hex()));
+    EXPECT_EQ(block.status, 200) << id.Hex() << ": " << block.body;
+    EXPECT_EQ(block.Header("X-Cache"), "HIT") << id.Hex();
+    EXPECT_EQ(Sha256OfString(block.body), id) << "stored block " << id.Hex() << " is damaged";
+  }
+  const http::ClientResponse file = Get(restarted.Url(kSafetensors));
+  EXPECT_EQ(file.status, 200);
+  EXPECT_EQ(Sha256OfString(file.body), testing::Sha256OfFile(Source("model.safetensors")));
+}
+
+TEST_F(CacheNodeTest, BlocksAPlanPlacesOnAPeerComeFromThePeerNotTheOrigin) {
+  auto origin = StartUpstream();
+  ASSERT_TRUE(origin);
+  auto peer = StartNode("edge-b", origin->Url());
+  auto node = StartNode("edge-a", origin->Url());
+  ASSERT_FALSE(peer.endpoint.empty() || node.endpoint.empty());
+
+  const http::ClientResponse queued = testing::AdminRequest(
+      peer, "POST", "/admin/v1/prefetch", R"({"model": "acme/base", "revision": "main"})");
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  // The prefetch runs in the background; its progress is only visible in the admin status.
+  std::string state;
+  PollUntil([&] {
+    const boost::json::object status = AdminStatus(peer);
+    const boost::json::value* jobs = status.if_contains("prefetch");
+    if (jobs == nullptr || !jobs->is_array()) return false;
+    for (const auto& job : jobs->get_array()) {
+      if (job.at("model").as_string() == "acme/base") state = job.at("state").as_string();
+    }
+    return state == "done" || state == "failed";
+  });
+  ASSERT_EQ(state, "done");
+  const std::vector<BlockId> ids = UniqueBlocks(base_);
+  ASSERT_EQ(StoredBlockIds(peer).size(), ids.size());
+
+  PutPlan(node,
+          PlanJson({{"edge-b", peer.Url(), ids, "acme/base"}, {"edge-a", node.Url(), {}, ""}}));
+  const http::ClientResponse file = Get(node.Url(kSafetensors));
+  EXPECT_EQ(file.status, 200);
+  EXPECT_EQ(Sha256OfString(file.body), testing::Sha256OfFile(Source("model.safetensors")));
+
+  EXPECT_EQ(origin->block_requests_from("edge-a"), 0u);
+  EXPECT_EQ(origin->block_requests_from("edge-b"), ids.size());
+  EXPECT_GT(
+      MetricValue(node.Url("/metrics"), "mei_cache_upstream_bytes_total{upstream=\"peer:edge-b\"}")
+          .value_or(0),
+      0);
+  EXPECT_FALSE(
+      MetricValue(node.Url("/metrics"), "mei_cache_upstream_bytes_total{upstream=\"parent\"}"));
+}
+
+// curl through the node: the whole file (a miss, then a hit) and a range, byte for byte, with the
+// cache headers a client can see.
+TEST_F(CacheNodeTest, CurlThroughTheNodeIsByteIdenticalWithMissThenHitHeaders) {
+  auto curl = testing::RequireTool("curl");
+  ASSERT_TRUE(curl);
+  auto origin = StartUpstream();
+  ASSERT_TRUE(origin);
+  auto node = StartNode("edge-1", origin->Url());
+  ASSERT_FALSE(node.endpoint.empty());
+  const fs::path source = Source("model.safetensors");
+  auto run_curl = [&](const std::vector<std::string>& args, const std::string& name) {
+    std::vector<std::string> argv = {curl->string(),
+                                     "-sS",
+                                     "--fail",
+                                     "--noproxy",
+                                     "*",
+                                     "--max-time",
+                                     "120",
+                                     "-D",
+                                     (scratch_ / (name + ".head")).string(),
+                                     "-o",
+                                     (scratch_ / name).string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back(node.Url(kSafetensors));
+    auto run = testing::RunProcess(argv, scratch_ / "curl", testing::LoopbackEnvironment());
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    std::ifstream head_file(scratch_ / (name + ".head"));
+    std::ostringstream head;
+    head << head_file.rdbuf();
+    return testing::ParseHeadDump(head.str());
+  };
+
+  const auto cold = run_curl({}, "cold.bin");
+  EXPECT_EQ(cold.status, 200);
+  EXPECT_EQ(cold.Find("X-Cache"), "MISS");
+  EXPECT_EQ(cold.Find("X-Served-By"), "edge-1");
+  EXPECT_EQ(testing::Sha256OfFile(scratch_ / "cold.bin"), testing::Sha256OfFile(source));
+
+  const auto hot = run_curl({}, "hot.bin");
+  EXPECT_EQ(hot.status, 200);
+  EXPECT_EQ(hot.Find("X-Cache"), "HIT");
+  EXPECT_EQ(hot.Find("X-Served-By"), "edge-1");
+  EXPECT_EQ(testing::Sha256OfFile(scratch_ / "hot.bin"), testing::Sha256OfFile(source));
+
+  constexpr std::uint64_t kFirst = 1'000'003;
+  constexpr std::uint64_t kLast = 9'876'543;
+  const auto range =
+      run_curl({"-r", std::to_string(kFirst) + "-" + std::to_string(kLast)}, "range.bin");
+  EXPECT_EQ(range.status, 206);
+  EXPECT_EQ(range.Find("X-Cache"), "HIT");
+  EXPECT_EQ(fs::file_size(scratch_ / "range.bin"), kLast - kFirst + 1);
+  EXPECT_EQ(testing::Sha256OfFile(scratch_ / "range.bin"),
+            testing::Sha256OfFile(source, kFirst, kLast - kFirst + 1));
+}
+
+}  // namespace
+}  // namespace mei
