@@ -191,7 +191,9 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
   const NodeOptions& o = p.options;
   DeclareNodeMetrics(p.metrics);
 
-  auto store = OpenStore(o.store_dir);
+  StoreOptions store_options;
+  store_options.log_block_writes = false;  // a crash loses only blocks that can be filled again
+  auto store = OpenStore(o.store_dir, store_options);
   if (!store) return store.error();
   p.store = std::move(*store);
   auto index = BlockIndex::Open(*p.store.blocks, *p.store.plan, o.capacity);

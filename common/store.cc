@@ -195,6 +195,9 @@ Result<std::shared_ptr<RocksHandle>> OpenHandle(const std::filesystem::path& dir
   auto block_count = LoadCounter(handle->db(), kBlockCountKey);
   if (!block_count) return block_count.error();
   handle->set_counters_at_open(BlockCounters{*stored_bytes, *block_count});
+  rocksdb::WriteOptions block_writes;
+  block_writes.disableWAL = !options.log_block_writes;
+  handle->set_block_writes(block_writes);
   return handle;
 }
 
@@ -300,7 +303,7 @@ Result<bool> BlockStore::Put(const BlockId& id, std::span<const std::byte> frame
   }
   if (status.ok()) status = batch.Put(SliceOf(kStoredBytesKey), EncodeU64(stored_bytes));
   if (status.ok()) status = batch.Put(SliceOf(kBlockCountKey), EncodeU64(block_count));
-  if (status.ok()) status = db_->db().Write(rocksdb::WriteOptions(), &batch);
+  if (status.ok()) status = db_->db().Write(db_->block_writes(), &batch);
   if (!status.ok()) return WriteError("store block " + id.Hex(), status);
   counters_->stored_bytes.store(stored_bytes);
   counters_->block_count.store(block_count);
@@ -366,7 +369,7 @@ Result<bool> BlockStore::Delete(const BlockId& id) {
   if (status.ok()) status = batch.Delete(db_->family(RocksHandle::kBlockMeta), key);
   if (status.ok()) status = batch.Put(SliceOf(kStoredBytesKey), EncodeU64(stored_bytes));
   if (status.ok()) status = batch.Put(SliceOf(kBlockCountKey), EncodeU64(block_count));
-  if (status.ok()) status = db_->db().Write(rocksdb::WriteOptions(), &batch);
+  if (status.ok()) status = db_->db().Write(db_->block_writes(), &batch);
   if (!status.ok()) return WriteError("delete block " + id.Hex(), status);
   counters_->stored_bytes.store(stored_bytes);
   counters_->block_count.store(block_count);
@@ -395,7 +398,7 @@ Result<void> BlockStore::UpdateMeta(std::span<const std::pair<BlockId, BlockMeta
     if (!status.ok()) return StorageError("prepare a block metadata update", status);
   }
   if (batch.Count() == 0) return {};
-  const rocksdb::Status status = db_->db().Write(rocksdb::WriteOptions(), &batch);
+  const rocksdb::Status status = db_->db().Write(db_->block_writes(), &batch);
   if (!status.ok()) {
     return WriteError("update the metadata of " + std::to_string(batch.Count()) + " blocks",
                       status);

@@ -43,6 +43,14 @@ struct StoreOptions {
   bool create_if_missing = true;
   std::uint64_t min_blob_size = 64 * 1024;        // values at least this large go to blob files
   std::uint64_t block_cache_bytes = 64ull << 20;  // RocksDB block cache for SSTs (metadata)
+  // Block writes (frames, their metadata and the counters) skip RocksDB's write-ahead log: a
+  // cache can lose the blocks of its last seconds in a crash and fill them again, and the WAL
+  // would write every frame twice (the memtable flush writes it once more to a blob file). The
+  // families then flush atomically together, so after a crash blocks, metadata and counters
+  // agree as of the last flush. Manifests and the plan are always logged and synced. Leave on
+  // where a block must not be lost once Put returns (the origin, which publishes manifests
+  // naming its blocks).
+  bool log_block_writes = true;
   // The environment RocksDB does its file I/O through; null is the default (the local disk).
   // Tests put a fault-injecting one here. REQUIRES: outlives the store.
   rocksdb::Env* env = nullptr;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/options.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -47,10 +48,15 @@ class RocksHandle {
   BlockCounters counters_at_open() const { return counters_at_open_; }
   void set_counters_at_open(BlockCounters counters) { counters_at_open_ = counters; }
 
+  // How block writes are written (StoreOptions::log_block_writes). Set once by OpenStore.
+  const rocksdb::WriteOptions& block_writes() const { return block_writes_; }
+  void set_block_writes(rocksdb::WriteOptions options) { block_writes_ = options; }
+
  private:
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> families_;
   BlockCounters counters_at_open_;
+  rocksdb::WriteOptions block_writes_;
 };
 
 }  // namespace mei

@@ -235,6 +235,33 @@ TEST_F(BlockStoreTest, CountersAreExactAfterPutsAndDeletesAndSurviveReopen) {
   EXPECT_EQ(store.blocks->Has(blocks[9].id).value(), true);
 }
 
+TEST_F(BlockStoreTest, UnloggedBlockWritesSurviveACleanCloseWithExactCounters) {
+  StoreOptions unlogged;
+  unlogged.log_block_writes = false;
+  std::vector<TestBlock> blocks;
+  for (std::uint64_t i = 0; i < 6; ++i) blocks.push_back(MakeBlock(RandomBytes(200'000 + i, i)));
+  std::uint64_t expected_bytes = 0;
+  {
+    Store store = Open(unlogged);
+    for (const TestBlock& block : blocks) {
+      ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+      expected_bytes += block.frame.size();
+    }
+    ASSERT_TRUE(store.blocks->Delete(blocks[0].id).value());
+    expected_bytes -= blocks[0].frame.size();
+  }
+  // Nothing of the blocks went to the write-ahead log: closing flushed the memtables.
+  Store store = Open(unlogged);
+  EXPECT_EQ(store.blocks->stored_bytes(), expected_bytes);
+  EXPECT_EQ(store.blocks->block_count(), 5u);
+  EXPECT_FALSE(store.blocks->Has(blocks[0].id).value());
+  for (std::size_t i = 1; i < blocks.size(); ++i) {
+    std::vector<std::byte> raw;
+    ASSERT_TRUE(store.blocks->ReadRaw(blocks[i].id, raw).has_value());
+    EXPECT_EQ(raw, blocks[i].raw);
+  }
+}
+
 // Regression: RocksDB's KeyMayExist reported absent ids as present once the store had been
 // reopened with data in SST files, which made ingest skip blocks it never stored.
 TEST_F(BlockStoreTest, HasIsExactForAbsentIdsAfterReopen) {
