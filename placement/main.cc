@@ -1,11 +1,13 @@
 // mei-placement: which model fragments each edge node holds. `gen` makes a seeded scenario, `fit`
 // fits its demand to a trace or to cache-node access logs, `solve` writes a plan, `eval` replays a
-// plan or an online policy, `sweep` tabulates and plots every algorithm over a parameter.
+// plan or an online policy, `sweep` tabulates and plots every algorithm over a parameter, `push`
+// sends a plan to the nodes' admin APIs.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -19,6 +21,7 @@
 #include "placement/algorithm.h"
 #include "placement/generator.h"
 #include "placement/plan_io.h"
+#include "placement/push.h"
 #include "placement/scenario.h"
 #include "placement/sweep.h"
 #include "placement/trace.h"
@@ -193,6 +196,36 @@ void Plot(const fs::path& csv, const fs::path& png, std::string_view x_label, st
   }
 }
 
+// mei-placement push: 0 when every node took the plan, 2 when some did not (each is reported).
+int Push(const fs::path& plan_path, const std::vector<std::string>& admin_urls,
+         const fs::path& token_file) {
+  const mei::Plan plan = mei::ParsePlan(mp::ReadTextFile(plan_path).value()).value();
+  std::vector<mp::PushTarget> targets;
+  for (const std::string& text : admin_urls) targets.push_back(mp::ParsePushTarget(text).value());
+  mp::CheckPushTargets(plan, targets).value();
+  std::string token;
+  if (!token_file.empty()) {
+    token = mp::ReadTextFile(token_file).value();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
+  } else if (const char* env = std::getenv("MEI_ADMIN_TOKEN"); env != nullptr) {
+    token = env;
+  }
+  if (token.empty()) {
+    throw std::runtime_error("no admin token: give --token-file FILE or set MEI_ADMIN_TOKEN");
+  }
+  int failed = 0;
+  for (const mp::PushOutcome& outcome : mp::PushPlan(plan, targets, token)) {
+    if (outcome.reply) {
+      fmt::print("{}: applied {}\n", outcome.node_id, *outcome.reply);
+    } else {
+      ++failed;
+      fmt::print(stderr, "{}: not applied: {}\n", outcome.node_id, outcome.reply.error().message);
+    }
+  }
+  return failed == 0 ? 0 : 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -292,12 +325,22 @@ int main(int argc, char** argv) {
   sweep->add_option("--csv", csv_out, "CSV to write (default: stdout)");
   sweep->add_option("--png", png_out, "PNG plot to write with gnuplot");
 
+  fs::path push_plan;
+  std::vector<std::string> admin_urls;
+  fs::path token_file;
+  CLI::App* push = app.add_subcommand("push", "Send a plan to every node's admin API");
+  push->add_option("plan", push_plan, "Plan JSON (from solve)")->required();
+  push->add_option("--admin", admin_urls, "A node's admin API, ID=URL (one per node of the plan)")
+      ->required();
+  push->add_option("--token-file", token_file, "File with the admin token (or MEI_ADMIN_TOKEN)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
+    if (*push) return Push(push_plan, admin_urls, token_file);
     if (*gen) {
       FinishGeneratorOptions(generator, gen_flags);
       mp::Scenario scenario = mp::GenerateScenario(generator).value();
