@@ -491,7 +491,9 @@ Result<void> ManifestStore::Put(const Manifest& manifest) {
   rocksdb::WriteBatch batch;
   rocksdb::Status status =
       batch.Put(family, std::string(kCommitPrefix) + commit_hex, ToJson(manifest));
-  if (status.ok()) {
+  // A manifest fetched by its commit (a cache filling a commit lookup) names no revision: the
+  // commit is stored, and no revision called after it.
+  if (status.ok() && manifest.revision != commit_hex) {
     status = batch.Put(family, RevisionKey(manifest.model, manifest.revision), commit_hex);
   }
   // Synced: publishing is the commit point of an ingest, and the sync also makes durable every

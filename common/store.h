@@ -143,7 +143,8 @@ class ManifestStore {
  public:
   explicit ManifestStore(std::shared_ptr<RocksHandle> db);
 
-  // Stores the manifest under its commit and points model@revision at it, in one atomic write.
+  // Stores the manifest under its commit and points model@revision at it, in one atomic write
+  // (no revision pointer when `revision` is the commit hex itself: a manifest fetched by commit).
   // REQUIRES: ValidateManifest passes and manifest.commit == CommitOf(manifest) (checked:
   // kBadManifest). kStoreFull when the disk is full.
   [[nodiscard]] Result<void> Put(const Manifest& manifest);

@@ -656,6 +656,16 @@ TEST_F(ManifestStoreTest, PutThenGetByNameAndByCommit) {
   EXPECT_EQ(by_commit->files, manifest.files);
 }
 
+TEST_F(ManifestStoreTest, ManifestPutUnderItsCommitIsFoundByCommitButListsNoRevision) {
+  Store store = Open();
+  Manifest manifest = MakeManifest("acme/tiny", "main", 1);
+  manifest.revision = manifest.commit.Hex();  // as a commit lookup returns it
+  ASSERT_TRUE(store.manifests->Put(manifest).has_value());
+  EXPECT_EQ(store.manifests->Get("acme/tiny", manifest.commit.Hex()).value().commit,
+            manifest.commit);
+  EXPECT_TRUE(store.manifests->List().value().empty());
+}
+
 TEST_F(ManifestStoreTest, RevisionOverwritePointsAtNewCommit) {
   Store store = Open();
   const Manifest old_main = MakeManifest("acme/tiny-llama", "main", 1);
