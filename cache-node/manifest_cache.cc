@@ -3,15 +3,6 @@
 #include <utility>
 
 namespace mei::cache_node {
-namespace {
-
-bool IsCommit(std::string_view revision) {
-  return revision.size() == 64 &&
-         revision.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
-}  // namespace
-
 ManifestCache::ManifestCache(ManifestStore& store, Upstream parent, FetchContext fetch,
                              UpstreamHealth& health, MetricsRegistry& metrics,
                              ManifestCacheOptions options)
@@ -28,7 +19,7 @@ ManifestCache::ManifestCache(ManifestStore& store, Upstream parent, FetchContext
 
 Result<Manifest> ManifestCache::Get(std::string_view model, std::string_view revision) {
   const std::string key = std::string(model) + '@' + std::string(revision);
-  if (IsCommit(revision) || Fresh(key)) {
+  if (IsCommitHex(revision) || Fresh(key)) {
     auto held = store_.Get(model, revision);
     if (held) {
       metrics_.Add(kManifestLookupsTotal, {{"state", "fresh"}});
@@ -43,7 +34,7 @@ Result<Manifest> ManifestCache::Get(std::string_view model, std::string_view rev
   if (fetched) {
     health_.Record(parent_.name, {});
     if (auto put = store_.Put(*fetched); !put) return put.error();
-    if (!IsCommit(revision)) {
+    if (!IsCommitHex(revision)) {
       std::lock_guard lock(mu_);
       fetched_[key] = std::chrono::steady_clock::now();
     }

@@ -143,7 +143,7 @@ Result<Manifest> FetchManifest(const Upstream& upstream, std::string_view model,
     return Error{Errc::kBadManifest, fmt::format("{} sent the manifest of {} when asked for {}",
                                                  upstream.name, manifest->model, what)};
   }
-  if (revision.size() == 64 && manifest->commit.Hex() != revision) {
+  if (IsCommitHex(revision) && manifest->commit.Hex() != revision) {
     return Error{Errc::kBadManifest, fmt::format("{} sent commit {} when asked for {}",
                                                  upstream.name, manifest->commit.Hex(), what)};
   }

@@ -401,4 +401,9 @@ Result<void> ValidateRevisionName(std::string_view revision) {
   return {};
 }
 
+bool IsCommitHex(std::string_view revision) {
+  return revision.size() == 64 &&
+         revision.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 }  // namespace mei

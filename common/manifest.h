@@ -71,6 +71,10 @@ struct Manifest {
 // '-', at most 96 bytes each. kBadModelName otherwise.
 [[nodiscard]] Result<void> ValidateModelName(std::string_view model);
 
+// Whether a revision names a commit: exactly 64 lowercase hex digits (lookups then go by commit;
+// any other revision is a name).
+[[nodiscard]] bool IsCommitHex(std::string_view revision);
+
 // A revision name: 1-128 bytes of [A-Za-z0-9._-/], no "..", not starting with '/' or '.'.
 // kBadRequest otherwise. (A 64-hex string is a valid name too; lookups treat it as a commit.)
 [[nodiscard]] Result<void> ValidateRevisionName(std::string_view revision);

@@ -430,12 +430,6 @@ std::uint64_t BlockStore::block_count() const { return counters_->block_count.lo
 
 namespace {
 
-bool IsCommitHex(std::string_view text) {
-  return text.size() == Sha256Digest::kHexSize && std::all_of(text.begin(), text.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 std::string RevisionKey(std::string_view model, std::string_view revision) {
   return std::string(kRevisionPrefix) + std::string(model) + "@" + std::string(revision);
 }

@@ -185,4 +185,13 @@ TEST(RevisionNameTest, RejectsTraversalAndOddCharacters) {
 }
 
 }  // namespace
+TEST(ManifestTest, OnlySixtyFourLowercaseHexDigitsNameACommit) {
+  EXPECT_TRUE(IsCommitHex(std::string(64, 'a')));
+  EXPECT_TRUE(IsCommitHex("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+  EXPECT_FALSE(IsCommitHex(std::string(64, 'x')));  // a valid branch name
+  EXPECT_FALSE(IsCommitHex(std::string(64, 'A')));
+  EXPECT_FALSE(IsCommitHex(std::string(63, 'a')));
+  EXPECT_FALSE(IsCommitHex("main"));
+}
+
 }  // namespace mei

@@ -1,0 +1,225 @@
+#include "cache-node/block_filler.h"
+
+#include <gtest/gtest.h>
+
+#include <latch>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "cache-node/node_metrics.h"
+#include "tests/cache-node/upstream_fixture.h"
+
+namespace mei::cache_node {
+namespace {
+
+using testing::RandomBytes;
+using testing::SeriesValue;
+using testing::WaitUntil;
+
+class BlockFillerTest : public testing::UpstreamFixture {
+ protected:
+  void SetUp() override {
+    UpstreamFixture::SetUp();
+    if (HasFatalFailure()) return;
+    for (std::uint64_t seed = 1; seed <= 5; ++seed)
+      blocks_.push_back(AddBlock(RandomBytes(2000, seed)));
+  }
+
+  void TearDown() override {
+    for (auto& upstream : upstreams_) upstream->ReleaseBlocks();
+    filler_.reset();
+    index_.reset();
+    UpstreamFixture::TearDown();
+  }
+
+  // A filler over the node store that tries `order` for every block.
+  void StartFiller(std::vector<Upstream> order, std::uint64_t capacity_bytes = 1 << 30,
+                   std::size_t max_in_flight = 64) {
+    CapacityOptions capacity;
+    capacity.capacity_bytes = capacity_bytes;
+    auto index = BlockIndex::Open(*node_.blocks, *node_.plan, capacity);
+    ASSERT_TRUE(index) << index.error().message;
+    index_ = std::move(*index);
+    FillOptions options;
+    options.concurrency = 8;
+    options.max_in_flight = max_in_flight;
+    options.fetch = fetch_;
+    filler_ = std::make_unique<BlockFiller>(
+        *node_.blocks, *index_, health_, metrics_,
+        [order = std::move(order)](const BlockId&) { return order; }, options);
+  }
+
+  // The node holds `id`: stored, decoding to the upstream's bytes, and indexed.
+  void ExpectHeld(const BlockId& id) {
+    std::vector<std::byte> raw;
+    auto read = node_.blocks->ReadRaw(id, raw);
+    ASSERT_TRUE(read) << read.error().message;
+    EXPECT_EQ(raw, raw_.at(id));
+    EXPECT_TRUE(index_->Contains(id));
+  }
+
+  void ExpectNotHeld(const BlockId& id) {
+    EXPECT_FALSE(node_.blocks->Has(id).value());
+    EXPECT_FALSE(index_->Contains(id));
+  }
+
+  std::vector<BlockId> blocks_;
+  UpstreamHealth health_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<BlockIndex> index_;
+  std::unique_ptr<BlockFiller> filler_;
+};
+
+TEST_F(BlockFillerTest, ConcurrentFillsOfOneMissingBlockMakeOneUpstreamRequest) {
+  constexpr int kCallers = 8;
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}});
+  upstream.HoldBlocks();
+  const BlockId id = blocks_[0];
+  std::vector<Result<std::string>> results(kCallers, std::string("<not called>"));
+  std::latch start(kCallers);
+  std::vector<std::jthread> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = filler_->Fill(id);
+    });
+  }
+  // The fill is held at the upstream until every other caller has joined it.
+  ASSERT_TRUE(upstream.WaitForBlockRequests(1));
+  ASSERT_TRUE(WaitUntil([&] {
+    return SeriesValue(metrics_, kCoalescedWaitersTotal) == kCallers - 1;
+  })) << metrics_.Render();
+  upstream.ReleaseBlocks();
+  callers.clear();
+
+  for (const auto& result : results) {
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(*result, "parent");
+  }
+  EXPECT_EQ(upstream.block_requests_for(id), 1u);
+  EXPECT_EQ(upstream.block_requests_from("node-a"), 1u);
+  ExpectHeld(id);
+  EXPECT_EQ(filler_->in_flight(), 0u);
+  EXPECT_EQ(
+      SeriesValue(metrics_, "mei_cache_upstream_fetches_total{upstream=\"parent\",result=\"ok\"}"),
+      1);
+}
+
+TEST_F(BlockFillerTest, ACorruptUpstreamIsCountedAndTheNextUpstreamFillsTheBlock) {
+  mei::testing::TestUpstream& corrupt = StartUpstream("corrupt");
+  mei::testing::TestUpstream& honest = StartUpstream("honest");
+  corrupt.CorruptBlocks(true);
+  StartFiller({{"peer:b", corrupt.Url()}, {"parent", honest.Url()}});
+
+  auto filled = filler_->Fill(blocks_[0]);
+  ASSERT_TRUE(filled) << filled.error().message;
+  EXPECT_EQ(*filled, "parent");
+  ExpectHeld(blocks_[0]);
+  EXPECT_EQ(corrupt.block_requests(), 1u);
+  EXPECT_EQ(honest.block_requests(), 1u);
+  EXPECT_EQ(SeriesValue(metrics_, "mei_cache_integrity_failures_total{upstream=\"peer:b\"}"), 1);
+  EXPECT_EQ(health_.Snapshot().at("peer:b").failures, 1u);
+  EXPECT_EQ(health_.Snapshot().at("parent").successes, 1u);
+}
+
+TEST_F(BlockFillerTest, ABlockNoUpstreamHasIsBlockNotFoundAndNoUpstreamFailure) {
+  mei::testing::TestUpstream& peer = StartUpstream("peer");
+  mei::testing::TestUpstream& parent = StartUpstream("parent");
+  StartFiller({{"peer:b", peer.Url()}, {"parent", parent.Url()}});
+  const BlockId missing = MissingBlock();
+
+  auto filled = filler_->Fill(missing);
+  ASSERT_FALSE(filled);
+  EXPECT_EQ(filled.error().code, Errc::kBlockNotFound) << filled.error().message;
+  EXPECT_EQ(peer.block_requests(), 1u);
+  EXPECT_EQ(parent.block_requests(), 1u);
+  EXPECT_FALSE(node_.blocks->Has(missing).value());
+  EXPECT_TRUE(health_.Snapshot().empty());  // a 404 is not the upstream failing
+  EXPECT_EQ(SeriesValue(metrics_, "mei_cache_fill_failures_total{code=\"block_not_found\"}"), 1);
+}
+
+TEST_F(BlockFillerTest, AFailingUpstreamOutranksANotFoundInEitherOrder) {
+  for (const bool failing_first : {true, false}) {
+    SCOPED_TRACE(failing_first ? "failing first" : "not found first");
+    mei::testing::TestUpstream& lacking = StartUpstream("lacking");
+    mei::testing::TestUpstream& stopped = StartUpstream("stopped");
+    stopped.Stop();
+    std::vector<Upstream> order = {{"parent", lacking.Url()}, {"peer:b", stopped.Url()}};
+    if (failing_first) std::swap(order[0], order[1]);
+    StartFiller(order);
+
+    auto filled = filler_->Fill(MissingBlock());
+    ASSERT_FALSE(filled);
+    EXPECT_EQ(filled.error().code, Errc::kUpstreamFailed) << filled.error().message;
+    EXPECT_EQ(lacking.block_requests(), 1u);
+    EXPECT_FALSE(node_.blocks->Has(MissingBlock()).value());
+    filler_.reset();
+    index_.reset();
+  }
+}
+
+TEST_F(BlockFillerTest, PrefetchStartsFillsWithoutWaitingUpToMaxInFlight) {
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}}, 1 << 30, /*max_in_flight=*/2);
+  upstream.HoldBlocks();
+
+  filler_->Prefetch(blocks_);  // returns while the upstream holds every request
+  EXPECT_EQ(filler_->in_flight(), 2u);
+  ASSERT_TRUE(upstream.WaitForBlockRequests(2));
+  filler_->Prefetch(blocks_);  // nothing more while two are under way
+  EXPECT_EQ(filler_->in_flight(), 2u);
+  upstream.ReleaseBlocks();
+
+  // Waiting for the two that were started proves they were started, not queued behind anything.
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto filled = filler_->Fill(blocks_[i]);
+    ASSERT_TRUE(filled) << filled.error().message;
+    ExpectHeld(blocks_[i]);
+  }
+  EXPECT_EQ(filler_->in_flight(), 0u);
+  EXPECT_EQ(upstream.block_requests(), 2u);
+  for (std::size_t i = 2; i < blocks_.size(); ++i) ExpectNotHeld(blocks_[i]);
+}
+
+TEST_F(BlockFillerTest, PrefetchSkipsBlocksAlreadyHeld) {
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}});
+  ASSERT_TRUE(filler_->Fill(blocks_[0]));
+
+  filler_->Prefetch(std::span<const BlockId>(blocks_.data(), 2));
+  ASSERT_TRUE(filler_->Fill(blocks_[1]));
+  EXPECT_EQ(upstream.block_requests_for(blocks_[0]), 1u);
+  EXPECT_EQ(upstream.block_requests_for(blocks_[1]), 1u);
+}
+
+TEST_F(BlockFillerTest, FillOfABlockAlreadyHeldReturnsNoUpstreamAndAsksNone) {
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}});
+  auto first = filler_->Fill(blocks_[0]);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(*first, "parent");
+
+  auto second = filler_->Fill(blocks_[0]);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(*second, "");
+  EXPECT_EQ(upstream.block_requests(), 1u);
+}
+
+TEST_F(BlockFillerTest, ABlockLargerThanTheCapacityIsStoreFullAndNotStored) {
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}}, /*capacity_bytes=*/1000);
+
+  auto filled = filler_->Fill(blocks_[0]);
+  ASSERT_FALSE(filled);
+  EXPECT_EQ(filled.error().code, Errc::kStoreFull) << filled.error().message;
+  ExpectNotHeld(blocks_[0]);
+  EXPECT_EQ(node_.blocks->stored_bytes(), 0u);
+  EXPECT_EQ(index_->stats().used_bytes, 0u);  // the reservation was not leaked
+}
+
+}  // namespace
+}  // namespace mei::cache_node
