@@ -193,6 +193,8 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
 
   StoreOptions store_options;
   store_options.log_block_writes = false;  // a crash loses only blocks that can be filled again
+  store_options.block_memtable_bytes = 16ull << 20;  // at most two: 32 MiB of the memory budget
+  store_options.block_cache_bytes = 16ull << 20;     // SST metadata only; frames live in blobs
   auto store = OpenStore(o.store_dir, store_options);
   if (!store) return store.error();
   p.store = std::move(*store);

@@ -170,6 +170,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> MakeFamilies(const StoreOptions& op
   blocks.min_blob_size = options.min_blob_size;
   blocks.blob_compression_type = rocksdb::kNoCompression;
   blocks.enable_blob_garbage_collection = true;
+  // Frames wait in the memtable until a flush writes them to a blob file: its size bounds the
+  // memory they hold (twice: one memtable filling while the last one flushes).
+  blocks.write_buffer_size = options.block_memtable_bytes;
+  blocks.max_write_buffer_number = 2;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families(RocksHandle::kFamilyCount);
   families[RocksHandle::kDefault] = {rocksdb::kDefaultColumnFamilyName, base};

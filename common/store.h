@@ -51,6 +51,9 @@ struct StoreOptions {
   // where a block must not be lost once Put returns (the origin, which publishes manifests
   // naming its blocks).
   bool log_block_writes = true;
+  // Memtable of the blocks family: new frames stay in memory until it is flushed, so a node
+  // with a memory budget keeps it small; ingest throughput prefers it large.
+  std::uint64_t block_memtable_bytes = 64ull << 20;
   // The environment RocksDB does its file I/O through; null is the default (the local disk).
   // Tests put a fault-injecting one here. REQUIRES: outlives the store.
   rocksdb::Env* env = nullptr;

@@ -1,5 +1,7 @@
 #include "origin/serve.h"
 
+#include <malloc.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
@@ -13,6 +15,10 @@
 namespace mei::origin {
 
 Result<int> Serve(const ServeOptions& options) {
+  // Block buffers are multi-MiB and allocated on many threads: with glibc's default of eight
+  // arenas per core, each thread's arena keeps its freed blocks and resident memory grows with the
+  // thread count instead of the blocks in flight.
+  mallopt(M_ARENA_MAX, 2);
   StoreOptions store_options;
   store_options.create_if_missing = false;
   auto store = OpenStore(options.store_dir, store_options);

@@ -170,8 +170,9 @@ void NoteManifest(const Manifest& manifest, std::string_view revision, Reply& re
 
 class Router {
  public:
-  Router(ContentSource& content, MetricsRegistry& metrics, const Request& request)
-      : content_(content), metrics_(metrics), request_(request) {}
+  Router(ContentSource& content, http::internal::LiveBlocks& live, MetricsRegistry& metrics,
+         const Request& request)
+      : content_(content), live_(live), metrics_(metrics), request_(request) {}
 
   Reply Route() {
     auto target = http::ParseTarget(request_.target);
@@ -281,14 +282,14 @@ class Router {
     if (!id) return ErrorReply(id.error(), kRoute);
     Reply cache_state;  // looked up before GetBlock, which fills what a cache lacks
     NoteCacheState(content_, std::span<const BlockId>(&*id, 1), cache_state);
-    auto stored = content_.GetBlock(*id);
-    if (!stored) {
-      Reply reply = ErrorReply(stored.error(), kRoute);
+    auto live = live_.Get(content_, *id);
+    if (!live) {
+      Reply reply = ErrorReply(live.error(), kRoute);
       reply.facts = std::move(cache_state.facts);
       reply.facts.block = id_segment;
       return reply;
     }
-    auto block = std::make_shared<http::internal::SharedBlock>(std::move(*stored));
+    std::shared_ptr<http::internal::SharedBlock> block = std::move(*live);
     const std::string etag = Quoted(id_segment);
 
     const std::string_view coding = CodingOf(block->header().codec);
@@ -357,9 +358,9 @@ class Router {
         {"X-Linked-Etag", representation.etag},
         {"X-Linked-Size", std::to_string(file->size)},
     };
-    representation.open_range =
-        [&content = content_, shared_file](ByteRange range) -> std::unique_ptr<http::BodySource> {
-      return std::make_unique<http::internal::FileRangeBody>(content, shared_file, range);
+    representation.open_range = [&content = content_, &live = live_, shared_file](
+                                    ByteRange range) -> std::unique_ptr<http::BodySource> {
+      return std::make_unique<http::internal::FileRangeBody>(content, live, shared_file, range);
     };
     Reply reply = http::AnswerRepresentation(request_, representation);
     reply.route = std::string(kRoute);
@@ -443,6 +444,7 @@ class Router {
   }
 
   ContentSource& content_;
+  http::internal::LiveBlocks& live_;
   MetricsRegistry& metrics_;
   const Request& request_;
   Target target_;
@@ -450,13 +452,18 @@ class Router {
 
 }  // namespace
 
+DataPlane::~DataPlane() = default;
+
 DataPlane::DataPlane(ContentSource& content, MetricsRegistry& metrics, DataPlaneOptions options)
-    : content_(content), metrics_(metrics), options_(std::move(options)) {
+    : content_(content),
+      metrics_(metrics),
+      options_(std::move(options)),
+      live_(std::make_unique<http::internal::LiveBlocks>()) {
   DeclareHttpMetrics(metrics_);
 }
 
 http::Reply DataPlane::Handle(const http::Request& request) const {
-  Reply reply = Router(content_, metrics_, request).Route();
+  Reply reply = Router(content_, *live_, metrics_, request).Route();
   if (!options_.served_by.empty()) reply.With("X-Served-By", options_.served_by);
   return reply;
 }

@@ -90,10 +90,16 @@ struct DataPlaneOptions {
   std::string served_by;  // X-Served-By value on every reply (node id); empty: no header
 };
 
+namespace http::internal {
+class LiveBlocks;
+}
+
 class DataPlane {
  public:
-  // REQUIRES: content and metrics outlive the data plane.
+  // REQUIRES: content and metrics outlive the data plane, and the data plane outlives every
+  // reply it made (bodies share the blocks it holds live).
   DataPlane(ContentSource& content, MetricsRegistry& metrics, DataPlaneOptions options = {});
+  ~DataPlane();
 
   // Answers one request. Thread-safe; blocking (call it from the server's worker threads).
   [[nodiscard]] http::Reply Handle(const http::Request& request) const;
@@ -102,6 +108,7 @@ class DataPlane {
   ContentSource& content_;
   MetricsRegistry& metrics_;
   DataPlaneOptions options_;
+  std::unique_ptr<http::internal::LiveBlocks> live_;  // blocks being sent, shared by all replies
 };
 
 // Declares the HTTP metrics of a server (requests by route and status, bytes sent, latency

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstddef>
@@ -22,6 +23,7 @@
 #include <optional>
 #include <span>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -59,10 +61,11 @@ class ChunkBody final : public BodySource {
   bool done_ = false;
 };
 
-// One stored block shared by the bodies of one reply (a multipart reply opens several ranges):
-// compressed blocks are decoded at most once, on the first body read, so HEAD, 304 and 416
-// answers never decode. Thread-safe.
-class SharedBlock {
+// One stored block shared by the bodies that send it (a multipart reply opens several ranges;
+// concurrent downloads share it through LiveBlocks): compressed blocks are decoded at most once,
+// on the first body read, so HEAD, 304 and 416 answers never decode. Chunks keep it alive.
+// Thread-safe. REQUIRES: owned by a shared_ptr (chunks share its ownership).
+class SharedBlock : public std::enable_shared_from_this<SharedBlock> {
  public:
   explicit SharedBlock(StoredBlock block)
       : block_(std::make_shared<StoredBlock>(std::move(block))) {}
@@ -75,7 +78,7 @@ class SharedBlock {
       return Error{Errc::kInternal, "a block range lies outside the block"};
     }
     if (header().codec == Codec::kRaw) {
-      return Chunk{block_->payload().subspan(range.first, range.size()), block_};
+      return Chunk{block_->payload().subspan(range.first, range.size()), shared_from_this()};
     }
     std::lock_guard lock(mu_);
     if (!raw_) {
@@ -83,16 +86,48 @@ class SharedBlock {
       if (!raw) return raw.error();
       raw_ = std::move(*raw);
     }
-    return Chunk{std::span<const std::byte>(*raw_).subspan(range.first, range.size()), raw_};
+    return Chunk{std::span<const std::byte>(*raw_).subspan(range.first, range.size()),
+                 shared_from_this()};
   }
 
   // The stored payload as is (the raw bytes, or one zstd frame), pinned.
-  [[nodiscard]] Chunk Payload() const { return Chunk{block_->payload(), block_}; }
+  [[nodiscard]] Chunk Payload() { return Chunk{block_->payload(), shared_from_this()}; }
 
  private:
   std::shared_ptr<const StoredBlock> block_;
   std::mutex mu_;
   std::shared_ptr<const std::vector<std::byte>> raw_;
+};
+
+// The blocks being sent right now, shared by every body that needs one: concurrent downloads of
+// one file read (and decode) each block once and hold one copy of it, instead of one per client.
+// An entry lives as long as some body holds the block. Thread-safe.
+class LiveBlocks {
+ public:
+  // The block `id` from `content`, or the copy another body holds now.
+  [[nodiscard]] Result<std::shared_ptr<SharedBlock>> Get(ContentSource& content,
+                                                         const BlockId& id) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto found = blocks_.find(id); found != blocks_.end()) {
+        if (auto live = found->second.lock()) return live;
+      }
+    }
+    auto stored = content.GetBlock(id);  // outside the lock: it may read, decode or fill
+    if (!stored) return stored.error();
+    auto block = std::make_shared<SharedBlock>(std::move(*stored));
+    std::lock_guard lock(mu_);
+    if (blocks_.size() >= kSweepAt) {
+      std::erase_if(blocks_, [](const auto& entry) { return entry.second.expired(); });
+    }
+    blocks_[id] = block;
+    return block;
+  }
+
+ private:
+  static constexpr std::size_t kSweepAt = 256;  // expired entries are dropped past this many
+  std::mutex mu_;
+  std::unordered_map<BlockId, std::weak_ptr<SharedBlock>> blocks_;
 };
 
 // A range of one block's raw bytes.
@@ -120,13 +155,38 @@ inline boost::asio::thread_pool& ReadAheadPool() {
   return pool;
 }
 
+// Blocks read ahead by all file bodies of the process together. With a few downloads each reads
+// ahead; with many, the cores are busy anyway and a block ahead per download would only hold
+// memory (16 downloads x 4 MiB), so read-ahead stops at this many blocks.
+class ReadAheadBudget {
+ public:
+  static constexpr int kMaxBlocks = 4;
+
+  // A slot for one block read ahead, or false when all are taken. Thread-safe.
+  static bool Take() {
+    int used = Used().load(std::memory_order_relaxed);
+    while (used < kMaxBlocks) {
+      if (Used().compare_exchange_weak(used, used + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  static void Give() { Used().fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  static std::atomic<int>& Used() {
+    static std::atomic<int> used{0};
+    return used;
+  }
+};
+
 // Bytes [range.first, range.last] of a file, one block per Next(): only each block's part inside
 // the range is emitted. Whole-file downloads read ahead: while the caller takes block i, block
 // i+1 (kReadAhead blocks) is already being fetched and decoded on ReadAheadPool(), so decoding
-// runs on two cores and overlaps the socket writes. A block that cannot be had, does not decode,
-// or is not the size the manifest says ends the body with an error. Memory: at most
-// 1 + kReadAhead decoded blocks per body. REQUIRES: range.last < file size; `content` outlives
-// the body.
+// runs on two cores and overlaps the socket writes, as long as the process-wide ReadAheadBudget
+// allows. A block that cannot be had, does not decode, or is not the size the manifest says ends
+// the body with an error. Memory: at most 1 + kReadAhead decoded blocks per body, and
+// ReadAheadBudget::kMaxBlocks ahead in all. REQUIRES: range.last < file size; `content` and
+// `live` outlive the body.
 class FileRangeBody final : public BodySource {
  public:
   static constexpr std::size_t kReadAhead = 1;
@@ -134,8 +194,13 @@ class FileRangeBody final : public BodySource {
   // cache fills a cold file's blocks in parallel while earlier ones are sent.
   static constexpr std::size_t kFillAhead = 8;
 
-  FileRangeBody(ContentSource& content, std::shared_ptr<const ManifestFile> file, ByteRange range)
-      : content_(content), file_(std::move(file)), next_(range.first), last_(range.last) {
+  FileRangeBody(ContentSource& content, LiveBlocks& live, std::shared_ptr<const ManifestFile> file,
+                ByteRange range)
+      : content_(content),
+        live_(live),
+        file_(std::move(file)),
+        next_(range.first),
+        last_(range.last) {
     const std::vector<ManifestBlock>& blocks = file_->blocks;
     // The last block that starts at or before the range's first byte.
     const auto after = std::upper_bound(
@@ -146,25 +211,34 @@ class FileRangeBody final : public BodySource {
 
   // Waits for read-ahead still running: it uses `content` and the file.
   ~FileRangeBody() override {
-    for (auto& pending : pending_) pending.wait();
+    for (Pending& pending : pending_) {
+      pending.chunk.wait();
+      if (pending.read_ahead) ReadAheadBudget::Give();
+    }
   }
 
   Result<Chunk> Next() override {
     HintFillAhead();
     while (pending_.size() <= kReadAhead) {
+      const bool ahead = !pending_.empty();
+      if (ahead && !ReadAheadBudget::Take()) break;
       auto piece = NextPiece();
-      if (!piece) break;
+      if (!piece) {
+        if (ahead) ReadAheadBudget::Give();
+        break;
+      }
       auto task = std::make_shared<std::packaged_task<Result<Chunk>()>>(
           [this, piece = *piece] { return Produce(piece); });
-      pending_.push_back(task->get_future());
-      if (pending_.size() == 1) {
-        (*task)();  // the caller's own block: produce it on this thread
-      } else {
+      pending_.push_back(Pending{task->get_future(), ahead});
+      if (ahead) {
         boost::asio::post(ReadAheadPool(), [task] { (*task)(); });
+      } else {
+        (*task)();  // the caller's own block: produce it on this thread
       }
     }
     if (pending_.empty()) return Chunk{};
-    Result<Chunk> chunk = pending_.front().get();
+    Result<Chunk> chunk = pending_.front().chunk.get();
+    if (pending_.front().read_ahead) ReadAheadBudget::Give();
     pending_.pop_front();
     return chunk;
   }
@@ -204,24 +278,29 @@ class FileRangeBody final : public BodySource {
 
   Result<Chunk> Produce(const Piece& piece) const {
     const ManifestBlock& entry = file_->blocks[piece.index];
-    auto stored = content_.GetBlock(entry.id);
-    if (!stored) return stored.error();
-    if (stored->header().raw_size != entry.size) {
-      return Error{Errc::kIntegrity,
-                   fmt::format("block {} of {} holds {} bytes but the manifest says {}",
-                               entry.id.Hex(), file_->path, stored->header().raw_size, entry.size)};
+    auto block = live_.Get(content_, entry.id);
+    if (!block) return block.error();
+    if ((*block)->header().raw_size != entry.size) {
+      return Error{
+          Errc::kIntegrity,
+          fmt::format("block {} of {} holds {} bytes but the manifest says {}", entry.id.Hex(),
+                      file_->path, (*block)->header().raw_size, entry.size)};
     }
-    SharedBlock block(std::move(*stored));
-    return block.Slice(piece.within);
+    return (*block)->Slice(piece.within);
   }
 
   ContentSource& content_;
+  LiveBlocks& live_;
   std::shared_ptr<const ManifestFile> file_;
   std::uint64_t next_;  // the next byte of the file to plan
   std::uint64_t last_;
-  std::size_t index_ = 0;                           // the next block to look at
-  std::size_t hinted_until_ = 0;                    // blocks before this were passed to WillNeed
-  std::deque<std::future<Result<Chunk>>> pending_;  // in file order; front is the next chunk
+  std::size_t index_ = 0;         // the next block to look at
+  std::size_t hinted_until_ = 0;  // blocks before this were passed to WillNeed
+  struct Pending {
+    std::future<Result<Chunk>> chunk;
+    bool read_ahead;  // holds a ReadAheadBudget slot until taken
+  };
+  std::deque<Pending> pending_;  // in file order; front is the next chunk
 };
 
 }  // namespace mei::http::internal
