@@ -23,6 +23,7 @@
 #include "common/errc.h"
 #include "common/manifest.h"
 #include "common/store.h"
+#include "tests/integration/served_cache_node.h"
 #include "tests/integration/served_origin.h"
 
 namespace mei {
@@ -41,9 +42,17 @@ constexpr char kSafetensors[] = "/acme/base/resolve/main/model.safetensors";
 constexpr char kGguf[] = "/acme/gguf/resolve/main/model.gguf";
 
 // One mei-synth family (base and gguf, 24 MiB) ingested as acme/base and acme/gguf and served by
-// one `mei-origin serve` for the whole suite.
-class StockClientsTest : public ::testing::Test {
+// one `mei-origin serve` for the whole suite. The suite runs twice: against the origin, and
+// through an empty mei-cache-node in front of it (instantiation "CacheNode"), which a client must
+// not be able to tell from the origin but by its X-Cache and X-Served-By headers.
+class StockClientsTest : public ::testing::TestWithParam<bool> {
  protected:
+  // Whether the suite being set up is the one through a cache node (static: no GetParam() yet).
+  static bool ThroughCacheNode() {
+    const ::testing::TestSuite* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
+    return suite != nullptr && std::string_view(suite->name()).starts_with("CacheNode/");
+  }
+
   static void SetUpTestSuite() {
     dir_ = fs::path(::testing::TempDir()) / ("stock_clients_" + std::to_string(getpid()));
     fs::remove_all(dir_);
@@ -58,9 +67,18 @@ class StockClientsTest : public ::testing::Test {
     }
     FindZstdBlock();
     origin_.emplace(testing::StartOrigin(dir_ / "store", dir_ / "serve"));
+    if (ThroughCacheNode() && !origin_->endpoint.empty()) {
+      node_.emplace(
+          testing::StartCacheNode(dir_ / "node-store", origin_->Url(""), "edge-1", dir_ / "node"));
+    }
   }
 
   static void TearDownTestSuite() {
+    if (node_) {
+      node_->process.Signal(SIGTERM);
+      EXPECT_EQ(node_->process.WaitFor(std::chrono::seconds(60)), 0) << node_->process.Stderr();
+      node_.reset();
+    }
     if (origin_) {
       origin_->process.Signal(SIGTERM);
       EXPECT_EQ(origin_->process.WaitFor(std::chrono::seconds(60)), 0) << origin_->process.Stderr();
@@ -91,6 +109,8 @@ class StockClientsTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(origin_ && !origin_->endpoint.empty()) << "the origin did not start (see above)";
+    ASSERT_EQ(GetParam(), node_.has_value()) << "the cache node did not start (see above)";
+    ASSERT_TRUE(!node_ || !node_->endpoint.empty()) << "the cache node did not start (see above)";
     scratch_ = dir_ / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::create_directories(scratch_);
   }
@@ -98,7 +118,10 @@ class StockClientsTest : public ::testing::Test {
   static fs::path Source(const std::string& variant, const std::string& file) {
     return dir_ / "models" / variant / file;
   }
-  static std::string Url(const std::string& target) { return origin_->Url(target); }
+  // The server under test: the cache node when there is one, else the origin.
+  static std::string Url(const std::string& target) {
+    return node_ ? node_->Url(target) : origin_->Url(target);
+  }
 
   // curl -sS with no proxy and a bounded time, plus `args`.
   ProcessResult Curl(const std::vector<std::string>& args) {
@@ -130,6 +153,7 @@ class StockClientsTest : public ::testing::Test {
   static inline fs::path dir_;
   static inline std::string commit_;
   static inline std::optional<testing::ServedOrigin> origin_;
+  static inline std::optional<testing::ServedCacheNode> node_;
   static inline std::optional<ManifestBlock> zstd_block_;
   static inline std::string zstd_block_file_;
   static inline std::uint64_t zstd_block_stored_bytes_ = 0;
@@ -140,7 +164,7 @@ Sha256Digest Sha256OfString(std::string_view bytes) {
   return Sha256Of(std::as_bytes(std::span(bytes)));
 }
 
-TEST_F(StockClientsTest, CurlDownloadsTheWholeFileByteExact) {
+TEST_P(StockClientsTest, CurlDownloadsTheWholeFileByteExact) {
   const fs::path out = scratch_ / "model.safetensors";
   auto curl = Curl({"--fail", "-o", out.string(), "-w", "%{http_code}", Url(kSafetensors)});
   ASSERT_EQ(curl.exit_code, 0) << curl.err;
@@ -148,7 +172,7 @@ TEST_F(StockClientsTest, CurlDownloadsTheWholeFileByteExact) {
   EXPECT_EQ(Sha256OfFile(out), Sha256OfFile(Source("base", "model.safetensors")));
 }
 
-TEST_F(StockClientsTest, CurlSingleRangeIsThatSliceOfTheSource) {
+TEST_P(StockClientsTest, CurlSingleRangeIsThatSliceOfTheSource) {
   const fs::path out = scratch_ / "slice.bin";
   constexpr std::uint64_t kFirst = 1'000'003;
   constexpr std::uint64_t kLast = 9'876'543;
@@ -161,7 +185,7 @@ TEST_F(StockClientsTest, CurlSingleRangeIsThatSliceOfTheSource) {
             Sha256OfFile(Source("base", "model.safetensors"), kFirst, kLast - kFirst + 1));
 }
 
-TEST_F(StockClientsTest, CurlResumesAPrefixToTheWholeFile) {
+TEST_P(StockClientsTest, CurlResumesAPrefixToTheWholeFile) {
   const fs::path out = scratch_ / "model.safetensors";
   constexpr std::uint64_t kPrefix = 5'000'000;
   auto first = Curl(
@@ -175,7 +199,7 @@ TEST_F(StockClientsTest, CurlResumesAPrefixToTheWholeFile) {
   EXPECT_EQ(Sha256OfFile(out), Sha256OfFile(Source("base", "model.safetensors")));
 }
 
-TEST_F(StockClientsTest, CurlHeadShowsLengthEtagRangesAndCommit) {
+TEST_P(StockClientsTest, CurlHeadShowsLengthEtagRangesAndCommit) {
   auto curl = Curl({"--fail", "-I", Url(kSafetensors)});
   ASSERT_EQ(curl.exit_code, 0) << curl.err;
   const ResponseHead head = ParseHeadDump(curl.out);
@@ -185,9 +209,16 @@ TEST_F(StockClientsTest, CurlHeadShowsLengthEtagRangesAndCommit) {
   EXPECT_EQ(head.Find("ETag"), "\"" + Sha256OfFile(source).Hex() + "\"") << curl.out;
   EXPECT_EQ(head.Find("Accept-Ranges"), "bytes") << curl.out;
   EXPECT_EQ(head.Find("X-Repo-Commit"), commit_) << curl.out;
+  if (node_) {  // what tells a cache node from the origin, and only that
+    EXPECT_EQ(head.Find("X-Served-By"), "edge-1") << curl.out;
+    const std::string cache = head.Find("X-Cache").value_or("none");
+    EXPECT_TRUE(cache == "HIT" || cache == "MISS" || cache == "PARTIAL") << curl.out;
+  } else {
+    EXPECT_EQ(head.Find("X-Cache"), std::nullopt) << curl.out;
+  }
 }
 
-TEST_F(StockClientsTest, WgetDownloadsTheWholeFileByteExact) {
+TEST_P(StockClientsTest, WgetDownloadsTheWholeFileByteExact) {
   auto wget = RequireTool("wget");
   ASSERT_TRUE(wget);
   auto run = RunProcess({wget->string(), "-nv", "--no-proxy", "--timeout=60", "--tries=1", "-P",
@@ -198,7 +229,7 @@ TEST_F(StockClientsTest, WgetDownloadsTheWholeFileByteExact) {
             Sha256OfFile(Source("base", "model.safetensors")));
 }
 
-TEST_F(StockClientsTest, WgetContinuesAPartialFileWithARangeRequest) {
+TEST_P(StockClientsTest, WgetContinuesAPartialFileWithARangeRequest) {
   auto wget = RequireTool("wget");
   ASSERT_TRUE(wget);
   const fs::path source = Source("base", "model.safetensors");
@@ -235,15 +266,15 @@ void ExpectAria2AssemblesTheFile(const std::string& url, const fs::path& source,
   EXPECT_GE(ranges, 4u) << "aria2c did not split the download into ranges";
 }
 
-TEST_F(StockClientsTest, Aria2EightParallelRangesAssembleTheSafetensors) {
+TEST_P(StockClientsTest, Aria2EightParallelRangesAssembleTheSafetensors) {
   ExpectAria2AssemblesTheFile(Url(kSafetensors), Source("base", "model.safetensors"), scratch_);
 }
 
-TEST_F(StockClientsTest, Aria2EightParallelRangesAssembleTheGguf) {
+TEST_P(StockClientsTest, Aria2EightParallelRangesAssembleTheGguf) {
   ExpectAria2AssemblesTheFile(Url(kGguf), Source("gguf", "model.gguf"), scratch_);
 }
 
-TEST_F(StockClientsTest, HubJsClientListsTheTreeAndDownloadsAFile) {
+TEST_P(StockClientsTest, HubJsClientListsTheTreeAndDownloadsAFile) {
   auto node = RequireTool("node");
   ASSERT_TRUE(node);
   const fs::path client = testing::SourcePath("tests/integration/hub-client");
@@ -264,7 +295,7 @@ TEST_F(StockClientsTest, HubJsClientListsTheTreeAndDownloadsAFile) {
   EXPECT_EQ(Sha256OfFile(out), Sha256OfFile(Source("base", "model.safetensors")));
 }
 
-TEST_F(StockClientsTest, BlockRouteServesEachManifestBlocksSourceBytes) {
+TEST_P(StockClientsTest, BlockRouteServesEachManifestBlocksSourceBytes) {
   const auto [manifest_head, manifest_text] = Fetch("/v1/models/acme/base/revisions/main/manifest");
   ASSERT_EQ(manifest_head.status, 200) << manifest_text;
   boost::system::error_code ec;
@@ -298,7 +329,7 @@ TEST_F(StockClientsTest, BlockRouteServesEachManifestBlocksSourceBytes) {
   EXPECT_GE(checked, 9u);
 }
 
-TEST_F(StockClientsTest, ZstdStoredBlockIsSentAsStoredWithContentEncodingZstd) {
+TEST_P(StockClientsTest, ZstdStoredBlockIsSentAsStoredWithContentEncodingZstd) {
   ASSERT_TRUE(zstd_block_) << "no zstd-coded block in acme/base; the fixture needs one";
   const std::string target = "/v1/blocks/" + zstd_block_->id.Hex();
   const auto source =
@@ -336,7 +367,7 @@ struct ErrorCase {
 
 // The routes no stock client above exercises, over a real socket: listing, manifest, Hub model
 // info, health, readiness and metrics.
-TEST_F(StockClientsTest, InfoRoutesAnswerOverTheSocket) {
+TEST_P(StockClientsTest, InfoRoutesAnswerOverTheSocket) {
   {
     const auto [head, body] = Fetch("/v1/models");
     EXPECT_EQ(head.status, 200) << body;
@@ -375,7 +406,7 @@ TEST_F(StockClientsTest, InfoRoutesAnswerOverTheSocket) {
   EXPECT_NE(body.find("mei_http_request_duration_seconds_bucket"), std::string::npos) << body;
 }
 
-TEST_F(StockClientsTest, ErrorsHaveTheirStatusCodeAndJsonBody) {
+TEST_P(StockClientsTest, ErrorsHaveTheirStatusCodeAndJsonBody) {
   const std::uint64_t length = fs::file_size(Source("base", "model.safetensors"));
   const std::vector<ErrorCase> cases = {
       {"unknown model",
@@ -444,4 +475,7 @@ TEST_F(StockClientsTest, ErrorsHaveTheirStatusCodeAndJsonBody) {
 }
 
 }  // namespace
+INSTANTIATE_TEST_SUITE_P(Origin, StockClientsTest, ::testing::Values(false));
+INSTANTIATE_TEST_SUITE_P(CacheNode, StockClientsTest, ::testing::Values(true));
+
 }  // namespace mei
