@@ -13,6 +13,10 @@
 //                                                          before downloading into its cache)
 //   GET      /healthz, /readyz, /metrics
 //
+// A block sent in its stored coding carries X-Mei-Raw-Size (its raw length), so that a cache
+// node or mei-get can frame and verify it. A caching content source (Lookup) adds X-Cache: HIT,
+// MISS or PARTIAL to block and file replies; every reply carries ReplyFacts for the access log.
+//
 // Errors are JSON {"error", "message"} with the status of the code; on the Hub routes a 404 also
 // carries X-Error-Code: RepoNotFound | RevisionNotFound | EntryNotFound. A target that matches no
 // route is 404 "file_not_found"; a known route with another method is 405 with Allow. Path
