@@ -29,6 +29,7 @@
 #include "common/manifest.h"
 #include "common/metrics.h"
 #include "common/store.h"
+#include "tests/common/bf16_weights.h"
 #include "tests/integration/test_upstream.h"
 
 namespace mei::cache_node::testing {
@@ -40,18 +41,7 @@ inline std::vector<std::byte> RandomBytes(std::size_t size, std::uint64_t seed) 
   return bytes;
 }
 
-// Little-endian BF16 values of small normally distributed weights: stored as bg2+zstd.
-inline std::vector<std::byte> Bf16Weights(std::size_t elements, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<std::byte> bytes(elements * 2);
-  for (std::size_t i = 0; i < elements; ++i) {
-    const std::uint32_t bits = std::bit_cast<std::uint32_t>(normal(rng));
-    bytes[2 * i] = static_cast<std::byte>(bits >> 16);
-    bytes[2 * i + 1] = static_cast<std::byte>(bits >> 24);
-  }
-  return bytes;
-}
+using mei::testing::Bf16Weights;
 
 // Repetitive text: stored as zstd.
 inline std::vector<std::byte> TextBytes(std::size_t size) {
