@@ -55,6 +55,9 @@ Result<Manifest> ManifestCache::Get(std::string_view model, std::string_view rev
 }
 
 Result<std::vector<ManifestStore::RevisionEntry>> ManifestCache::List() const {
+  auto listed = FetchModelList(parent_, fetch_);
+  health_.Record(parent_.name, listed ? Result<void>{} : Result<void>{listed.error()});
+  if (listed) return listed;
   return store_.List();
 }
 

@@ -38,7 +38,8 @@ class ManifestCache {
   // manifest the parent sent that does not check out.
   [[nodiscard]] Result<Manifest> Get(std::string_view model, std::string_view revision);
 
-  // What the node holds (revision names with their commits), sorted.
+  // What the parent knows (revision names with their commits), sorted, as a device asking the
+  // origin would see it; what the node holds when the parent cannot be reached.
   [[nodiscard]] Result<std::vector<ManifestStore::RevisionEntry>> List() const;
 
  private:

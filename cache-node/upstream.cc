@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "common/codec.h"
@@ -148,6 +150,46 @@ Result<Manifest> FetchManifest(const Upstream& upstream, std::string_view model,
                                                  upstream.name, manifest->commit.Hex(), what)};
   }
   return manifest;
+}
+
+Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(const Upstream& upstream,
+                                                                 const FetchContext& context) {
+  auto response =
+      http::Fetch(GetRequest(upstream.base_url + "/v1/models", context), context.client);
+  if (!response) return response.error();
+  if (response->status != 200) {
+    return ErrorOfReply(upstream, *response, "the model list", {}, Errc::kUpstreamFailed);
+  }
+  const Error malformed{Errc::kUpstreamFailed,
+                        upstream.name + " sent a model list that is not the expected JSON"};
+  boost::system::error_code ec;
+  const json::value body = json::parse(response->body, ec);
+  const json::object* object = ec ? nullptr : body.if_object();
+  const json::value* models = object ? object->if_contains("models") : nullptr;
+  if (models == nullptr || !models->is_array()) return malformed;
+  std::vector<ManifestStore::RevisionEntry> entries;
+  for (const json::value& model : models->get_array()) {
+    const json::object* m = model.if_object();
+    const json::value* name = m ? m->if_contains("model") : nullptr;
+    const json::value* revisions = m ? m->if_contains("revisions") : nullptr;
+    if (name == nullptr || !name->is_string() || revisions == nullptr || !revisions->is_array()) {
+      return malformed;
+    }
+    for (const json::value& revision : revisions->get_array()) {
+      const json::object* r = revision.if_object();
+      const json::value* rev = r ? r->if_contains("revision") : nullptr;
+      const json::value* commit = r ? r->if_contains("commit") : nullptr;
+      if (rev == nullptr || !rev->is_string() || commit == nullptr || !commit->is_string()) {
+        return malformed;
+      }
+      entries.push_back({std::string(name->get_string()), std::string(rev->get_string()),
+                         std::string(commit->get_string())});
+    }
+  }
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.model, a.revision) < std::tie(b.model, b.revision);
+  });
+  return entries;
 }
 
 void UpstreamHealth::Record(const std::string& upstream, const Result<void>& outcome) {

@@ -15,6 +15,7 @@
 #include "common/errc.h"
 #include "common/http/client.h"
 #include "common/manifest.h"
+#include "common/store.h"
 
 namespace mei::cache_node {
 
@@ -45,6 +46,11 @@ struct FetchContext {
 [[nodiscard]] Result<Manifest> FetchManifest(const Upstream& upstream, std::string_view model,
                                              std::string_view revision,
                                              const FetchContext& context);
+
+// GET /v1/models: every (model, revision, commit) the upstream knows, sorted as ManifestStore::List
+// sorts. kUpstreamFailed for a reply that is not the expected JSON. Blocking; thread-safe.
+[[nodiscard]] Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(
+    const Upstream& upstream, const FetchContext& context);
 
 // How each upstream has been doing, for the admin status and /readyz. Thread-safe.
 class UpstreamHealth {

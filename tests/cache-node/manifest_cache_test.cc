@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -138,6 +139,30 @@ TEST_F(ManifestCacheTest, ACommitIsFetchedOnceAndNeverAgain) {
   auto listed = cache_->List();
   ASSERT_TRUE(listed) << listed.error().message;
   EXPECT_TRUE(listed->empty());
+}
+
+TEST_F(ManifestCacheTest, TheModelListIsTheParentsAndWhatIsHeldWhenItIsDown) {
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartCache(upstream, std::chrono::milliseconds(60'000));
+  // Nothing fetched yet: a device asking the node sees what the parent serves.
+  auto listed = cache_->List();
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_FALSE(listed->empty());
+  EXPECT_TRUE(std::any_of(listed->begin(), listed->end(), [](const auto& entry) {
+    return entry.model == kModel && entry.revision == "main";
+  }));
+
+  upstream.Stop();
+  auto held = cache_->List();
+  ASSERT_TRUE(held) << held.error().message;
+  EXPECT_TRUE(held->empty()) << "nothing was fetched, so nothing is held";
+  ASSERT_TRUE(upstream.Restart());
+  ASSERT_TRUE(cache_->Get(kModel, "main"));
+  upstream.Stop();
+  held = cache_->List();
+  ASSERT_TRUE(held) << held.error().message;
+  ASSERT_EQ(held->size(), 1u);
+  EXPECT_EQ(held->front().commit, first_.commit.Hex());
 }
 
 }  // namespace
