@@ -378,6 +378,7 @@ http::Reply AdminApi::Handle(const http::Request& request) {
     if (request.method != "PUT") return MethodNotAllowed(request, "GET, PUT");
     auto plan = ParsePlan(request.body);
     if (!plan) return Fail(plan.error());
+    std::lock_guard lock(plan_mu_);
     if (auto saved = context_.store.plan->Put("plan", request.body); !saved) {
       return Fail(saved.error());
     }

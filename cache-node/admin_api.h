@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include "cache-node/access_log.h"
@@ -75,6 +76,7 @@ class AdminApi {
  private:
   AdminContext context_;
   AdminAuth auth_;
+  std::mutex plan_mu_;  // a plan is saved and applied as one step
 };
 
 }  // namespace mei::cache_node

@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <exception>
 #include <utility>
 
 #include "cache-node/node_metrics.h"
@@ -85,7 +86,15 @@ std::shared_ptr<BlockFiller::Pending> BlockFiller::StartLocked(const BlockId& id
   auto pending = std::make_shared<Pending>();
   in_flight_.emplace(id, pending);
   boost::asio::post(pool_, [this, id, pending] {
-    Outcome outcome = Run(id);
+    // Whatever happens, the entry leaves the table and every waiter wakes: an exception escaping
+    // a pool thread would end the process, and one skipping set_value would hang the waiters.
+    Outcome outcome = Error{Errc::kInternal, "the fill of block " + id.Hex() + " failed"};
+    try {
+      outcome = Run(id);
+    } catch (const std::exception& e) {
+      outcome = Error{Errc::kInternal, "the fill of block " + id.Hex() + " failed: " + e.what()};
+    } catch (...) {
+    }
     {
       std::lock_guard lock(mu_);
       in_flight_.erase(id);
@@ -154,10 +163,8 @@ Result<void> BlockFiller::Store(const BlockId& id, const std::vector<std::byte>&
     index_.Release(frame.size());
     return put.error();
   }
-  if (!*put) {  // stored meanwhile by someone else (a purge racing a prefetch, say)
-    index_.Release(frame.size());
-    return {};
-  }
+  // Indexed also when the store already had it (put false): a block stored but not indexed could
+  // never be evicted. Added gives the reservation back for a block already indexed.
   BlockMeta meta;
   meta.raw_size = view->header.raw_size;
   meta.stored_size = frame.size();

@@ -47,9 +47,15 @@ Result<Manifest> ManifestCache::Get(std::string_view model, std::string_view rev
     return fetched.error();
   }
   health_.Record(parent_.name, fetched.error());
-  if (code != Errc::kUpstreamFailed && code != Errc::kUpstreamTimeout) return fetched.error();
+  // A manifest that does not check out is the parent failing (an error page served as 200, say):
+  // the node answers from what it holds, or 502, never the client's fault (400).
+  Error failure = fetched.error();
+  if (code == Errc::kBadManifest) failure.code = Errc::kUpstreamFailed;
+  if (failure.code != Errc::kUpstreamFailed && failure.code != Errc::kUpstreamTimeout) {
+    return failure;
+  }
   auto stale = store_.Get(model, revision);
-  if (!stale) return fetched.error();
+  if (!stale) return failure;
   metrics_.Add(kManifestLookupsTotal, {{"state", "stale"}});
   return stale;
 }

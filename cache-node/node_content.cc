@@ -35,7 +35,11 @@ Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
     } else if (stored.error().code != Errc::kBlockNotFound) {
       return stored.error();
     }
-    if (auto filled = filler_.Fill(id); !filled) return filled.error();
+    auto filled = filler_.Fill(id);
+    if (!filled) return filled.error();
+    // "Already held" while the store says otherwise: the index outlived a deletion (a purge that
+    // raced the fill). Forget it, so the next round fills for real.
+    if (filled->empty()) index_.Removed(id);
   }
   return Error{Errc::kStoreFull,
                "block " + id.Hex() + " was evicted as soon as it was stored; the node is too full"};

@@ -19,6 +19,11 @@ namespace json = boost::json;
 
 constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-bg4-zstd";
 
+// The largest raw block accepted from an upstream. Tensor blocks are at most max_block (4 MiB by
+// default) and a GGUF or safetensors header block is rarely above a few tens of MiB; the cap keeps
+// an upstream that announces a huge raw size from making the node allocate it.
+constexpr std::uint64_t kMaxRawBlockBytes = 256ull << 20;
+
 // The codec of a Content-Encoding value; nullopt for a coding we did not ask for.
 std::optional<Codec> CodecOfCoding(std::string_view coding) {
   if (coding.empty() || coding == "identity") return Codec::kRaw;
@@ -101,6 +106,11 @@ Result<std::vector<std::byte>> FetchBlockFrame(const Upstream& upstream, const B
     }
   }
 
+  if (raw_size > kMaxRawBlockBytes) {
+    return Error{Errc::kUpstreamFailed,
+                 fmt::format("{} announced {} as {} raw bytes, more than a block can hold",
+                             upstream.name, what, raw_size)};
+  }
   std::vector<std::byte> frame = FrameOf(*codec, raw_size, payload);
   Sha256Digest digest;
   if (*codec == Codec::kRaw) {

@@ -142,6 +142,19 @@ TEST_F(UpstreamTest, FetchBlockFrameOfAnEncodedReplyWithoutRawSizeIsUpstreamFail
   EXPECT_TRUE(raw) << raw.error().message;
 }
 
+TEST_F(UpstreamTest, FetchBlockFrameRefusesAnAnnouncedRawSizeNoBlockCanHave) {
+  // An upstream that claims 2 GiB for a small zstd payload must not make the node allocate it.
+  const Upstream upstream = StartRewriting([](http::Reply& reply) {
+    for (http::Header& header : reply.headers) {
+      if (http::EqualsIgnoreCase(header.name, "X-Mei-Raw-Size")) header.value = "2147483648";
+    }
+  });
+  auto frame = FetchBlockFrame(upstream, bg2_block_, fetch_);
+  ASSERT_FALSE(frame);
+  EXPECT_EQ(frame.error().code, Errc::kUpstreamFailed) << frame.error().message;
+  EXPECT_NE(frame.error().message.find("more than a block can hold"), std::string::npos);
+}
+
 TEST_F(UpstreamTest, FetchFromAnUnreachableUpstreamIsUpstreamFailed) {
   mei::testing::TestUpstream& upstream = StartUpstream();
   const Upstream parent = Parent(upstream);
