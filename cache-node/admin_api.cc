@@ -140,7 +140,6 @@ json::array ModelsJson(const AdminContext& context) {
   if (!revisions) return models;
   const PlanNode own = context.plan.Own();
   for (const ManifestStore::RevisionEntry& entry : *revisions) {
-    if (entry.revision == entry.commit) continue;  // a commit looked up directly
     auto manifest = context.store.manifests->Get(entry.model, entry.commit);
     if (!manifest) continue;
     json::object model = Holding(context, *manifest);

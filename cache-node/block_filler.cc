@@ -13,12 +13,6 @@
 namespace mei::cache_node {
 namespace {
 
-std::uint64_t NowMs() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
 std::string_view ResultLabel(Errc code) {
   switch (code) {
     case Errc::kBlockNotFound:
@@ -169,7 +163,6 @@ Result<void> BlockFiller::Store(const BlockId& id, const std::vector<std::byte>&
   meta.raw_size = view->header.raw_size;
   meta.stored_size = frame.size();
   meta.codec = view->header.codec;
-  meta.last_access_ms = NowMs();
   index_.Added(id, meta);
   return {};
 }
