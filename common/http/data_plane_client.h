@@ -1,0 +1,57 @@
+// The client side of the data-plane API (DESIGN.md, "HTTP API"): what a cache node fills from its
+// parent and peers with, and what the device client downloads with. Each call is one blocking
+// request through mei::http::Fetch (kept-alive connections, per-step deadlines), and everything
+// that comes back is checked before it is returned: a block against its SHA-256, a manifest
+// against the commit and model asked for.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/block_id.h"
+#include "common/errc.h"
+#include "common/http/client.h"
+#include "common/manifest.h"
+#include "common/store.h"
+
+namespace mei::http {
+
+// One server of the data-plane API (an origin or a cache node), by its base URL.
+struct RemoteNode {
+  std::string name;      // a label for messages, metrics and logs: "parent", "peer:edge-b", a URL
+  std::string base_url;  // "http://127.0.0.1:8088", no trailing '/'
+};
+
+// What a fetch sends besides the request itself.
+struct FetchContext {
+  std::string client_id;  // X-Mei-Client: who fetches, for the server's access log ("" for none)
+  ClientOptions client;
+};
+
+// The Accept-Encoding value that asks for blocks in their stored codings.
+inline constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-bg4-zstd";
+
+// GET /v1/blocks/{id} asking for the stored codings, so a compressed block travels compressed;
+// returns it as a stored frame (common/codec.h). The block is verified: the payload decodes to
+// exactly the announced raw size and the SHA-256 of the raw bytes is `id` (kIntegrity otherwise,
+// and nothing is returned). kBlockNotFound on a 404; kUpstreamFailed / kUpstreamTimeout for
+// other failures. Blocking; thread-safe.
+[[nodiscard]] Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node,
+                                                             const BlockId& id,
+                                                             const FetchContext& context);
+
+// GET /v1/models/{model}/revisions/{revision}/manifest, parsed and checked (ParseManifest checks
+// the commit). kModelNotFound / kRevisionNotFound as the node says; kBadManifest for a reply that
+// does not parse, or a model or commit other than the one asked for. Blocking; thread-safe.
+[[nodiscard]] Result<Manifest> FetchManifest(const RemoteNode& node, std::string_view model,
+                                             std::string_view revision,
+                                             const FetchContext& context);
+
+// GET /v1/models: every (model, revision, commit) the node knows, sorted as ManifestStore::List
+// sorts. kUpstreamFailed for a reply that is not the expected JSON. Blocking; thread-safe.
+[[nodiscard]] Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(
+    const RemoteNode& node, const FetchContext& context);
+
+}  // namespace mei::http
