@@ -325,7 +325,7 @@ Reply Trace(const AdminContext& context, const http::Target& target) {
 
 }  // namespace
 
-AdminApi::AdminApi(AdminContext context, AdminAuth auth)
+AdminApi::AdminApi(AdminContext context, http::AdminAuth auth)
     : context_(std::move(context)), auth_(std::move(auth)) {}
 
 void AdminApi::Apply(Plan plan) {

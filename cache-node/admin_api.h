@@ -26,13 +26,13 @@
 #include <string>
 
 #include "cache-node/access_log.h"
-#include "cache-node/admin_auth.h"
 #include "cache-node/block_filler.h"
 #include "cache-node/block_index.h"
 #include "cache-node/manifest_cache.h"
 #include "cache-node/plan_state.h"
 #include "cache-node/prefetcher.h"
 #include "cache-node/upstream.h"
+#include "common/http/admin_auth.h"
 #include "common/http/message.h"
 #include "common/store.h"
 
@@ -65,7 +65,7 @@ struct AdminContext {
 
 class AdminApi {
  public:
-  AdminApi(AdminContext context, AdminAuth auth);
+  AdminApi(AdminContext context, http::AdminAuth auth);
 
   // Answers one admin request. Thread-safe; may block (store reads, manifest fetches).
   [[nodiscard]] http::Reply Handle(const http::Request& request);
@@ -75,7 +75,7 @@ class AdminApi {
 
  private:
   AdminContext context_;
-  AdminAuth auth_;
+  http::AdminAuth auth_;
   std::mutex plan_mu_;  // a plan is saved and applied as one step
 };
 

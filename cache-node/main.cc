@@ -17,10 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "cache-node/admin_auth.h"
 #include "cache-node/block_index.h"
 #include "cache-node/node.h"
 #include "common/byte_size.h"
+#include "common/http/admin_auth.h"
 
 namespace {
 
@@ -172,15 +172,7 @@ int main(int argc, char** argv) {
     options.admin_server.header_timeout = options.data_server.header_timeout;
     options.admin_server.worker_threads = 2;
     options.admin_server.max_connections = 64;
-    if (!token_file.empty()) {
-      options.admin_token = mei::cache_node::LoadAdminToken(token_file).value();
-    } else if (const char* token = std::getenv("MEI_ADMIN_TOKEN"); token && *token) {
-      mei::cache_node::ValidateAdminToken(token).value();
-      options.admin_token = token;
-    } else {
-      throw std::runtime_error(
-          "no admin token: give --admin-token-file FILE or set MEI_ADMIN_TOKEN");
-    }
+    options.admin_token = mei::http::ResolveAdminToken(token_file, "--admin-token-file").value();
     if (options.capacity.low_watermark <= 0 || options.capacity.high_watermark > 1 ||
         options.capacity.low_watermark > options.capacity.high_watermark) {
       throw std::runtime_error("watermarks must satisfy 0 < low <= high <= 1");

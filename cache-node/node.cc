@@ -8,7 +8,6 @@
 #include <utility>
 
 #include "cache-node/admin_api.h"
-#include "cache-node/admin_auth.h"
 #include "cache-node/block_filler.h"
 #include "cache-node/manifest_cache.h"
 #include "cache-node/node_content.h"
@@ -16,6 +15,7 @@
 #include "cache-node/plan_state.h"
 #include "cache-node/prefetcher.h"
 #include "cache-node/upstream.h"
+#include "common/http/admin_auth.h"
 #include "common/http/data_plane.h"
 #include "common/metrics.h"
 #include "common/plan.h"
@@ -257,7 +257,7 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
                                               .access_log = *p.access_log,
                                               .counters = p.counters,
                                               .models_changed = [&p] { p.RecountModelUse(); }},
-                                 AdminAuth(o.admin_token));
+                                 http::AdminAuth(o.admin_token));
 
   // The plan in force before a restart: pins and prefetches as when it was put.
   auto stored_plan = p.store.plan->Get("plan");

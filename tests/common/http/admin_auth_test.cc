@@ -1,14 +1,15 @@
-#include "cache-node/admin_auth.h"
+#include "common/http/admin_auth.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
 
-namespace mei::cache_node {
+namespace mei::http {
 namespace {
 
 namespace fs = std::filesystem;
@@ -156,6 +157,28 @@ TEST_F(LoadAdminTokenTest, MissingUnreadableOrHugeFileIsAnIoError) {
   EXPECT_EQ(huge.error().code, Errc::kIo);
 }
 
+TEST_F(LoadAdminTokenTest, ResolveTakesTheFileFirstThenTheEnvironmentThenSaysWhatIsMissing) {
+  const std::string from_env = "env-Token_0123456789abcdef";
+  ::setenv("MEI_ADMIN_TOKEN", from_env.c_str(), 1);
+  auto from_file = ResolveAdminToken(WriteFile(kToken + "\n"), "--token-file");
+  ASSERT_TRUE(from_file.has_value()) << from_file.error().message;
+  EXPECT_EQ(*from_file, kToken);
+  auto env = ResolveAdminToken({}, "--token-file");
+  ASSERT_TRUE(env.has_value()) << env.error().message;
+  EXPECT_EQ(*env, from_env);
+
+  ::setenv("MEI_ADMIN_TOKEN", "short", 1);
+  auto short_env = ResolveAdminToken({}, "--token-file");
+  ASSERT_FALSE(short_env.has_value());
+  EXPECT_EQ(short_env.error().message.find("short"), std::string::npos);
+
+  ::unsetenv("MEI_ADMIN_TOKEN");
+  auto none = ResolveAdminToken({}, "--token-file");
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code, Errc::kBadRequest);
+  EXPECT_EQ(none.error().message, "no admin token: give --token-file FILE or set MEI_ADMIN_TOKEN");
+}
+
 TEST(GenerateAdminTokenTest, IsSixtyFourHexDigitsAndFreshEachTime) {
   std::set<std::string> tokens;
   for (int i = 0; i < 4; ++i) {
@@ -191,4 +214,4 @@ TEST(RedactAuthorizationTest, KeepsOnlyAKnownScheme) {
 }
 
 }  // namespace
-}  // namespace mei::cache_node
+}  // namespace mei::http

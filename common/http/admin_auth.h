@@ -1,6 +1,6 @@
-// Bearer-token authentication of the cache node's admin API (DESIGN.md, "Admin API"; RFC 6750
-// section 2.1). The token comes from a file or the environment, never from a command line, and
-// never appears in an error message or a log line: messages name the problem, not the value.
+// Bearer-token authentication of the admin APIs (cache node and origin) (DESIGN.md, "Admin API";
+// RFC 6750 section 2.1). The token comes from a file or the environment, never from a command line,
+// and never appears in an error message or a log line: messages name the problem, not the value.
 #pragma once
 
 #include <array>
@@ -12,7 +12,7 @@
 #include "common/digest.h"
 #include "common/errc.h"
 
-namespace mei::cache_node {
+namespace mei::http {
 
 inline constexpr std::size_t kMinAdminTokenSize = 16;
 inline constexpr std::size_t kMaxAdminTokenSize = 4096;
@@ -27,6 +27,13 @@ inline constexpr std::size_t kMaxAdminTokenSize = 4096;
 // cannot be read or is larger than kMaxAdminTokenSize plus some whitespace; kBadRequest when it
 // is empty or the token is unacceptable. Messages name the file, never its content. Thread-safe.
 [[nodiscard]] Result<std::string> LoadAdminToken(const std::filesystem::path& file);
+
+// The admin token a program was given: from `file` when it is non-empty (LoadAdminToken), else
+// from the environment variable MEI_ADMIN_TOKEN (validated as ValidateAdminToken does). When
+// neither is there: kBadRequest "no admin token: give <file_flag> FILE or set MEI_ADMIN_TOKEN".
+// Thread-safe as long as nobody changes the environment meanwhile.
+[[nodiscard]] Result<std::string> ResolveAdminToken(const std::filesystem::path& file,
+                                                    std::string_view file_flag);
 
 // A fresh token: 32 bytes from OpenSSL's RAND_bytes as 64 lowercase hex digits, for deployments
 // that have none. kInternal if the generator fails. Thread-safe.
@@ -56,4 +63,4 @@ class AdminAuth {
   Sha256Digest token_digest_;
 };
 
-}  // namespace mei::cache_node
+}  // namespace mei::http

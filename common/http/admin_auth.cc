@@ -1,4 +1,4 @@
-#include "cache-node/admin_auth.h"
+#include "common/http/admin_auth.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -9,11 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 #include <utility>
 
-namespace mei::cache_node {
+namespace mei::http {
 namespace {
 
 constexpr std::string_view kWhitespace = " \t\r\n";
@@ -111,6 +112,18 @@ Result<std::string> LoadAdminToken(const std::filesystem::path& file) {
   return result;
 }
 
+Result<std::string> ResolveAdminToken(const std::filesystem::path& file,
+                                      std::string_view file_flag) {
+  if (!file.empty()) return LoadAdminToken(file);
+  const char* token = std::getenv("MEI_ADMIN_TOKEN");
+  if (token == nullptr || *token == '\0') {
+    return Error{Errc::kBadRequest,
+                 fmt::format("no admin token: give {} FILE or set MEI_ADMIN_TOKEN", file_flag)};
+  }
+  if (auto valid = ValidateAdminToken(token); !valid) return valid.error();
+  return std::string(token);
+}
+
 Result<std::string> GenerateAdminToken() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
@@ -162,4 +175,4 @@ Result<void> AdminAuth::Check(std::string_view authorization_header) const {
   return {};
 }
 
-}  // namespace mei::cache_node
+}  // namespace mei::http
