@@ -9,7 +9,7 @@
 #include <system_error>
 
 #include "common/byte_size.h"
-#include "tools/synth/atomic_file.h"
+#include "common/atomic_file.h"
 #include "tools/synth/gguf_writer.h"
 #include "tools/synth/safetensors_writer.h"
 #include "tools/synth/tokenizer.h"

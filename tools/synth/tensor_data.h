@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "common/errc.h"
-#include "tools/synth/atomic_file.h"
+#include "common/atomic_file.h"
 #include "tools/synth/llama_layout.h"
 
 namespace mei::tools {

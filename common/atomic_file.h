@@ -12,7 +12,7 @@
 
 #include "common/errc.h"
 
-namespace mei::tools {
+namespace mei {
 
 // Not thread-safe; move-only. Destroying a file that was not committed removes the temporary.
 class AtomicFile {
@@ -55,4 +55,4 @@ class AtomicFile {
 [[nodiscard]] Result<void> WriteFileAtomically(const std::filesystem::path& path,
                                                std::string_view contents);
 
-}  // namespace mei::tools
+}  // namespace mei

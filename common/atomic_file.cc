@@ -1,4 +1,4 @@
-#include "tools/synth/atomic_file.h"
+#include "common/atomic_file.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-namespace mei::tools {
+namespace mei {
 namespace {
 
 constexpr std::size_t kBufferBytes = 1 << 20;
@@ -132,4 +132,4 @@ Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_
   return file->Commit();
 }
 
-}  // namespace mei::tools
+}  // namespace mei

@@ -1,4 +1,4 @@
-#include "tools/synth/atomic_file.h"
+#include "common/atomic_file.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-namespace mei::tools {
+namespace mei {
 namespace {
 
 namespace fs = std::filesystem;
@@ -67,4 +67,4 @@ TEST_F(AtomicFileTest, MissingFolderIsAnIoError) {
 }
 
 }  // namespace
-}  // namespace mei::tools
+}  // namespace mei
