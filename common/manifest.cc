@@ -406,4 +406,20 @@ bool IsCommitHex(std::string_view revision) {
          revision.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
+Result<ModelRef> ParseModelRef(std::string_view text) {
+  ModelRef ref;
+  const std::size_t at = text.find('@');
+  ref.model = std::string(text.substr(0, at));
+  if (at != std::string_view::npos) {
+    ref.revision = std::string(text.substr(at + 1));
+    if (ref.revision.empty()) {
+      return Error{Errc::kBadRequest,
+                   fmt::format("\"{}\" has an '@' but no revision after it", text.substr(0, 200))};
+    }
+  }
+  if (auto valid = ValidateModelName(ref.model); !valid) return valid.error();
+  if (auto valid = ValidateRevisionName(ref.revision); !valid) return valid.error();
+  return ref;
+}
+
 }  // namespace mei

@@ -79,4 +79,15 @@ struct Manifest {
 // kBadRequest otherwise. (A 64-hex string is a valid name too; lookups treat it as a commit.)
 [[nodiscard]] Result<void> ValidateRevisionName(std::string_view revision);
 
+// A model revision as a user names it on a command line: "org/name" or "org/name@rev".
+struct ModelRef {
+  std::string model;
+  std::string revision = "main";
+};
+
+// Parses "MODEL[@REV]" (the revision defaults to "main"), checking both names as
+// ValidateModelName and ValidateRevisionName do; their errors otherwise ("@" with nothing after
+// it is kBadRequest). Thread-safe.
+[[nodiscard]] Result<ModelRef> ParseModelRef(std::string_view text);
+
 }  // namespace mei

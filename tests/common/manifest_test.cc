@@ -185,6 +185,33 @@ TEST(RevisionNameTest, RejectsTraversalAndOddCharacters) {
 }
 
 }  // namespace
+TEST(ModelRefTest, ParsesModelAndOptionalRevision) {
+  const struct {
+    std::string_view text;
+    std::string_view model;
+    std::string_view revision;
+  } cases[] = {
+      {"acme/tiny", "acme/tiny", "main"},
+      {"acme/tiny@v1.2", "acme/tiny", "v1.2"},
+      {"acme/tiny@refs/pr/1", "acme/tiny", "refs/pr/1"},
+  };
+  for (const auto& c : cases) {
+    auto ref = ParseModelRef(c.text);
+    ASSERT_TRUE(ref) << c.text << ": " << ref.error().message;
+    EXPECT_EQ(ref->model, c.model) << c.text;
+    EXPECT_EQ(ref->revision, c.revision) << c.text;
+  }
+}
+
+TEST(ModelRefTest, RejectsBadNamesAndAnEmptyRevision) {
+  for (std::string_view text : {"", "acme", "acme/tiny@", "@main", "acme/../x", "acme/tiny@a b",
+                                "acme/tiny@../x", "/acme/tiny"}) {
+    auto ref = ParseModelRef(text);
+    ASSERT_FALSE(ref) << text;
+    EXPECT_FALSE(ref.error().message.empty()) << text;
+  }
+}
+
 TEST(ManifestTest, OnlySixtyFourLowercaseHexDigitsNameACommit) {
   EXPECT_TRUE(IsCommitHex(std::string(64, 'a')));
   EXPECT_TRUE(IsCommitHex("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
