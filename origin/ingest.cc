@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <ctime>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "common/byte_source.h"
@@ -36,12 +38,13 @@ Result<void> AddDirectory(const fs::path& dir, std::vector<InputFile>& out) {
   std::error_code ec;
   fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory() && it->path().filename() == ".git") {
+    std::error_code entry_ec;  // an entry that vanished meanwhile is skipped, not an error
+    if (it->is_directory(entry_ec) && it->path().filename() == ".git") {
       it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file()) continue;
-    if (auto added = AddInput(it->path(), fs::relative(it->path(), dir).generic_string(), out);
+    if (!it->is_regular_file(entry_ec)) continue;
+    if (auto added = AddInput(it->path(), it->path().lexically_relative(dir).generic_string(), out);
         !added) {
       return added.error();
     }
@@ -89,8 +92,17 @@ Result<std::vector<InputFile>> CollectInputs(const std::vector<fs::path>& inputs
   for (const fs::path& input : inputs) {
     std::error_code ec;
     const fs::file_status status = fs::status(input, ec);
-    if (ec || !fs::exists(status)) {
-      return Error{Errc::kIo, fmt::format("input {} does not exist", input.string())};
+    if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory ||
+        (!ec && !fs::exists(status))) {
+      return Error{Errc::kFileNotFound, fmt::format("input {} does not exist", input.string())};
+    }
+    if (ec) {
+      return Error{Errc::kIo, fmt::format("cannot examine {}: {}", input.string(), ec.message())};
+    }
+    if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
+      return Error{
+          Errc::kBadRequest,
+          fmt::format("input {} is neither a regular file nor a directory", input.string())};
     }
     Result<void> added = fs::is_directory(status)
                              ? AddDirectory(input, files)
@@ -110,14 +122,46 @@ Result<std::vector<InputFile>> CollectInputs(const std::vector<fs::path>& inputs
   return files;
 }
 
-Result<IngestReport> Ingest(Store& store, const std::vector<InputFile>& files,
-                            const IngestOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
+Result<void> ValidateIngestOptions(const IngestOptions& options) {
   if (auto model = ValidateModelName(options.model); !model) return model.error();
   if (auto rev = ValidateRevisionName(options.revision); !rev) return rev.error();
   if (options.chunking.max_block == 0) {
     return Error{Errc::kBadRequest, "the maximum block size must be positive"};
   }
+  const int level = options.encoding.zstd_level;
+  if (level < kMinIngestZstdLevel || level > kMaxIngestZstdLevel) {
+    return Error{Errc::kBadRequest, fmt::format("the zstd level must be from {} to {}, not {}",
+                                                kMinIngestZstdLevel, kMaxIngestZstdLevel, level)};
+  }
+  const double saving = options.encoding.min_saving;
+  if (!(saving >= 0.0 && saving <= 1.0)) {
+    return Error{Errc::kBadRequest,
+                 fmt::format("the minimum saving must be from 0 to 1, not {}", saving)};
+  }
+  return {};
+}
+
+std::string ToJson(const IngestReport& report) {
+  return boost::json::serialize(boost::json::object{
+      {"model", report.manifest.model},
+      {"revision", report.manifest.revision},
+      {"commit", report.manifest.commit.Hex()},
+      {"files", report.files},
+      {"tensors", report.tensors},
+      {"blocks", report.blocks},
+      {"new_blocks", report.new_blocks},
+      {"raw_bytes", report.raw_bytes},
+      {"new_raw_bytes", report.new_raw_bytes},
+      {"dedup_raw_bytes", report.dedup_raw_bytes},
+      {"stored_bytes", report.stored_bytes},
+      {"seconds", report.seconds},
+  });
+}
+
+Result<IngestReport> Ingest(Store& store, const std::vector<InputFile>& files,
+                            const IngestOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (auto valid = ValidateIngestOptions(options); !valid) return valid.error();
 
   IngestReport report;
   Manifest& manifest = report.manifest;

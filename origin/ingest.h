@@ -19,6 +19,10 @@
 
 namespace mei::origin {
 
+// The zstd levels an ingest accepts for stored blocks (EncodeOptions::zstd_level).
+inline constexpr int kMinIngestZstdLevel = -7;
+inline constexpr int kMaxIngestZstdLevel = 19;
+
 struct IngestOptions {
   std::string model;              // "org/name"
   std::string revision = "main";  // the name to point at the new commit
@@ -26,6 +30,11 @@ struct IngestOptions {
   EncodeOptions encoding;
   unsigned threads = 0;  // hashing/encoding workers; 0 = one per core
 };
+
+// Checks what Ingest checks before any work: the model and revision names (kBadModelName,
+// kBadRequest), a positive chunking.max_block, encoding.zstd_level within [kMinIngestZstdLevel,
+// kMaxIngestZstdLevel] and encoding.min_saving within [0, 1] (kBadRequest). Thread-safe.
+[[nodiscard]] Result<void> ValidateIngestOptions(const IngestOptions& options);
 
 struct IngestReport {
   std::uint64_t files = 0;
@@ -40,6 +49,11 @@ struct IngestReport {
   Manifest manifest;  // as published
 };
 
+// The report as one line of JSON, as `mei-origin ingest --json` prints it and the origin's admin
+// API answers POST /admin/v1/ingest: {"model", "revision", "commit", "files", "tensors", "blocks",
+// "new_blocks", "raw_bytes", "new_raw_bytes", "dedup_raw_bytes", "stored_bytes", "seconds"}.
+[[nodiscard]] std::string ToJson(const IngestReport& report);
+
 // An input file and the path it gets in the manifest.
 struct InputFile {
   std::filesystem::path source;
@@ -47,14 +61,18 @@ struct InputFile {
 };
 
 // Expands `inputs`: a file is itself under its file name; a directory is every regular file below
-// it (except under .git), under its path relative to the directory. Sorted by path. kBadRequest
-// when two inputs map to the same path or nothing is found; kBadPath for a name a manifest cannot
-// hold; kIo when an input does not exist.
+// it (except under .git), under its path relative to the directory. Sorted by path.
+// kFileNotFound when an input does not exist; kBadRequest when an input is neither a regular file
+// nor a directory (a FIFO or a device would block or never end), when two inputs map to the same
+// path, or when nothing is found; kBadPath for a name a manifest cannot hold; kIo when an input
+// cannot be examined or a directory cannot be listed.
 [[nodiscard]] Result<std::vector<InputFile>> CollectInputs(
     const std::vector<std::filesystem::path>& inputs);
 
-// Ingests `files` into `store` as options.model at options.revision. Thread-safe with respect to
-// other ingests into the same store (dedup holds; the last to publish a revision name wins).
+// Ingests `files` into `store` as options.model at options.revision. Options that fail
+// ValidateIngestOptions are rejected before any work. Thread-safe with respect to other ingests
+// into the same store (dedup holds; the last to publish a revision name wins) and to readers of
+// the store, which see the revision once it is published and never a part of it.
 [[nodiscard]] Result<IngestReport> Ingest(Store& store, const std::vector<InputFile>& files,
                                           const IngestOptions& options);
 

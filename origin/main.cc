@@ -1,9 +1,10 @@
 // mei-origin: the root of the hierarchy. `ingest` turns model files into blocks and a manifest;
-// `serve` answers the data-plane API from the store.
+// `serve` answers the data-plane API from the store and, with --admin-listen, the admin API that
+// ingests while serving. The admin token comes from --admin-token-file or MEI_ADMIN_TOKEN, never
+// from a flag value.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/byte_size.h"
+#include "common/http/admin_auth.h"
 #include "common/store.h"
 #include "origin/ingest.h"
 #include "origin/serve.h"
@@ -40,29 +42,16 @@ void PrintReport(const mei::origin::IngestReport& r) {
              FormatByteSize(static_cast<std::uint64_t>(raw / std::max(r.seconds, 1e-9))));
 }
 
-void PrintJsonReport(const mei::origin::IngestReport& r) {
-  boost::json::object o;
-  o["model"] = r.manifest.model;
-  o["revision"] = r.manifest.revision;
-  o["commit"] = r.manifest.commit.Hex();
-  o["files"] = r.files;
-  o["tensors"] = r.tensors;
-  o["blocks"] = r.blocks;
-  o["new_blocks"] = r.new_blocks;
-  o["raw_bytes"] = r.raw_bytes;
-  o["new_raw_bytes"] = r.new_raw_bytes;
-  o["dedup_raw_bytes"] = r.dedup_raw_bytes;
-  o["stored_bytes"] = r.stored_bytes;
-  o["seconds"] = r.seconds;
-  std::puts(boost::json::serialize(o).c_str());
-}
-
 int RunIngest(const fs::path& store_dir, const std::vector<fs::path>& inputs,
               const mei::origin::IngestOptions& options, bool json) {
   auto files = mei::origin::CollectInputs(inputs).value();
   auto store = mei::OpenStore(store_dir).value();
   auto report = mei::origin::Ingest(store, files, options).value();
-  json ? PrintJsonReport(report) : PrintReport(report);
+  if (json) {
+    std::puts(mei::origin::ToJson(report).c_str());
+  } else {
+    PrintReport(report);
+  }
   return 0;
 }
 
@@ -87,7 +76,7 @@ int main(int argc, char** argv) {
   ingest->add_option("--max-block", max_block, "Largest tensor block")->capture_default_str();
   ingest->add_option("--zstd-level", options.encoding.zstd_level, "zstd level for stored blocks")
       ->capture_default_str()
-      ->check(CLI::Range(-7, 19));
+      ->check(CLI::Range(mei::origin::kMinIngestZstdLevel, mei::origin::kMaxIngestZstdLevel));
   ingest
       ->add_option("--min-saving", options.encoding.min_saving,
                    "Keep a codec only if it saves at least this share")
@@ -123,6 +112,14 @@ int main(int argc, char** argv) {
       ->add_option("--idle-timeout-ms", idle_timeout_ms,
                    "Idle time allowed per read between requests and per write")
       ->capture_default_str();
+  CLI::Option* admin_listen =
+      serve->add_option("--admin-listen", serve_options.admin_listen,
+                        "Admin API HOST:PORT (port 0: any free port); none when not given");
+  fs::path admin_token_file;
+  serve
+      ->add_option("--admin-token-file", admin_token_file,
+                   "File holding the admin bearer token (or set MEI_ADMIN_TOKEN)")
+      ->needs(admin_listen);
 
   try {
     app.parse(argc, argv);
@@ -135,6 +132,10 @@ int main(int argc, char** argv) {
     if (*serve) {
       serve_options.server.header_timeout = std::chrono::milliseconds(header_timeout_ms);
       serve_options.server.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+      if (!serve_options.admin_listen.empty()) {
+        serve_options.admin_token =
+            mei::http::ResolveAdminToken(admin_token_file, "--admin-token-file").value();
+      }
       return mei::origin::Serve(serve_options).value();
     }
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 namespace mei::testing {
@@ -97,7 +98,8 @@ std::string Ingest(const fs::path& store, const std::string& model, const fs::pa
 }
 
 ServedOrigin StartOrigin(const fs::path& store, const fs::path& scratch,
-                         const std::vector<std::string>& extra_args) {
+                         const std::vector<std::string>& extra_args,
+                         const EnvironmentChanges& environment) {
   std::vector<std::string> argv = {BinaryPath("origin/mei-origin").string(),
                                    "serve",
                                    "--store",
@@ -105,15 +107,21 @@ ServedOrigin StartOrigin(const fs::path& store, const fs::path& scratch,
                                    "--listen",
                                    "127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  ServedOrigin origin{ChildProcess::Start(argv, scratch), "", 0};
+  ServedOrigin origin{ChildProcess::Start(argv, scratch, environment), "", 0, "", ""};
   const auto line = origin.process.ReadLine(std::chrono::seconds(60));
-  constexpr std::string_view kPrefix = "listening on http://";
-  if (!line || line->rfind(kPrefix, 0) != 0) {
+  std::istringstream words(line.value_or(""));
+  std::string listening, on, url, admin, admin_url, rest;
+  words >> listening >> on >> url >> admin >> admin_url >> rest;
+  constexpr std::string_view kScheme = "http://";
+  const bool with_admin = !admin.empty();
+  if (listening != "listening" || on != "on" || !url.starts_with(kScheme) || !rest.empty() ||
+      (with_admin && (admin != "admin" || !admin_url.starts_with(kScheme)))) {
     ADD_FAILURE() << "mei-origin serve did not say where it listens (line: "
                   << line.value_or("<none>") << "); stderr: " << origin.process.Stderr();
     return origin;
   }
-  origin.endpoint = line->substr(kPrefix.size());
+  origin.endpoint = url.substr(kScheme.size());
+  if (with_admin) origin.admin_endpoint = admin_url.substr(kScheme.size());
   const auto colon = origin.endpoint.rfind(':');
   const std::string_view port = std::string_view(origin.endpoint).substr(colon + 1);
   if (colon == std::string::npos ||
@@ -121,6 +129,28 @@ ServedOrigin StartOrigin(const fs::path& store, const fs::path& scratch,
       origin.port == 0 || origin.endpoint.rfind("127.0.0.1:", 0) != 0) {
     ADD_FAILURE() << "unexpected listening line: " << *line;
     origin.endpoint.clear();
+  }
+  return origin;
+}
+
+void WriteTokenFile(const fs::path& file, const std::string& token) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::trunc) << token << "\n";
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+ServedOrigin StartOriginWithAdmin(const fs::path& store, const fs::path& scratch,
+                                  const std::vector<std::string>& extra_args) {
+  const std::string token = "test-origin-admin-token-7e2d41c9";
+  const fs::path token_file = scratch / "admin-token";
+  WriteTokenFile(token_file, token);
+  std::vector<std::string> args = {"--admin-listen", "127.0.0.1:0", "--admin-token-file",
+                                   token_file.string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  ServedOrigin origin = StartOrigin(store, scratch, args, {"MEI_ADMIN_TOKEN"});
+  origin.token = token;
+  if (!origin.endpoint.empty() && origin.admin_endpoint.empty()) {
+    ADD_FAILURE() << "mei-origin serve --admin-listen did not say where its admin API listens";
   }
   return origin;
 }

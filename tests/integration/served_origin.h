@@ -46,16 +46,33 @@ struct ServedOrigin {
   ChildProcess process;
   std::string endpoint;  // "127.0.0.1:40123", from its "listening on" line; "" if it never came
   std::uint16_t port = 0;
+  std::string admin_endpoint;  // the admin API's, when the line names one; else ""
+  std::string token;           // the admin bearer token StartOriginWithAdmin gave it; else ""
 
   std::string Url(std::string_view target) const {
     return "http://" + endpoint + std::string(target);
   }
+  std::string AdminUrl(std::string_view target) const {
+    return "http://" + admin_endpoint + std::string(target);
+  }
 };
 
 // Starts `mei-origin serve --store STORE --listen 127.0.0.1:0 EXTRA...` and waits at most 60 s for
-// its "listening on http://HOST:PORT" line; ADD_FAILURE with its stderr if none comes.
+// its first line, "listening on http://HOST:PORT" or "listening on http://HOST:PORT admin
+// http://HOST:PORT" (then admin_endpoint is set); ADD_FAILURE with its stderr if none comes.
 ServedOrigin StartOrigin(const std::filesystem::path& store, const std::filesystem::path& scratch,
-                         const std::vector<std::string>& extra_args = {});
+                         const std::vector<std::string>& extra_args = {},
+                         const EnvironmentChanges& environment = {});
+
+// Writes `token` and a newline to `file` (created with its folders), readable by its owner only:
+// an --admin-token-file.
+void WriteTokenFile(const std::filesystem::path& file, const std::string& token);
+
+// Writes a token file under `scratch` and starts StartOrigin(STORE, SCRATCH, {--admin-listen
+// 127.0.0.1:0 --admin-token-file FILE EXTRA...}), with MEI_ADMIN_TOKEN unset; `token` is set.
+ServedOrigin StartOriginWithAdmin(const std::filesystem::path& store,
+                                  const std::filesystem::path& scratch,
+                                  const std::vector<std::string>& extra_args = {});
 
 // One response head, as curl -D writes it.
 struct ResponseHead {

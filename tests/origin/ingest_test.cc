@@ -1,7 +1,9 @@
 #include "origin/ingest.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -170,17 +172,46 @@ TEST_F(IngestTest, ABrokenFilePublishesNothing) {
   EXPECT_EQ(manifest.error().code, Errc::kModelNotFound);
 }
 
-TEST_F(IngestTest, BadModelOrRevisionNamesAreRejectedBeforeAnyWork) {
+struct BadOptions {
+  const char* name;
+  void (*spoil)(IngestOptions&);
+  Errc code;
+};
+
+TEST_F(IngestTest, BadOptionsAreRejectedBeforeAnyWork) {
   WriteFile(dir_ / "in" / "a.txt", "hello");
   auto files = CollectInputs({dir_ / "in"});
   ASSERT_TRUE(files);
-  IngestOptions options;
-  options.model = "../etc";
-  EXPECT_EQ(Ingest(store_, *files, options).error().code, Errc::kBadModelName);
-  options.model = "org/name";
-  options.revision = "../main";
-  EXPECT_EQ(Ingest(store_, *files, options).error().code, Errc::kBadRequest);
+  const BadOptions cases[] = {
+      {"model escaping", [](IngestOptions& o) { o.model = "../etc"; }, Errc::kBadModelName},
+      {"revision escaping", [](IngestOptions& o) { o.revision = "../main"; }, Errc::kBadRequest},
+      {"zstd level too high",
+       [](IngestOptions& o) { o.encoding.zstd_level = kMaxIngestZstdLevel + 1; },
+       Errc::kBadRequest},
+      {"zstd level too low",
+       [](IngestOptions& o) { o.encoding.zstd_level = kMinIngestZstdLevel - 1; },
+       Errc::kBadRequest},
+      {"min saving above 1", [](IngestOptions& o) { o.encoding.min_saving = 1.01; },
+       Errc::kBadRequest},
+      {"min saving below 0", [](IngestOptions& o) { o.encoding.min_saving = -0.01; },
+       Errc::kBadRequest},
+      {"empty max block", [](IngestOptions& o) { o.chunking.max_block = 0; }, Errc::kBadRequest},
+  };
+  for (const BadOptions& c : cases) {
+    SCOPED_TRACE(c.name);
+    IngestOptions options;
+    options.model = "org/name";
+    c.spoil(options);
+    EXPECT_EQ(Ingest(store_, *files, options).error().code, c.code);
+  }
   EXPECT_EQ(store_.blocks->block_count(), 0u);
+
+  IngestOptions extremes;  // the ends of each range are accepted
+  extremes.model = "org/name";
+  extremes.encoding.zstd_level = kMaxIngestZstdLevel;
+  extremes.encoding.min_saving = 1;
+  extremes.chunking.max_block = 1;
+  EXPECT_TRUE(Ingest(store_, *files, extremes));
 }
 
 TEST_F(IngestTest, CollectInputsWalksDirectoriesSkipsGitAndSortsPaths) {
@@ -200,12 +231,44 @@ TEST_F(IngestTest, CollectInputsRejectsMissingInputsAndCollisions) {
   WriteFile(dir_ / "y" / "a.txt", "2");
   auto missing = CollectInputs({dir_ / "nope"});
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().code, Errc::kIo);
+  EXPECT_EQ(missing.error().code, Errc::kFileNotFound);
+  EXPECT_EQ(CollectInputs({dir_ / "x" / "a.txt" / "below-a-file"}).error().code,
+            Errc::kFileNotFound);
   auto clash = CollectInputs({dir_ / "x" / "a.txt", dir_ / "y" / "a.txt"});
   ASSERT_FALSE(clash);
   EXPECT_EQ(clash.error().code, Errc::kBadRequest);
   fs::create_directories(dir_ / "empty");
   EXPECT_FALSE(CollectInputs({dir_ / "empty"}));
+}
+
+TEST_F(IngestTest, CollectInputsRefusesAnInputThatIsNeitherAFileNorADirectory) {
+  ASSERT_EQ(mkfifo((dir_ / "fifo").c_str(), 0600), 0);  // opening it would wait for a writer
+  auto fifo = CollectInputs({dir_ / "fifo"});
+  ASSERT_FALSE(fifo);
+  EXPECT_EQ(fifo.error().code, Errc::kBadRequest);
+  EXPECT_NE(fifo.error().message.find("fifo"), std::string::npos) << fifo.error().message;
+}
+
+TEST_F(IngestTest, JsonReportNamesTheRevisionAndCarriesEveryCount) {
+  Synth({"base", "ft-last"});
+  ASSERT_TRUE(IngestDir("base", "test/base"));
+  auto report = IngestDir("ft-last", "test/ft");
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_GT(report->dedup_raw_bytes, 0u);
+  const boost::json::object json = boost::json::parse(ToJson(*report)).as_object();
+  EXPECT_EQ(json.size(), 12u) << ToJson(*report);
+  EXPECT_EQ(json.at("model").as_string(), "test/ft");
+  EXPECT_EQ(json.at("revision").as_string(), "main");
+  EXPECT_EQ(json.at("commit").as_string(), report->manifest.commit.Hex());
+  EXPECT_EQ(json.at("files"), report->files);
+  EXPECT_EQ(json.at("tensors"), report->tensors);
+  EXPECT_EQ(json.at("blocks"), report->blocks);
+  EXPECT_EQ(json.at("new_blocks"), report->new_blocks);
+  EXPECT_EQ(json.at("raw_bytes"), report->raw_bytes);
+  EXPECT_EQ(json.at("new_raw_bytes"), report->new_raw_bytes);
+  EXPECT_EQ(json.at("dedup_raw_bytes"), report->dedup_raw_bytes);
+  EXPECT_EQ(json.at("stored_bytes"), report->stored_bytes);
+  EXPECT_DOUBLE_EQ(json.at("seconds").as_double(), report->seconds);
 }
 
 TEST_F(IngestTest, ReportCountsAddUp) {
