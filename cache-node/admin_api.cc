@@ -8,8 +8,10 @@
 #include <set>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 
 #include "common/codec.h"
+#include "common/http/admin_reply.h"
 #include "common/http/target.h"
 #include "common/plan.h"
 
@@ -20,25 +22,10 @@ namespace json = boost::json;
 using http::Reply;
 using http::Request;
 
-constexpr std::string_view kRoute = "admin";
 constexpr std::uint64_t kTraceReplyLimit = 64ull << 20;
 
-Reply Answer(Reply reply) {
-  reply.route = std::string(kRoute);
-  return reply;
-}
-
-Reply Fail(const Error& error) { return Answer(Reply::FromError(error)); }
-
 Reply JsonReply(int status, const json::value& value) {
-  return Answer(Reply::Json(status, json::serialize(value)));
-}
-
-Reply MethodNotAllowed(const Request& request, std::string_view allow) {
-  Reply reply = Fail({Errc::kMethodNotAllowed,
-                      request.method + " is not allowed here; use " + std::string(allow)});
-  reply.With("Allow", std::string(allow));
-  return reply;
+  return http::AdminReply(Reply::Json(status, json::serialize(value)));
 }
 
 std::string IsoTime(std::chrono::system_clock::time_point time) {
@@ -239,32 +226,34 @@ Reply Prefetch(const AdminContext& context, const Request& request) {
   const json::object* object = ec ? nullptr : body.if_object();
   const json::value* model = object ? object->if_contains("model") : nullptr;
   if (model == nullptr || !model->is_string()) {
-    return Fail({Errc::kBadRequest, "the body must be a JSON object with a \"model\" string"});
+    return http::AdminError(
+        {Errc::kBadRequest, "the body must be a JSON object with a \"model\" string"});
   }
   std::string revision = "main";
   if (const json::value* given = object->if_contains("revision")) {
-    if (!given->is_string()) return Fail({Errc::kBadRequest, "\"revision\" must be a string"});
+    if (!given->is_string())
+      return http::AdminError({Errc::kBadRequest, "\"revision\" must be a string"});
     revision = std::string(given->get_string());
   }
   const std::string name(model->get_string());
-  if (auto valid = ValidateModelName(name); !valid) return Fail(valid.error());
-  if (auto valid = ValidateRevisionName(revision); !valid) return Fail(valid.error());
+  if (auto valid = ValidateModelName(name); !valid) return http::AdminError(valid.error());
+  if (auto valid = ValidateRevisionName(revision); !valid) return http::AdminError(valid.error());
   context.prefetcher.Enqueue(name, revision);
   return JsonReply(202, json::object{{"queued", true}, {"model", name}, {"revision", revision}});
 }
 
 Reply Pin(const AdminContext& context, const Request& request, bool pin) {
   auto selection = SelectBlocks(request, context.manifests);
-  if (!selection) return Fail(selection.error());
+  if (!selection) return http::AdminError(selection.error());
   auto changed =
       pin ? context.index.Pin(selection->blocks) : context.index.Unpin(selection->blocks);
-  if (!changed) return Fail(changed.error());
+  if (!changed) return http::AdminError(changed.error());
   return JsonReply(200, json::object{{pin ? "pinned" : "unpinned", selection->blocks.size()}});
 }
 
 Reply Purge(const AdminContext& context, const Request& request) {
   auto selection = SelectBlocks(request, context.manifests);
-  if (!selection) return Fail(selection.error());
+  if (!selection) return http::AdminError(selection.error());
   // A model's blocks that another known model also uses stay: purging a fine-tune must not take
   // its base's shared tensors from under the base.
   std::unordered_set<BlockId> keep;
@@ -287,7 +276,7 @@ Reply Purge(const AdminContext& context, const Request& request) {
       continue;
     }
     auto deleted = context.store.blocks->Delete(id);
-    if (!deleted) return Fail(deleted.error());
+    if (!deleted) return http::AdminError(deleted.error());
     if (*deleted) {
       context.index.Removed(id);
       ++purged;
@@ -297,12 +286,14 @@ Reply Purge(const AdminContext& context, const Request& request) {
       200, json::object{{"purged", purged}, {"kept_pinned", pinned}, {"kept_shared", shared}});
 }
 
-Reply Trace(const AdminContext& context, const http::Target& target) {
-  const auto since_text = http::QueryValue(target.query, "since");
+Reply Trace(const AdminContext& context, const Request& request) {
+  auto target = http::ParseTarget(request.target);
+  if (!target) return http::AdminError(target.error());
+  const auto since_text = http::QueryValue(target->query, "since");
   std::chrono::system_clock::time_point since{};
   if (since_text) {
     auto parsed = ParseTimestamp(*since_text);
-    if (!parsed) return Fail(parsed.error());
+    if (!parsed) return http::AdminError(parsed.error());
     since = *parsed;
   }
   std::string lines;
@@ -316,8 +307,8 @@ Reply Trace(const AdminContext& context, const http::Target& target) {
     lines.push_back('\n');
     return true;
   });
-  if (!exported) return Fail(exported.error());
-  Reply reply = Answer(Reply::Text(200, "application/x-ndjson", std::move(lines)));
+  if (!exported) return http::AdminError(exported.error());
+  Reply reply = http::AdminReply(Reply::Text(200, "application/x-ndjson", std::move(lines)));
   // A client pulls the rest by asking again from the time of the last line it got.
   if (truncated) reply.With("X-Mei-Truncated", "true");
   return reply;
@@ -339,47 +330,42 @@ void AdminApi::Apply(Plan plan) {
 }
 
 http::Reply AdminApi::Handle(const http::Request& request) {
-  if (auto allowed = auth_.Check(request.Find("Authorization").value_or("")); !allowed) {
-    Reply reply = Fail(allowed.error());
-    reply.With("WWW-Authenticate", "Bearer realm=\"mei-cache-node\"");
-    return reply;
-  }
-  auto target = http::ParseTarget(request.target);
-  if (!target) return Fail(target.error());
-  const std::vector<std::string>& s = target->segments;
-  if (s.size() != 3 || s[0] != "admin" || s[1] != "v1") {
-    return Fail({Errc::kFileNotFound, "no admin route at " + request.target});
-  }
-  const std::string& name = s[2];
+  auto route = http::AdminRoute(request, auth_, "mei-cache-node");
+  if (Reply* refused = std::get_if<Reply>(&route)) return std::move(*refused);
+  const std::string& name = std::get<std::string>(route);
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
-  if (name == "status") return get ? Status(context_) : MethodNotAllowed(request, "GET");
-  if (name == "blocks") return get ? Blocks(context_) : MethodNotAllowed(request, "GET");
+  if (name == "status") return get ? Status(context_) : http::AdminMethodNotAllowed(request, "GET");
+  if (name == "blocks") return get ? Blocks(context_) : http::AdminMethodNotAllowed(request, "GET");
   if (name == "models") {
     return get ? JsonReply(200, json::object{{"models", ModelsJson(context_)}})
-               : MethodNotAllowed(request, "GET");
+               : http::AdminMethodNotAllowed(request, "GET");
   }
-  if (name == "trace") return get ? Trace(context_, *target) : MethodNotAllowed(request, "GET");
+  if (name == "trace")
+    return get ? Trace(context_, request) : http::AdminMethodNotAllowed(request, "GET");
   if (name == "prefetch") {
-    return post ? Prefetch(context_, request) : MethodNotAllowed(request, "POST");
+    return post ? Prefetch(context_, request) : http::AdminMethodNotAllowed(request, "POST");
   }
-  if (name == "pin") return post ? Pin(context_, request, true) : MethodNotAllowed(request, "POST");
+  if (name == "pin")
+    return post ? Pin(context_, request, true) : http::AdminMethodNotAllowed(request, "POST");
   if (name == "unpin") {
-    return post ? Pin(context_, request, false) : MethodNotAllowed(request, "POST");
+    return post ? Pin(context_, request, false) : http::AdminMethodNotAllowed(request, "POST");
   }
-  if (name == "purge") return post ? Purge(context_, request) : MethodNotAllowed(request, "POST");
+  if (name == "purge")
+    return post ? Purge(context_, request) : http::AdminMethodNotAllowed(request, "POST");
   if (name == "plan") {
     if (get) {
       const std::optional<Plan> plan = context_.plan.Get();
-      if (!plan) return Fail({Errc::kFileNotFound, "no plan has been put on this node"});
-      return Answer(Reply::Json(200, ToJson(*plan)));
+      if (!plan)
+        return http::AdminError({Errc::kFileNotFound, "no plan has been put on this node"});
+      return http::AdminReply(Reply::Json(200, ToJson(*plan)));
     }
-    if (request.method != "PUT") return MethodNotAllowed(request, "GET, PUT");
+    if (request.method != "PUT") return http::AdminMethodNotAllowed(request, "GET, PUT");
     auto plan = ParsePlan(request.body);
-    if (!plan) return Fail(plan.error());
+    if (!plan) return http::AdminError(plan.error());
     std::lock_guard lock(plan_mu_);
     if (auto saved = context_.store.plan->Put("plan", request.body); !saved) {
-      return Fail(saved.error());
+      return http::AdminError(saved.error());
     }
     const bool assigned = plan->nodes.contains(context_.node_id);
     Apply(std::move(*plan));
@@ -388,7 +374,7 @@ http::Reply AdminApi::Handle(const http::Request& request) {
                                        {"models", own.models.size()},
                                        {"blocks", own.blocks.size()}});
   }
-  return Fail({Errc::kFileNotFound, "no admin route at " + request.target});
+  return http::AdminError({Errc::kFileNotFound, "no admin route at " + request.target});
 }
 
 }  // namespace mei::cache_node

@@ -7,9 +7,11 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/byte_size.h"
+#include "common/http/admin_reply.h"
 #include "common/http/target.h"
 #include "origin/ingest.h"
 
@@ -20,20 +22,6 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using http::Reply;
 using http::Request;
-
-Reply Answer(Reply reply) {
-  reply.route = "admin";
-  return reply;
-}
-
-Reply Fail(const Error& error) { return Answer(Reply::FromError(error)); }
-
-Reply MethodNotAllowed(const Request& request, std::string_view allow) {
-  Reply reply = Fail({Errc::kMethodNotAllowed,
-                      request.method + " is not allowed here; use " + std::string(allow)});
-  reply.With("Allow", std::string(allow));
-  return reply;
-}
 
 // What a POST /admin/v1/ingest body asks for.
 struct IngestCall {
@@ -125,18 +113,18 @@ Result<IngestCall> ParseIngestCall(std::string_view body) {
 
 Reply Status(const Store& store) {
   auto revisions = store.manifests->List();
-  if (!revisions) return Fail(revisions.error());
+  if (!revisions) return http::AdminError(revisions.error());
   json::array models;
   for (const ManifestStore::RevisionEntry& entry : *revisions) {
     models.push_back(json::object{
         {"model", entry.model}, {"revision", entry.revision}, {"commit", entry.commit}});
   }
-  return Answer(Reply::Json(200, json::serialize(json::object{
-                                     {"role", "origin"},
-                                     {"models", std::move(models)},
-                                     {"blocks", store.blocks->block_count()},
-                                     {"stored_bytes", store.blocks->stored_bytes()},
-                                 })));
+  return http::AdminReply(Reply::Json(200, json::serialize(json::object{
+                                               {"role", "origin"},
+                                               {"models", std::move(models)},
+                                               {"blocks", store.blocks->block_count()},
+                                               {"stored_bytes", store.blocks->stored_bytes()},
+                                           })));
 }
 
 }  // namespace
@@ -144,40 +132,33 @@ Reply Status(const Store& store) {
 AdminApi::AdminApi(Store& store, http::AdminAuth auth) : store_(store), auth_(std::move(auth)) {}
 
 Reply AdminApi::Handle(const Request& request) {
-  if (auto allowed = auth_.Check(request.Find("Authorization").value_or("")); !allowed) {
-    Reply reply = Fail(allowed.error());
-    reply.With("WWW-Authenticate", "Bearer realm=\"mei-origin\"");
-    return reply;
-  }
-  auto target = http::ParseTarget(request.target);
-  if (!target) return Fail(target.error());
-  const std::vector<std::string>& s = target->segments;
-  if (s.size() != 3 || s[0] != "admin" || s[1] != "v1") {
-    return Fail({Errc::kFileNotFound, "no admin route at " + request.target});
-  }
-  if (s[2] == "status") {
+  auto route = http::AdminRoute(request, auth_, "mei-origin");
+  if (Reply* refused = std::get_if<Reply>(&route)) return std::move(*refused);
+  const std::string& name = std::get<std::string>(route);
+  if (name == "status") {
     if (request.method != "GET" && request.method != "HEAD") {
-      return MethodNotAllowed(request, "GET");
+      return http::AdminMethodNotAllowed(request, "GET");
     }
     return Status(store_);
   }
-  if (s[2] == "ingest") {
-    return request.method == "POST" ? PostIngest(request) : MethodNotAllowed(request, "POST");
+  if (name == "ingest") {
+    return request.method == "POST" ? PostIngest(request)
+                                    : http::AdminMethodNotAllowed(request, "POST");
   }
-  return Fail({Errc::kFileNotFound, "no admin route at " + request.target});
+  return http::AdminError({Errc::kFileNotFound, "no admin route at " + request.target});
 }
 
 Reply AdminApi::PostIngest(const Request& request) {
   auto call = ParseIngestCall(request.body);
-  if (!call) return Fail(call.error());
+  if (!call) return http::AdminError(call.error());
   // The inputs are listed under the lock too, so that they are read as they are when the ingest
   // starts, not as they were when the call began to wait.
   std::lock_guard lock(ingest_mu_);
   auto files = CollectInputs(call->paths);
-  if (!files) return Fail(files.error());
+  if (!files) return http::AdminError(files.error());
   auto report = Ingest(store_, *files, call->options);
-  if (!report) return Fail(report.error());
-  return Answer(Reply::Json(200, ToJson(*report)));
+  if (!report) return http::AdminError(report.error());
+  return http::AdminReply(Reply::Json(200, ToJson(*report)));
 }
 
 }  // namespace mei::origin
