@@ -16,8 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/byte_size.h"
+#include "common/http/admin_auth.h"
 #include "common/plan.h"
+#include "common/text_file.h"
 #include "placement/algorithm.h"
 #include "placement/generator.h"
 #include "placement/plan_io.h"
@@ -54,7 +57,7 @@ double ParseNumber(const std::string& text, std::string_view what) {
 }
 
 mp::Scenario LoadScenario(const fs::path& path) {
-  auto scenario = mp::ParseScenario(mp::ReadTextFile(path).value());
+  auto scenario = mp::ParseScenario(mei::ReadTextFile(path).value());
   if (!scenario)
     throw std::runtime_error(fmt::format("{}: {}", path.string(), scenario.error().message));
   return std::move(*scenario);
@@ -64,7 +67,7 @@ mp::Scenario LoadScenario(const fs::path& path) {
 mp::Trace LoadTraces(const std::vector<fs::path>& paths, bool skip_bad) {
   mp::Trace all;
   for (const fs::path& path : paths) {
-    auto trace = mp::ParseTrace(mp::ReadTextFile(path).value(), {.skip_bad = skip_bad});
+    auto trace = mp::ParseTrace(mei::ReadTextFile(path).value(), {.skip_bad = skip_bad});
     if (!trace) {
       throw std::runtime_error(fmt::format("{}: {}", path.string(), trace.error().message));
     }
@@ -186,7 +189,7 @@ void Plot(const fs::path& csv, const fs::path& png, std::string_view x_label, st
     text += fmt::format("{}'{}' using 1:{} with linespoints", c > 2 ? ", " : "", csv.string(), c);
   }
   text += "\n";
-  mp::WriteTextFile(script, text).value();
+  mei::WriteFileAtomically(script, text).value();
   const std::string command = fmt::format("gnuplot '{}'", script.string());
   const int rc = std::system(command.c_str());
   fs::remove(script);
@@ -199,21 +202,11 @@ void Plot(const fs::path& csv, const fs::path& png, std::string_view x_label, st
 // mei-placement push: 0 when every node took the plan, 2 when some did not (each is reported).
 int Push(const fs::path& plan_path, const std::vector<std::string>& admin_urls,
          const fs::path& token_file) {
-  const mei::Plan plan = mei::ParsePlan(mp::ReadTextFile(plan_path).value()).value();
+  const mei::Plan plan = mei::ParsePlan(mei::ReadTextFile(plan_path).value()).value();
   std::vector<mp::PushTarget> targets;
   for (const std::string& text : admin_urls) targets.push_back(mp::ParsePushTarget(text).value());
   mp::CheckPushTargets(plan, targets).value();
-  std::string token;
-  if (!token_file.empty()) {
-    token = mp::ReadTextFile(token_file).value();
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
-      token.pop_back();
-  } else if (const char* env = std::getenv("MEI_ADMIN_TOKEN"); env != nullptr) {
-    token = env;
-  }
-  if (token.empty()) {
-    throw std::runtime_error("no admin token: give --token-file FILE or set MEI_ADMIN_TOKEN");
-  }
+  const std::string token = mei::http::ResolveAdminToken(token_file, "--token-file").value();
   int failed = 0;
   for (const mp::PushOutcome& outcome : mp::PushPlan(plan, targets, token)) {
     if (outcome.reply) {
@@ -344,7 +337,7 @@ int main(int argc, char** argv) {
     if (*gen) {
       FinishGeneratorOptions(generator, gen_flags);
       mp::Scenario scenario = mp::GenerateScenario(generator).value();
-      mp::WriteTextFile(out, mp::ToJson(scenario)).value();
+      mei::WriteFileAtomically(out, mp::ToJson(scenario)).value();
       fmt::print("{}: {} base stations, {} users, {} models, {} blocks, {} demand entries\n",
                  out.string(), scenario.topology.nodes.size(), scenario.topology.users.size(),
                  scenario.catalog.models.size(), scenario.catalog.blocks.size(),
@@ -360,7 +353,7 @@ int main(int argc, char** argv) {
                                             scenario.topology.nodes[r.node].id, m.model, m.revision,
                                             0});
         }
-        mp::WriteTextFile(trace_out, mp::ToCsv(records)).value();
+        mei::WriteFileAtomically(trace_out, mp::ToCsv(records)).value();
         fmt::print("{}: {} requests\n", trace_out.string(), records.size());
       }
       return 0;
@@ -370,7 +363,7 @@ int main(int argc, char** argv) {
       if (!manifests.empty()) {
         std::vector<mei::Manifest> parsed;
         for (const fs::path& path : manifests) {
-          auto m = mei::ParseManifest(mp::ReadTextFile(path).value());
+          auto m = mei::ParseManifest(mei::ReadTextFile(path).value());
           if (!m) throw std::runtime_error(fmt::format("{}: {}", path.string(), m.error().message));
           parsed.push_back(std::move(*m));
         }
@@ -380,7 +373,7 @@ int main(int argc, char** argv) {
           Resolve(traces, scenario, {.cell_rate_bytes_per_s = cell_rate, .skip_bad = skip_bad});
       scenario.demand = mp::FitDemand(resolved, fit_options).value();
       mei::placement::NormalizeDemand(scenario.demand, scenario.topology, scenario.catalog).value();
-      mp::WriteTextFile(out, mp::ToJson(scenario)).value();
+      mei::WriteFileAtomically(out, mp::ToJson(scenario)).value();
       fmt::print("{}: {} requests -> {} demand entries\n", out.string(), resolved.size(),
                  scenario.demand.size());
       return 0;
@@ -421,7 +414,7 @@ int main(int argc, char** argv) {
         if (csv_out.empty()) {
           std::fputs(csv.c_str(), stdout);
         } else {
-          mp::WriteTextFile(csv_out, csv).value();
+          mei::WriteFileAtomically(csv_out, csv).value();
         }
         if (!png_out.empty()) {
           if (csv_out.empty()) throw std::runtime_error("--png needs --csv");
@@ -433,7 +426,7 @@ int main(int argc, char** argv) {
       mp::Solution solution;
       std::string name = algo;
       if (*eval && !plan_path.empty()) {
-        auto plan = mei::ParsePlan(mp::ReadTextFile(plan_path).value());
+        auto plan = mei::ParsePlan(mei::ReadTextFile(plan_path).value());
         if (!plan) {
           throw std::runtime_error(fmt::format("{}: {}", plan_path.string(), plan.error().message));
         }
@@ -460,7 +453,7 @@ int main(int argc, char** argv) {
         if (!out.empty()) {
           const mei::Plan plan =
               mp::ToPlan(instance, solution.placement, std::string(name), mp::NowRfc3339());
-          mp::WriteTextFile(out, mei::ToJson(plan)).value();
+          mei::WriteFileAtomically(out, mei::ToJson(plan)).value();
         }
         return 0;
       }

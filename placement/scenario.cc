@@ -3,10 +3,6 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "placement/internal/json_fields.h"
 
@@ -16,11 +12,6 @@ namespace {
 namespace json = boost::json;
 using internal::BadInput;
 using internal::JsonFields;
-
-Error IoError(const std::filesystem::path& path, std::string_view what) {
-  return Error{Errc::kIo,
-               fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(errno))};
-}
 
 }  // namespace
 
@@ -62,32 +53,6 @@ std::string ToJson(const Scenario& scenario) {
   o["catalog"] = ToJsonValue(scenario.catalog);
   o["demand"] = ToJsonValue(scenario.demand, scenario.topology, scenario.catalog);
   return json::serialize(o);
-}
-
-Result<std::string> ReadTextFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path, "open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(path, "read");
-  return std::move(text).str();
-}
-
-Result<void> WriteTextFile(const std::filesystem::path& path, std::string_view text) {
-  std::filesystem::path temporary = path;
-  temporary += ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) return IoError(temporary, "create");
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    if (!out) return IoError(temporary, "write");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec)
-    return Error{Errc::kIo, fmt::format("cannot rename to {}: {}", path.string(), ec.message())};
-  return {};
 }
 
 }  // namespace mei::placement

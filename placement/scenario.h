@@ -26,9 +26,4 @@ struct Scenario {
 [[nodiscard]] Result<Scenario> ParseScenario(std::string_view json);
 [[nodiscard]] std::string ToJson(const Scenario& scenario);
 
-// The whole file as text; kIo with the path and the reason when it cannot be read.
-[[nodiscard]] Result<std::string> ReadTextFile(const std::filesystem::path& path);
-// Writes through a temporary file and a rename; kIo on failure.
-[[nodiscard]] Result<void> WriteTextFile(const std::filesystem::path& path, std::string_view text);
-
 }  // namespace mei::placement

@@ -70,6 +70,15 @@ ClientRequest GetRequest(std::string url, const FetchContext& context) {
   return request;
 }
 
+// Fetch, counting the reply's body in context.received_body_bytes.
+Result<ClientResponse> FetchCounted(const ClientRequest& request, const FetchContext& context) {
+  auto response = Fetch(request, context.client);
+  if (response && context.received_body_bytes != nullptr) {
+    context.received_body_bytes->fetch_add(response->body.size(), std::memory_order_relaxed);
+  }
+  return response;
+}
+
 }  // namespace
 
 Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const BlockId& id,
@@ -77,7 +86,7 @@ Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const Blo
   const std::string hex = id.Hex();
   ClientRequest request = GetRequest(node.base_url + "/v1/blocks/" + hex, context);
   request.headers.push_back({"Accept-Encoding", std::string(kStoredCodings)});
-  auto response = Fetch(request, context.client);
+  auto response = FetchCounted(request, context);
   if (!response) return response.error();
   const std::string what = "block " + hex;
   if (response->status != 200) {
@@ -133,10 +142,10 @@ Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const Blo
 
 Result<Manifest> FetchManifest(const RemoteNode& node, std::string_view model,
                                std::string_view revision, const FetchContext& context) {
-  auto response = Fetch(GetRequest(fmt::format("{}/v1/models/{}/revisions/{}/manifest",
-                                               node.base_url, model, revision),
-                                   context),
-                        context.client);
+  auto response = FetchCounted(GetRequest(fmt::format("{}/v1/models/{}/revisions/{}/manifest",
+                                                      node.base_url, model, revision),
+                                          context),
+                               context);
   if (!response) return response.error();
   const std::string what = fmt::format("{} at {}", model, revision);
   if (response->status != 200) {
@@ -162,7 +171,7 @@ Result<Manifest> FetchManifest(const RemoteNode& node, std::string_view model,
 
 Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(const RemoteNode& node,
                                                                  const FetchContext& context) {
-  auto response = Fetch(GetRequest(node.base_url + "/v1/models", context), context.client);
+  auto response = FetchCounted(GetRequest(node.base_url + "/v1/models", context), context);
   if (!response) return response.error();
   if (response->status != 200) {
     return ErrorOfReply(node, *response, "the model list", {}, Errc::kUpstreamFailed);

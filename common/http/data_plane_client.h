@@ -5,7 +5,9 @@
 // against the commit and model asked for.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +30,9 @@ struct RemoteNode {
 struct FetchContext {
   std::string client_id;  // X-Mei-Client: who fetches, for the server's access log ("" for none)
   ClientOptions client;
+  // When set, the body bytes of every reply received (whatever its status) are added to it: what a
+  // download cost on the wire. Must outlive the calls.
+  std::atomic<std::uint64_t>* received_body_bytes = nullptr;
 };
 
 // The Accept-Encoding value that asks for blocks in their stored codings.

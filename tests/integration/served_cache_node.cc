@@ -20,12 +20,11 @@ namespace fs = std::filesystem;
 
 ServedCacheNode StartCacheNode(const fs::path& store_dir, const std::string& parent_url,
                                const std::string& node_id, const fs::path& scratch,
-                               const std::vector<std::string>& extra_args) {
+                               const std::vector<std::string>& extra_args, std::string token) {
   fs::create_directories(scratch);
-  const std::string token = "test-admin-token-" + node_id + "-5f3c9a1e";
+  if (token.empty()) token = "test-admin-token-" + node_id + "-5f3c9a1e";
   const fs::path token_file = scratch / "admin-token";
-  std::ofstream(token_file, std::ios::trunc) << token << "\n";
-  fs::permissions(token_file, fs::perms::owner_read | fs::perms::owner_write);
+  WriteTokenFile(token_file, token);
 
   std::vector<std::string> argv = {BinaryPath("cache-node/mei-cache-node").string(),
                                    "--store",

@@ -47,11 +47,13 @@ struct ServedCacheNode {
 //                  --node-id ID --admin-token-file F [--capacity 1GiB] EXTRA...
 // (--capacity only when `extra_args` does not give one), then waits at most 60 s for its first
 // stdout line "listening on http://HOST:PORT admin http://HOST:PORT"; ADD_FAILURE with its stderr
-// if none comes (the endpoints stay empty).
+// if none comes (the endpoints stay empty). The token is `token`, or one made from the node id
+// when that is empty.
 ServedCacheNode StartCacheNode(const std::filesystem::path& store_dir,
                                const std::string& parent_url, const std::string& node_id,
                                const std::filesystem::path& scratch,
-                               const std::vector<std::string>& extra_args = {});
+                               const std::vector<std::string>& extra_args = {},
+                               std::string token = {});
 
 // `method` `path` on the node's admin listener with "Authorization: Bearer <token>" and `body`
 // (JSON). A transport failure is ADD_FAILURE and a response with status 0.

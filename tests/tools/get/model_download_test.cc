@@ -1,0 +1,331 @@
+#include "tools/get/model_download.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/tools/get/download_fixture.h"
+
+namespace mei::tools {
+namespace {
+
+namespace json = boost::json;
+
+using mei::testing::TestUpstream;
+using testing::Bf16Weights;
+using testing::kModel;
+using testing::RandomBytes;
+using testing::TextBytes;
+
+class ModelDownloadTest : public testing::DownloadFixture {
+ protected:
+  void SetUp() override {
+    DownloadFixture::SetUp();
+    if (HasFatalFailure()) return;
+    config_ = AddBlock(TextBytes(700));
+    weights_a_ = AddBlock(Bf16Weights(8 * 1024, 1), 2);
+    weights_b_ = AddBlock(Bf16Weights(6 * 1024, 2), 2);
+    random_ = AddBlock(RandomBytes(5000, 3));
+    // weights_a_ twice in one file, weights_b_ in two files: 4 distinct blocks.
+    manifest_ = AddModel(kModel, "main",
+                         {{"config.json", {config_}},
+                          {"model-00001.safetensors", {weights_a_, weights_b_, weights_a_}},
+                          {"nested/model-00002.safetensors", {weights_b_, random_}}});
+    distinct_bytes_ = raw_.at(config_).size() + raw_.at(weights_a_).size() +
+                      raw_.at(weights_b_).size() + raw_.at(random_).size();
+  }
+
+  ModelDownloadOptions Options(const std::vector<const TestUpstream*>& upstreams) const {
+    ModelDownloadOptions options;
+    for (const TestUpstream* upstream : upstreams) options.nodes.push_back(NodeOf(*upstream));
+    options.ref = ModelRef{std::string(kModel), "main"};
+    options.out_dir = out_;
+    options.block_store = local_->root();
+    options.blocks.connections = 2;
+    options.blocks.retry_backoff = std::chrono::milliseconds(0);
+    options.blocks.fetch = device_fetch_;
+    return options;
+  }
+
+  Result<DownloadSummary> Run(const ModelDownloadOptions& options,
+                              const PlanObserver& on_plan = {}) {
+    DownloadProgress progress;
+    return DownloadModel(options, progress, stop_, on_plan);
+  }
+
+  void ExpectFilesAsInTheManifest(const std::filesystem::path& out_dir) const {
+    std::set<std::string> paths;
+    for (const ManifestFile& file : manifest_.files) {
+      paths.insert(file.path);
+      EXPECT_EQ(ReadBytes(out_dir / file.path), BytesOf(file)) << file.path;
+    }
+    EXPECT_EQ(FilesUnder(out_dir), paths);  // and nothing else: no temporary
+  }
+
+  std::uint64_t FileBytes() const {
+    std::uint64_t bytes = 0;
+    for (const ManifestFile& file : manifest_.files) bytes += file.size;
+    return bytes;
+  }
+
+  static constexpr std::uint64_t kDistinctBlocks = 4;
+  BlockId config_, weights_a_, weights_b_, random_;
+  Manifest manifest_;
+  std::uint64_t distinct_bytes_ = 0;
+  std::atomic<bool> stop_{false};
+};
+
+TEST_F(ModelDownloadTest, WritesEveryFileByteIdenticalFetchingEachBlockOnce) {
+  TestUpstream& upstream = StartUpstream();
+  auto summary = Run(Options({&upstream}));
+  ASSERT_TRUE(summary) << summary.error().message;
+
+  ExpectFilesAsInTheManifest(out_);
+  EXPECT_EQ(upstream.block_requests(), kDistinctBlocks);
+  EXPECT_EQ(summary->model, kModel);
+  EXPECT_EQ(summary->revision, "main");
+  EXPECT_EQ(summary->commit, manifest_.commit.Hex());
+  EXPECT_EQ(summary->out_dir, out_);
+  EXPECT_EQ(summary->files_written, manifest_.files.size());
+  EXPECT_EQ(summary->files_up_to_date, 0u);
+  EXPECT_EQ(summary->file_bytes, FileBytes());
+  EXPECT_EQ(summary->blocks_fetched, kDistinctBlocks);
+  EXPECT_EQ(summary->blocks_reused, 0u);
+  EXPECT_EQ(summary->blocks_fetched + summary->blocks_reused, kDistinctBlocks);
+  EXPECT_EQ(summary->fetched_raw_bytes, distinct_bytes_);
+  EXPECT_EQ(summary->reused_bytes, 0u);
+  EXPECT_EQ(summary->blocks_repaired, 0u);
+  ASSERT_EQ(summary->nodes.size(), 1u);
+  EXPECT_EQ(summary->nodes[0].blocks, kDistinctBlocks);
+  // The wire carried the blocks as stored, and the manifest besides.
+  EXPECT_GT(summary->wire_bytes, summary->nodes[0].wire_bytes);
+  EXPECT_GE(summary->seconds, 0.0);
+}
+
+TEST_F(ModelDownloadTest, ASecondRunFetchesNothingAndFindsEveryFileUpToDate) {
+  TestUpstream& upstream = StartUpstream();
+  ASSERT_TRUE(Run(Options({&upstream})));
+  const std::uint64_t requests = upstream.block_requests();
+
+  auto again = Run(Options({&upstream}));
+  ASSERT_TRUE(again) << again.error().message;
+  ExpectFilesAsInTheManifest(out_);
+  EXPECT_EQ(upstream.block_requests(), requests);
+  EXPECT_EQ(again->blocks_fetched, 0u);
+  EXPECT_EQ(again->fetched_raw_bytes, 0u);
+  EXPECT_EQ(again->files_up_to_date, manifest_.files.size());
+  EXPECT_EQ(again->files_written, 0u);
+  EXPECT_EQ(again->file_bytes, 0u);
+}
+
+TEST_F(ModelDownloadTest, ARunIntoAnotherFolderReusesEveryBlockOfTheLocalStore) {
+  TestUpstream& upstream = StartUpstream();
+  ASSERT_TRUE(Run(Options({&upstream})));
+  const std::uint64_t requests = upstream.block_requests();
+
+  ModelDownloadOptions options = Options({&upstream});
+  options.out_dir = dir_ / "another";
+  auto again = Run(options);
+  ASSERT_TRUE(again) << again.error().message;
+  ExpectFilesAsInTheManifest(options.out_dir);
+  EXPECT_EQ(upstream.block_requests(), requests);
+  EXPECT_EQ(again->blocks_fetched, 0u);
+  EXPECT_EQ(again->blocks_reused, kDistinctBlocks);
+  EXPECT_EQ(again->reused_bytes, distinct_bytes_);
+  EXPECT_EQ(again->files_written, manifest_.files.size());
+  EXPECT_EQ(again->files_up_to_date, 0u);
+}
+
+TEST_F(ModelDownloadTest, ABlockDamagedInTheLocalStoreIsFetchedAgain) {
+  TestUpstream& upstream = StartUpstream();
+  ASSERT_TRUE(Run(Options({&upstream})));
+
+  // Whichever block went bad, in whichever file, each time into a folder of its own.
+  for (const BlockId& damaged : {config_, weights_a_, weights_b_, random_}) {
+    SCOPED_TRACE(damaged.Hex());
+    DamageLocally(damaged);
+    const std::uint64_t requests = upstream.block_requests();
+    const std::uint64_t requests_for_damaged = upstream.block_requests_for(damaged);
+    ModelDownloadOptions options = Options({&upstream});
+    options.out_dir = dir_ / ("repaired-" + damaged.Hex());
+    auto again = Run(options);
+    ASSERT_TRUE(again) << again.error().message;
+    ExpectFilesAsInTheManifest(options.out_dir);
+    EXPECT_EQ(again->blocks_repaired, 1u);
+    EXPECT_EQ(again->blocks_fetched, 1u);
+    EXPECT_EQ(upstream.block_requests_for(damaged), requests_for_damaged + 1);
+    EXPECT_EQ(upstream.block_requests(), requests + 1);
+  }
+}
+
+TEST_F(ModelDownloadTest, TwoDamagedBlocksOfOneFileAreBothFetchedAgain) {
+  TestUpstream& upstream = StartUpstream();
+  ASSERT_TRUE(Run(Options({&upstream})));
+  DamageLocally(weights_b_);
+  DamageLocally(random_);  // both in nested/model-00002.safetensors
+
+  ModelDownloadOptions options = Options({&upstream});
+  options.out_dir = dir_ / "another";
+  options.file_globs = {"nested/*"};
+  auto again = Run(options);
+  ASSERT_TRUE(again) << again.error().message;
+  const ManifestFile& nested = manifest_.files[2];
+  EXPECT_EQ(ReadBytes(options.out_dir / nested.path), BytesOf(nested));
+  EXPECT_EQ(again->blocks_repaired, 2u);
+}
+
+TEST_F(ModelDownloadTest, OnlyTheFilesTheGlobsSelectAreWritten) {
+  TestUpstream& upstream = StartUpstream();
+  ModelDownloadOptions options = Options({&upstream});
+  options.file_globs = {"*.json"};
+  auto summary = Run(options);
+  ASSERT_TRUE(summary) << summary.error().message;
+  EXPECT_EQ(FilesUnder(out_), std::set<std::string>{"config.json"});
+  EXPECT_EQ(summary->blocks_fetched, 1u);
+  EXPECT_EQ(upstream.block_requests(), 1u);
+}
+
+TEST_F(ModelDownloadTest, AGlobThatMatchesNothingIsABadRequestAndFetchesNoBlock) {
+  TestUpstream& upstream = StartUpstream();
+  ModelDownloadOptions options = Options({&upstream});
+  options.file_globs = {"*.gguf"};
+  auto summary = Run(options);
+  ASSERT_FALSE(summary);
+  EXPECT_EQ(summary.error().code, Errc::kBadRequest);
+  EXPECT_NE(summary.error().message.find("*.gguf"), std::string::npos);
+  EXPECT_EQ(upstream.block_requests(), 0u);
+}
+
+TEST_F(ModelDownloadTest, AModelOrRevisionTheFirstNodeDoesNotKnowEndsTheDownload) {
+  TestUpstream& first = StartUpstream("first");
+  TestUpstream& second = StartUpstream("second");
+  for (const NotFoundCase& c : NotFoundCases()) {
+    SCOPED_TRACE(c.model + "@" + c.revision);
+    ModelDownloadOptions options = Options({&first, &second});
+    options.ref = ModelRef{c.model, c.revision};
+    auto summary = Run(options);
+    ASSERT_FALSE(summary);
+    EXPECT_EQ(summary.error().code, c.code) << summary.error().message;
+  }
+  EXPECT_EQ(second.requests("manifest"), 0u);  // a not-found is an answer, not a failure
+  EXPECT_EQ(first.block_requests() + second.block_requests(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(out_));
+}
+
+TEST_F(ModelDownloadTest, TheManifestAndBlocksComeFromTheSecondNodeWhenTheFirstIsStopped) {
+  TestUpstream& stopped = StartUpstream("stopped");
+  TestUpstream& second = StartUpstream("second");
+  stopped.Stop();
+  auto summary = Run(Options({&stopped, &second}));
+  ASSERT_TRUE(summary) << summary.error().message;
+  ExpectFilesAsInTheManifest(out_);
+  EXPECT_EQ(second.block_requests(), kDistinctBlocks);
+  ASSERT_EQ(summary->nodes.size(), 2u);
+  EXPECT_EQ(summary->nodes[0].blocks, 0u);
+  EXPECT_GE(summary->nodes[0].failures, 1u);
+  EXPECT_EQ(summary->nodes[1].blocks, kDistinctBlocks);
+}
+
+TEST_F(ModelDownloadTest, ThePlanIsObservedBeforeAnyBlockIsFetched) {
+  TestUpstream& upstream = StartUpstream();
+  int calls = 0;
+  auto summary = Run(Options({&upstream}), [&](const DownloadPlan& plan) {
+    ++calls;
+    EXPECT_EQ(upstream.block_requests(), 0u);
+    EXPECT_EQ(plan.to_fetch.size(), kDistinctBlocks);
+    EXPECT_EQ(plan.fetch_bytes, distinct_bytes_);
+    EXPECT_EQ(plan.files.size(), manifest_.files.size());
+  });
+  ASSERT_TRUE(summary) << summary.error().message;
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(ModelDownloadTest, AStopSetBeforehandEndsItInterruptedWithNoFileWritten) {
+  TestUpstream& upstream = StartUpstream();
+  stop_.store(true);
+  auto summary = Run(Options({&upstream}));
+  ASSERT_FALSE(summary);
+  EXPECT_EQ(summary.error().code, Errc::kUpstreamFailed);
+  EXPECT_NE(summary.error().message.find("interrupted"), std::string::npos);
+  EXPECT_EQ(upstream.block_requests(), 0u);
+  EXPECT_EQ(FilesUnder(out_), std::set<std::string>{});
+}
+
+// The summary of a download whose first node corrupts every block it sends.
+class DownloadSummaryTest : public ModelDownloadTest {
+ protected:
+  void SetUp() override {
+    ModelDownloadTest::SetUp();
+    if (HasFatalFailure()) return;
+    corrupting_ = &StartUpstream("corrupting");
+    honest_ = &StartUpstream("honest");
+    corrupting_->CorruptBlocks(true);
+    auto summary = Run(Options({corrupting_, honest_}));
+    ASSERT_TRUE(summary) << summary.error().message;
+    summary_ = std::move(*summary);
+  }
+
+  TestUpstream* corrupting_ = nullptr;
+  TestUpstream* honest_ = nullptr;
+  DownloadSummary summary_;
+};
+
+TEST_F(DownloadSummaryTest, SummaryJsonHoldsEveryFieldOfTheSummary) {
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(SummaryJson(summary_), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const json::object& o = parsed.as_object();
+  EXPECT_EQ(o.at("model").as_string(), summary_.model);
+  EXPECT_EQ(o.at("revision").as_string(), summary_.revision);
+  EXPECT_EQ(o.at("commit").as_string(), manifest_.commit.Hex());
+  EXPECT_EQ(o.at("out").as_string(), out_.string());
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("files_written")), manifest_.files.size());
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("files_up_to_date")), 0u);
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("file_bytes")), FileBytes());
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("blocks_fetched")), kDistinctBlocks);
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("fetched_raw_bytes")), distinct_bytes_);
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("wire_bytes")), summary_.wire_bytes);
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("blocks_reused")), 0u);
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("reused_bytes")), 0u);
+  EXPECT_EQ(json::value_to<std::uint64_t>(o.at("blocks_repaired")), 0u);
+  EXPECT_DOUBLE_EQ(json::value_to<double>(o.at("seconds")), summary_.seconds);
+
+  const json::array& nodes = o.at("nodes").as_array();
+  ASSERT_EQ(nodes.size(), 2u);
+  const json::object& bad = nodes[0].as_object();
+  EXPECT_EQ(bad.at("url").as_string(), corrupting_->Url());
+  EXPECT_EQ(json::value_to<std::uint64_t>(bad.at("blocks")), 0u);
+  EXPECT_EQ(json::value_to<std::uint64_t>(bad.at("wire_bytes")), 0u);
+  EXPECT_GE(json::value_to<std::uint64_t>(bad.at("failures")), 1u);
+  EXPECT_GE(json::value_to<std::uint64_t>(bad.at("bad_blocks")), 1u);
+  EXPECT_TRUE(bad.at("down").as_bool());
+  EXPECT_NE(bad.at("last_error").as_string(), "");
+  const json::object& good = nodes[1].as_object();
+  EXPECT_EQ(good.at("url").as_string(), honest_->Url());
+  EXPECT_EQ(json::value_to<std::uint64_t>(good.at("blocks")), kDistinctBlocks);
+  EXPECT_EQ(json::value_to<std::uint64_t>(good.at("wire_bytes")), summary_.nodes[1].wire_bytes);
+  EXPECT_EQ(json::value_to<std::uint64_t>(good.at("failures")), 0u);
+  EXPECT_FALSE(good.at("down").as_bool());
+  EXPECT_EQ(good.at("last_error").as_string(), "");
+}
+
+TEST_F(DownloadSummaryTest, FormatSummaryNamesTheModelCommitFolderAndTheNodesThatServed) {
+  const std::string text = FormatSummary(summary_);
+  EXPECT_TRUE(text.starts_with(std::string(kModel) + "@main (commit " +
+                               manifest_.commit.Hex().substr(0, 12) + ") -> " + out_.string() +
+                               "\n"))
+      << text;
+  EXPECT_NE(text.find("3 files written"), std::string::npos) << text;
+  EXPECT_NE(text.find(" in 4 blocks "), std::string::npos) << text;
+  EXPECT_NE(text.find(honest_->Url() + ": 4 blocks"), std::string::npos) << text;
+  EXPECT_NE(text.find("bad block(s) refused"), std::string::npos) << text;
+  EXPECT_TRUE(text.ends_with("\n")) << text;
+}
+
+}  // namespace
+}  // namespace mei::tools

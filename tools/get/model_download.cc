@@ -1,0 +1,176 @@
+#include "tools/get/model_download.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <set>
+#include <utility>
+
+#include "common/byte_size.h"
+#include "tools/get/file_assembly.h"
+#include "tools/get/local_block_store.h"
+
+namespace mei::tools {
+namespace {
+
+namespace json = boost::json;
+
+// The manifest from the first node that gives one; not-found answers end the search.
+Result<Manifest> ManifestFromNodes(const ModelRef& ref, NodeFailover& nodes,
+                                   const http::FetchContext& fetch) {
+  std::vector<std::string> reasons;
+  for (const std::size_t index : nodes.Order()) {
+    auto manifest = http::FetchManifest(nodes.node(index), ref.model, ref.revision, fetch);
+    if (manifest) {
+      nodes.Succeeded(index, 0, 0);
+      return manifest;
+    }
+    const Errc code = manifest.error().code;
+    if (code == Errc::kModelNotFound || code == Errc::kRevisionNotFound) {
+      return Error{code,
+                   fmt::format("{} says: {}", nodes.node(index).name, manifest.error().message)};
+    }
+    nodes.Failed(index, manifest.error());
+    reasons.push_back(manifest.error().message);
+  }
+  return Error{Errc::kUpstreamFailed,
+               fmt::format("no node gave the manifest of {}@{}: {}", ref.model, ref.revision,
+                           fmt::join(reasons, "; "))};
+}
+
+const Error kInterrupted{Errc::kUpstreamFailed,
+                         "interrupted; the blocks fetched so far are kept, so the same command "
+                         "resumes"};
+
+}  // namespace
+
+Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
+                                      DownloadProgress& progress, const std::atomic<bool>& stop,
+                                      const PlanObserver& on_plan) {
+  const auto started = std::chrono::steady_clock::now();
+  auto store = LocalBlockStore::Open(options.block_store);
+  if (!store) return store.error();
+  NodeFailover nodes(options.nodes);
+  http::FetchContext fetch = options.blocks.fetch;
+  fetch.received_body_bytes = &progress.wire_bytes;
+
+  auto manifest = ManifestFromNodes(options.ref, nodes, fetch);
+  if (!manifest) return manifest.error();
+  auto selected = SelectFiles(*manifest, options.file_globs);
+  if (!selected) return selected.error();
+  const DownloadPlan plan = PlanDownload(*selected, options.out_dir, *store);
+  if (on_plan) on_plan(plan);
+
+  if (auto fetched = DownloadBlocks(plan.to_fetch, nodes, *store, options.blocks, progress, stop);
+      !fetched) {
+    return fetched.error();
+  }
+  if (stop.load()) return kInterrupted;
+
+  std::uint64_t repaired = 0;
+  for (const ManifestFile* file : plan.files) {
+    auto assembled = AssembleFile(*file, options.out_dir, *store);
+    if (!assembled && !assembled.error().bad_blocks.empty()) {
+      // A block went bad on the device's disk (or was removed) since the plan: fetch it again.
+      // (result::error() returns a copy: take one.)
+      const AssemblyFailure failure = assembled.error();
+      const std::set<BlockId> bad(failure.bad_blocks.begin(), failure.bad_blocks.end());
+      std::vector<ManifestBlock> again;
+      std::set<BlockId> queued;
+      for (const ManifestBlock& block : file->blocks) {
+        if (bad.contains(block.id) && queued.insert(block.id).second) again.push_back(block);
+      }
+      if (auto fetched = DownloadBlocks(again, nodes, *store, options.blocks, progress, stop);
+          !fetched) {
+        return fetched.error();
+      }
+      if (stop.load()) return kInterrupted;
+      repaired += again.size();
+      assembled = AssembleFile(*file, options.out_dir, *store);
+    }
+    if (!assembled) return assembled.error().error;
+  }
+
+  DownloadSummary summary;
+  summary.model = manifest->model;
+  summary.revision = manifest->revision;
+  summary.commit = manifest->commit.Hex();
+  summary.out_dir = options.out_dir;
+  summary.files_written = plan.files.size();
+  summary.files_up_to_date = plan.up_to_date.size();
+  summary.file_bytes = plan.file_bytes;
+  summary.blocks_fetched = progress.blocks.load();
+  summary.fetched_raw_bytes = progress.raw_bytes.load();
+  summary.wire_bytes = progress.wire_bytes.load();
+  summary.blocks_reused = plan.reused_blocks;
+  summary.reused_bytes = plan.reused_bytes;
+  summary.blocks_repaired = repaired;
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  summary.nodes = nodes.Reports();
+  return summary;
+}
+
+std::string FormatSummary(const DownloadSummary& s) {
+  std::string text = fmt::format("{}@{} (commit {}) -> {}\n", s.model, s.revision,
+                                 s.commit.substr(0, 12), s.out_dir.string());
+  const double rate = s.seconds > 0 ? static_cast<double>(s.wire_bytes) / s.seconds : 0;
+  text += fmt::format("  {} file{} written, {}", s.files_written, s.files_written == 1 ? "" : "s",
+                      FormatByteSize(s.file_bytes));
+  if (s.files_up_to_date > 0) text += fmt::format(" ({} already up to date)", s.files_up_to_date);
+  text +=
+      fmt::format("\n  fetched {} in {} block{} as {} on the wire; reused {} in {} local block{}\n",
+                  FormatByteSize(s.fetched_raw_bytes), s.blocks_fetched,
+                  s.blocks_fetched == 1 ? "" : "s", FormatByteSize(s.wire_bytes),
+                  FormatByteSize(s.reused_bytes), s.blocks_reused, s.blocks_reused == 1 ? "" : "s");
+  text += fmt::format("  {:.2f} s, {}/s on the wire", s.seconds,
+                      FormatByteSize(static_cast<std::uint64_t>(rate)));
+  if (s.blocks_repaired > 0) text += fmt::format("; {} block(s) fetched again", s.blocks_repaired);
+  text += '\n';
+  for (const NodeFailover::NodeReport& node : s.nodes) {
+    if (node.blocks == 0 && node.failures == 0) continue;
+    text += fmt::format("  {}: {} block{}, {}", node.node.name, node.blocks,
+                        node.blocks == 1 ? "" : "s", FormatByteSize(node.wire_bytes));
+    if (node.failures > 0) {
+      text += fmt::format("; {} failure{}", node.failures, node.failures == 1 ? "" : "s");
+      if (node.bad_blocks > 0) text += fmt::format(" ({} bad block(s) refused)", node.bad_blocks);
+      text += fmt::format(", last: {}", node.last_error);
+    }
+    text += '\n';
+  }
+  return text;
+}
+
+std::string SummaryJson(const DownloadSummary& s) {
+  json::array nodes;
+  for (const NodeFailover::NodeReport& node : s.nodes) {
+    nodes.push_back(json::object{{"url", node.node.base_url},
+                                 {"blocks", node.blocks},
+                                 {"wire_bytes", node.wire_bytes},
+                                 {"failures", node.failures},
+                                 {"bad_blocks", node.bad_blocks},
+                                 {"down", node.down},
+                                 {"last_error", node.last_error}});
+  }
+  return json::serialize(json::object{
+      {"model", s.model},
+      {"revision", s.revision},
+      {"commit", s.commit},
+      {"out", s.out_dir.string()},
+      {"files_written", s.files_written},
+      {"files_up_to_date", s.files_up_to_date},
+      {"file_bytes", s.file_bytes},
+      {"blocks_fetched", s.blocks_fetched},
+      {"fetched_raw_bytes", s.fetched_raw_bytes},
+      {"wire_bytes", s.wire_bytes},
+      {"blocks_reused", s.blocks_reused},
+      {"reused_bytes", s.reused_bytes},
+      {"blocks_repaired", s.blocks_repaired},
+      {"seconds", s.seconds},
+      {"nodes", std::move(nodes)},
+  });
+}
+
+}  // namespace mei::tools
