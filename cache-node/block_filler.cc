@@ -108,8 +108,11 @@ BlockFiller::Outcome BlockFiller::Run(const BlockId& id) {
   // client is told 502/504 rather than a 404 that is only true of the upstreams that answered.
   std::optional<Error> failure;
   const std::vector<Upstream> upstreams = order_(id);
+  http::FetchContext peer_fetch = options_.fetch;
+  peer_fetch.only_if_cached = true;  // a peer answers from its store, never fills from its own
   for (const Upstream& upstream : upstreams) {
-    auto frame = FetchBlockFrame(upstream, id, options_.fetch);
+    const bool peer = upstream.name.starts_with("peer:");
+    auto frame = FetchBlockFrame(upstream, id, peer ? peer_fetch : options_.fetch);
     if (!frame) {
       const Errc code = frame.error().code;
       metrics_.Add(kUpstreamFetchesTotal,

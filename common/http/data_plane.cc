@@ -154,6 +154,14 @@ std::string_view CodingOf(Codec codec) {
 }
 
 // X-Cache and the access log's cache facts from a caching content source's lookup.
+// Whether the request says "Cache-Control: only-if-cached" (directive names are case-insensitive).
+bool OnlyIfCached(const http::Request& request) {
+  std::string value(request.Find("Cache-Control").value_or(""));
+  std::transform(value.begin(), value.end(), value.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return value.find("only-if-cached") != std::string::npos;
+}
+
 void NoteCacheState(ContentSource& content, std::span<const BlockId> ids, Reply& reply) {
   std::optional<ContentSource::CacheLookup> lookup = content.Lookup(ids);
   if (!lookup) return;
@@ -282,6 +290,18 @@ class Router {
     if (!id) return ErrorReply(id.error(), kRoute);
     Reply cache_state;  // looked up before GetBlock, which fills what a cache lacks
     NoteCacheState(content_, std::span<const BlockId>(&*id, 1), cache_state);
+    if (OnlyIfCached(request_)) {
+      // RFC 9111 section 5.2.1.7: answer from what is held, or 504; never fill.
+      const auto lookup = content_.Lookup(std::span<const BlockId>(&*id, 1));
+      if (lookup && lookup->status != "HIT") {
+        Reply reply = ErrorReply(
+            {Errc::kUpstreamTimeout, "block " + id_segment + " is not held here (only-if-cached)"},
+            kRoute);
+        reply.facts = std::move(cache_state.facts);
+        reply.facts.block = id_segment;
+        return reply;
+      }
+    }
     auto live = live_.Get(content_, *id);
     if (!live) {
       Reply reply = ErrorReply(live.error(), kRoute);

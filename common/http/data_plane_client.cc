@@ -86,9 +86,13 @@ Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const Blo
   const std::string hex = id.Hex();
   ClientRequest request = GetRequest(node.base_url + "/v1/blocks/" + hex, context);
   request.headers.push_back({"Accept-Encoding", std::string(kStoredCodings)});
+  if (context.only_if_cached) request.headers.push_back({"Cache-Control", "only-if-cached"});
   auto response = FetchCounted(request, context);
   if (!response) return response.error();
   const std::string what = "block " + hex;
+  if (context.only_if_cached && response->status == 504) {
+    return Error{Errc::kBlockNotFound, fmt::format("{} does not hold {}", node.name, what)};
+  }
   if (response->status != 200) {
     return ErrorOfReply(node, *response, what, {Errc::kBlockNotFound}, Errc::kBlockNotFound);
   }

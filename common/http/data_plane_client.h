@@ -33,6 +33,11 @@ struct FetchContext {
   // When set, the body bytes of every reply received (whatever its status) are added to it: what a
   // download cost on the wire. Must outlive the calls.
   std::atomic<std::uint64_t>* received_body_bytes = nullptr;
+  // Block fetches send "Cache-Control: only-if-cached" (RFC 9111 section 5.2.1.7): a cache node
+  // answers from what it holds and never fills the block from its own upstreams. Cache nodes ask
+  // their peers this way, so that two peers that each expect the other to hold a block do not
+  // fill it from each other in a loop. The node's 504 for a block it lacks is kBlockNotFound.
+  bool only_if_cached = false;
 };
 
 // The Accept-Encoding value that asks for blocks in their stored codings.
@@ -41,8 +46,8 @@ inline constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-
 // GET /v1/blocks/{id} asking for the stored codings, so a compressed block travels compressed;
 // returns it as a stored frame (common/codec.h). The block is verified: the payload decodes to
 // exactly the announced raw size and the SHA-256 of the raw bytes is `id` (kIntegrity otherwise,
-// and nothing is returned). kBlockNotFound on a 404; kUpstreamFailed / kUpstreamTimeout for
-// other failures. Blocking; thread-safe.
+// and nothing is returned). kBlockNotFound on a 404 (and on a 504 when context.only_if_cached);
+// kUpstreamFailed / kUpstreamTimeout for other failures. Blocking; thread-safe.
 [[nodiscard]] Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node,
                                                              const BlockId& id,
                                                              const FetchContext& context);

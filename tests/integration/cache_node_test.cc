@@ -280,6 +280,49 @@ TEST_F(CacheNodeTest, BlocksAPlanPlacesOnAPeerComeFromThePeerNotTheOrigin) {
       MetricValue(node.Url("/metrics"), "mei_cache_upstream_bytes_total{upstream=\"parent\"}"));
 }
 
+// A plan that places a block on two nodes makes each the other's peer for it. Neither holds it yet:
+// each asks the other only-if-cached (a 504, not a fill of its own from its peer, which would wait
+// on the first fill: a loop until the upstream timeout), then the parent.
+TEST_F(CacheNodeTest, PeersThatEachExpectTheOtherToHoldABlockFillItFromTheParentAtOnce) {
+  auto origin = StartUpstream();
+  ASSERT_TRUE(origin);
+  // An upstream timeout far above the client's: a loop between the peers would show as a timeout.
+  auto a = StartNode("edge-a", origin->Url(), {"--upstream-timeout-ms", "60000"});
+  auto b = StartNode("edge-b", origin->Url(), {"--upstream-timeout-ms", "60000"});
+  ASSERT_FALSE(a.endpoint.empty() || b.endpoint.empty());
+  const std::vector<BlockId> ids = UniqueBlocks(base_);
+  const std::string plan =
+      PlanJson({{"edge-a", a.Url(), ids, "acme/base"}, {"edge-b", b.Url(), ids, "acme/base"}});
+  PutPlan(a, plan);
+  PutPlan(b, plan);
+
+  const BlockId id = LargestBlock(base_).id;
+  http::ClientRequest request;
+  request.url = a.Url("/v1/blocks/" + id.Hex());
+  http::ClientOptions options;
+  options.idle_timeout = std::chrono::seconds(10);
+  auto reply = http::Fetch(request, options);
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(Sha256OfString(reply->body), id);
+  EXPECT_GE(origin->block_requests_for(id), 1u);
+
+  // And a peer asked only-if-cached for what it lacks says 504 without filling it.
+  // (A block of acme/small that acme/base, which the plan makes both nodes prefetch, lacks.)
+  const std::vector<BlockId> small_ids = UniqueBlocks(small_);
+  const auto lacking = std::find_if(small_ids.begin(), small_ids.end(), [&](const BlockId& x) {
+    return std::find(ids.begin(), ids.end(), x) == ids.end();
+  });
+  ASSERT_NE(lacking, small_ids.end());
+  const BlockId other = *lacking;
+  auto refused =
+      testing::FetchOnce(b.Url("/v1/blocks/" + other.Hex()), {{"Cache-Control", "only-if-cached"}});
+  ASSERT_TRUE(refused) << refused.error().message;
+  EXPECT_EQ(refused->status, 504);
+  testing::ExpectJsonError(*refused, Errc::kUpstreamTimeout);
+  EXPECT_EQ(origin->block_requests_for(other), 0u);
+}
+
 // curl through the node: the whole file (a miss, then a hit) and a range, byte for byte, with the
 // cache headers a client can see.
 TEST_F(CacheNodeTest, CurlThroughTheNodeIsByteIdenticalWithMissThenHitHeaders) {

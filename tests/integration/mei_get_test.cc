@@ -340,7 +340,7 @@ TEST_F(MeiGetTest, OnlyACorruptingNodeFailsWithAClearMessageAndWritesNoFile) {
   EXPECT_EQ(run.exit_code, 1);
   // The message names the block, the node, and what was wrong with what it sent.
   EXPECT_NE(run.err.find("no node could serve block"), std::string::npos) << run.err;
-  EXPECT_NE(run.err.find(corrupting->Url() + " sent block"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(corrupting->Url() + " sent "), std::string::npos) << run.err;
   EXPECT_TRUE(run.err.find("SHA-256") != std::string::npos ||
               run.err.find("does not decode") != std::string::npos)
       << run.err;
