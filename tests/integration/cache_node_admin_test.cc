@@ -16,11 +16,14 @@ namespace mei {
 namespace {
 
 using testing::AdminRequest;
+using testing::AdminStatus;
 using testing::CacheNodeTest;
 using testing::ExpectJsonError;
 using testing::Get;
 using testing::ServedCacheNode;
 using testing::Sha256OfString;
+using testing::StoredBlockIds;
+using testing::UniqueBlocks;
 
 // acme/small's blocks whose stored size is the most common one, in file order: equal sizes make
 // the capacity arithmetic of the tests exact.

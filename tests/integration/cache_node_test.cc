@@ -25,6 +25,7 @@ namespace mei {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::AdminStatus;
 using testing::CacheNodeTest;
 using testing::ExpectJsonError;
 using testing::Get;
@@ -33,7 +34,9 @@ using testing::PlanJson;
 using testing::PollUntil;
 using testing::ServedCacheNode;
 using testing::Sha256OfString;
+using testing::StoredBlockIds;
 using testing::TestUpstream;
+using testing::UniqueBlocks;
 
 constexpr char kSafetensors[] = "/acme/base/resolve/main/model.safetensors";
 

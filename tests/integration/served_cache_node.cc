@@ -221,7 +221,7 @@ ServedCacheNode CacheNodeTest::StartNode(const std::string& node_id, const std::
 
 fs::path CacheNodeTest::Source(const std::string& name) { return dir_ / "models" / "base" / name; }
 
-std::vector<BlockId> CacheNodeTest::UniqueBlocks(const Manifest& manifest) {
+std::vector<BlockId> UniqueBlocks(const Manifest& manifest) {
   std::vector<BlockId> ids;
   std::unordered_set<BlockId> seen;
   for (const ManifestFile& file : manifest.files) {
@@ -251,7 +251,7 @@ std::uint64_t CacheNodeTest::StoredSize(const BlockId& id) {
   return meta->stored_size;
 }
 
-boost::json::object CacheNodeTest::AdminStatus(const ServedCacheNode& node) {
+boost::json::object AdminStatus(const ServedCacheNode& node) {
   const http::ClientResponse response = AdminRequest(node, "GET", "/admin/v1/status");
   boost::system::error_code ec;
   boost::json::value status = boost::json::parse(response.body, ec);
@@ -262,7 +262,7 @@ boost::json::object CacheNodeTest::AdminStatus(const ServedCacheNode& node) {
   return std::move(status.as_object());
 }
 
-std::vector<BlockId> CacheNodeTest::StoredBlockIds(const ServedCacheNode& node) {
+std::vector<BlockId> StoredBlockIds(const ServedCacheNode& node) {
   const http::ClientResponse response = AdminRequest(node, "GET", "/admin/v1/blocks");
   boost::system::error_code ec;
   const boost::json::value list = boost::json::parse(response.body, ec);

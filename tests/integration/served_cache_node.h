@@ -97,6 +97,15 @@ struct PlanEntry {
 // nodes that list it.
 std::string PlanJson(const std::vector<PlanEntry>& nodes);
 
+// The block ids of `manifest`, each once, in file order.
+std::vector<BlockId> UniqueBlocks(const Manifest& manifest);
+
+// GET /admin/v1/status as an object (empty after ADD_FAILURE when it is not a 200 JSON object).
+boost::json::object AdminStatus(const ServedCacheNode& node);
+
+// The ids GET /admin/v1/blocks lists, in its order.
+std::vector<BlockId> StoredBlockIds(const ServedCacheNode& node);
+
 // mei-synth's base model (16 MiB) ingested twice into one upstream store: as acme/base (blocks of
 // at most 4 MiB) and as acme/small (blocks of at most 256 KiB, for capacity tests). Every test gets
 // its own scratch folder; nodes get their own stores in it.
@@ -117,16 +126,10 @@ class CacheNodeTest : public ::testing::Test {
 
   // The file `name` of the synthetic model as written by mei-synth.
   static std::filesystem::path Source(const std::string& name);
-  // The block ids of `manifest`, each once, in file order.
-  static std::vector<BlockId> UniqueBlocks(const Manifest& manifest);
   static ManifestBlock LargestBlock(const Manifest& manifest);
   // The stored (frame) size of a block in the upstream store.
   static std::uint64_t StoredSize(const BlockId& id);
 
-  // GET /admin/v1/status as an object (empty after ADD_FAILURE when it is not a 200 JSON object).
-  static boost::json::object AdminStatus(const ServedCacheNode& node);
-  // The ids GET /admin/v1/blocks lists, in its order.
-  static std::vector<BlockId> StoredBlockIds(const ServedCacheNode& node);
   // PUT /admin/v1/plan; EXPECTs 200.
   static void PutPlan(const ServedCacheNode& node, const std::string& plan);
 
