@@ -298,6 +298,7 @@ class Router {
             {Errc::kUpstreamTimeout, "block " + id_segment + " is not held here (only-if-cached)"},
             kRoute);
         reply.facts = std::move(cache_state.facts);
+        reply.facts.cache.clear();  // nothing was served: neither a hit nor a miss of a client
         reply.facts.block = id_segment;
         return reply;
       }

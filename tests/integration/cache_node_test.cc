@@ -318,12 +318,17 @@ TEST_F(CacheNodeTest, PeersThatEachExpectTheOtherToHoldABlockFillItFromTheParent
   });
   ASSERT_NE(lacking, small_ids.end());
   const BlockId other = *lacking;
+  const auto misses_before =
+      MetricValue(b.Url("/metrics"), "mei_cache_requests_total{result=\"miss\"}").value_or(0);
   auto refused =
       testing::FetchOnce(b.Url("/v1/blocks/" + other.Hex()), {{"Cache-Control", "only-if-cached"}});
   ASSERT_TRUE(refused) << refused.error().message;
   EXPECT_EQ(refused->status, 504);
   testing::ExpectJsonError(*refused, Errc::kUpstreamTimeout);
   EXPECT_EQ(origin->block_requests_for(other), 0u);
+  // A refused probe is no client's miss: the node's hit ratio does not count it.
+  EXPECT_EQ(MetricValue(b.Url("/metrics"), "mei_cache_requests_total{result=\"miss\"}").value_or(0),
+            misses_before);
 }
 
 // curl through the node: the whole file (a miss, then a hit) and a range, byte for byte, with the
