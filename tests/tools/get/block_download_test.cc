@@ -260,7 +260,7 @@ TEST_F(BlockDownloadTest, StopEndsTheDownloadOnceTheFetchesInFlightAreStored) {
   EXPECT_EQ(upstream.block_requests(), kConnections);
 }
 
-TEST_F(BlockDownloadTest, NoBlocksIsNothingToDo) {
+TEST_F(BlockDownloadTest, AnEmptyBlockListFetchesNothing) {
   TestUpstream& upstream = StartUpstream();
   NodeFailover nodes({NodeOf(upstream)});
   auto downloaded = Download({}, nodes, Options(4));
