@@ -21,7 +21,10 @@ void AppendCut(std::uint64_t begin, std::uint64_t end, std::uint64_t max_block,
 }
 
 // Shared by safetensors and GGUF: one block for [0, first tensor), then each tensor's range up
-// to the next tensor (or the end of the file) cut into max_block pieces from its first byte.
+// to the next tensor that starts at or after its end (or the end of the file) cut into max_block
+// pieces from its first byte. The parsers allow an empty tensor anywhere, even inside another
+// tensor's bytes (it occupies none); such a tensor ends no range and owns no blocks, and its
+// first_block is the block that holds its offset.
 ChunkPlan PlanTensorFile(FileFormat format, std::uint64_t file_size,
                          std::vector<TensorEntry> tensors, std::uint64_t max_block) {
   // Zero-length tensors first among equal offsets, so they own an empty range and the tensor
@@ -33,12 +36,24 @@ ChunkPlan PlanTensorFile(FileFormat format, std::uint64_t file_size,
   plan.format = format;
   const std::uint64_t header_end = tensors.empty() ? file_size : tensors.front().offset;
   if (header_end > 0) plan.blocks.push_back({0, header_end, 0});
+  std::uint64_t planned_end = header_end;  // the blocks so far cover [0, planned_end)
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     TensorEntry& tensor = tensors[i];
-    const std::uint64_t range_end = i + 1 < tensors.size() ? tensors[i + 1].offset : file_size;
+    if (tensor.offset < planned_end) {  // an empty tensor inside an earlier tensor's bytes
+      const auto holder = std::upper_bound(
+          plan.blocks.begin(), plan.blocks.end(), tensor.offset,
+          [](std::uint64_t offset, const BlockExtent& block) { return offset < block.offset; });
+      tensor.first_block = static_cast<std::uint32_t>(holder - plan.blocks.begin() - 1);
+      tensor.block_count = 0;
+      continue;
+    }
+    std::size_t next = i + 1;
+    while (next < tensors.size() && tensors[next].offset < tensor.offset + tensor.size) ++next;
+    const std::uint64_t range_end = next < tensors.size() ? tensors[next].offset : file_size;
     tensor.first_block = static_cast<std::uint32_t>(plan.blocks.size());
     AppendCut(tensor.offset, range_end, max_block, ByteGroupingWidth(tensor.dtype), plan.blocks);
     tensor.block_count = static_cast<std::uint32_t>(plan.blocks.size() - tensor.first_block);
+    planned_end = range_end;
   }
   plan.tensors = std::move(tensors);
   return plan;

@@ -124,6 +124,35 @@ TEST(ChunkerTest, ZeroLengthTensorsOwnNoBlocks) {
   }
 }
 
+// Found by tests/fuzz (gguf target, corpus/gguf/regression-empty-tensor-inside-another): an empty
+// tensor whose offset lies inside another tensor's bytes ended that tensor's range there, so the
+// tensor was not inside its blocks and the manifest of the file failed validation.
+TEST(ChunkerTest, AnEmptyTensorInsideAnotherTensorDoesNotCutItShort) {
+  const auto file = Safetensors(R"("a":{"dtype":"U8","shape":[16],"data_offsets":[0,16]},)"
+                                R"("e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},)"
+                                R"("b":{"dtype":"U8","shape":[4],"data_offsets":[16,20]})",
+                                20);
+  ChunkOptions options;
+  options.max_block = 6;
+  auto plan = PlanChunks(MemoryByteSource(file), FileFormat::kSafetensors, options);
+  ASSERT_TRUE(plan) << plan.error().message;
+  EXPECT_EQ(Covered(*plan), file.size());
+  const std::uint64_t data_start = file.size() - 20;
+  ASSERT_EQ(plan->blocks.size(), 1u + 3 + 1);  // header; a in 6+6+4; b
+  EXPECT_EQ(plan->blocks[3], (BlockExtent{data_start + 12, 4, 0}));
+  EXPECT_EQ(plan->blocks[4], (BlockExtent{data_start + 16, 4, 0}));
+  ASSERT_EQ(plan->tensors.size(), 3u);
+  EXPECT_EQ(plan->tensors[0].name, "a");
+  EXPECT_EQ(plan->tensors[0].first_block, 1u);
+  EXPECT_EQ(plan->tensors[0].block_count, 3u);
+  EXPECT_EQ(plan->tensors[1].name, "e");
+  EXPECT_EQ(plan->tensors[1].first_block, 2u);  // the block holding byte 8 of the data
+  EXPECT_EQ(plan->tensors[1].block_count, 0u);
+  EXPECT_EQ(plan->tensors[2].name, "b");
+  EXPECT_EQ(plan->tensors[2].first_block, 4u);
+  EXPECT_EQ(plan->tensors[2].block_count, 1u);
+}
+
 TEST(ChunkerTest, BrokenSafetensorsIsAnErrorNotAFallback) {
   auto file = Safetensors(R"("a":{"dtype":"U8","shape":[100],"data_offsets":[0,100]})", 50);
   auto plan = PlanChunks(MemoryByteSource(file), FileFormat::kSafetensors, {});
