@@ -42,7 +42,9 @@ class Noise {
 };
 
 // Weights with few distinct exponents, as trained weights have: bg2/bg4+zstd compress them.
-float Weight(std::size_t i) { return 0.01f * static_cast<float>(static_cast<int>(i * 37 % 101) - 50); }
+float Weight(std::size_t i) {
+  return 0.01f * static_cast<float>(static_cast<int>(i * 37 % 101) - 50);
+}
 
 Bytes SafetensorsFile() {
   const std::string header =

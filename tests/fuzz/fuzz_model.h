@@ -39,7 +39,7 @@ struct ModelFile {
 [[nodiscard]] std::vector<ModelFile> FuzzModelFiles();
 
 struct EncodedModel {
-  Manifest manifest;                             // revision "main", commit set
+  Manifest manifest;                              // revision "main", commit set
   std::vector<std::pair<BlockId, Bytes>> frames;  // one stored frame per distinct block
 };
 

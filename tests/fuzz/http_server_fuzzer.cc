@@ -117,14 +117,15 @@ void StartServer() {
   MetricsRegistry& metrics = model->metrics;
   model->server = ValueOrThrow(
       http::Server::Start(
-          options, [&data_plane](const http::Request& request) { return data_plane.Handle(request); },
+          options,
+          [&data_plane](const http::Request& request) { return data_plane.Handle(request); },
           [&metrics](const http::Exchange& exchange) { RecordExchange(metrics, exchange); }),
       "start the server");
 
   const std::string endpoint = model->server->endpoint();
   model->address.sin_family = AF_INET;
-  model->address.sin_port = htons(static_cast<std::uint16_t>(
-      std::stoul(endpoint.substr(endpoint.rfind(':') + 1))));
+  model->address.sin_port =
+      htons(static_cast<std::uint16_t>(std::stoul(endpoint.substr(endpoint.rfind(':') + 1))));
   model->address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   served = model.release();
 }
@@ -295,8 +296,7 @@ void CheckReplies(std::string_view input, const Received& received) {
     if (status >= 100 && status < 200) continue;  // 100 Continue before the final reply
     ++finals;
     FUZZ_CHECK(status < 500, "reply %zu has status %u: %s", finals, status, reply.body().c_str());
-    FUZZ_CHECK(finals <= methods.size() + 1, "%zu replies to %zu requests", finals,
-               methods.size());
+    FUZZ_CHECK(finals <= methods.size() + 1, "%zu replies to %zu requests", finals, methods.size());
     if (status != 204 && status != 304) {
       FUZZ_CHECK(parser.content_length().has_value() || head, "reply %zu (%u) has no length",
                  finals, status);

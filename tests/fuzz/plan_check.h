@@ -23,8 +23,8 @@ inline void CheckPlanPublishes(const ByteSource& file, FileFormat format,
   const Result<ChunkPlan> plan = PlanChunks(file, format, options);
   FUZZ_CHECK(plan.has_value(), "a file that parses does not chunk: %s",
              plan.error().message.c_str());
-  FUZZ_CHECK(plan->tensors.size() == tensor_count, "%zu tensors parsed, %zu planned",
-             tensor_count, plan->tensors.size());
+  FUZZ_CHECK(plan->tensors.size() == tensor_count, "%zu tensors parsed, %zu planned", tensor_count,
+             plan->tensors.size());
   Manifest manifest;
   manifest.model = "fuzz/model";
   manifest.revision = "main";

@@ -94,8 +94,7 @@ std::string Drain(BodySource& body, std::uint64_t content_length) {
 
 // The body a reply must carry for `decision`: the ranged bytes, framed as RFC 9110 14.6 says when
 // there are several.
-std::string ExpectedBody(const RangeDecision& decision, std::uint64_t length,
-                         const Reply& reply) {
+std::string ExpectedBody(const RangeDecision& decision, std::uint64_t length, const Reply& reply) {
   if (decision.kind == RangeDecision::Kind::kFull) {
     return length == 0 ? std::string() : PatternText({0, length - 1});
   }
@@ -107,7 +106,8 @@ std::string ExpectedBody(const RangeDecision& decision, std::uint64_t length,
   const std::string boundary(content_type.substr(kPrefix.size()));
   std::string body;
   for (const ByteRange& range : decision.ranges) {
-    body += "\r\n--" + boundary + "\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes " +
+    body += "\r\n--" + boundary +
+            "\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes " +
             std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
             std::to_string(length) + "\r\n\r\n" + PatternText(range);
   }
@@ -141,9 +141,8 @@ void CheckReplies(std::string_view range, std::optional<std::string_view> if_ran
                reply.status);
     return;
   }
-  const RangeDecision decision = IfRangeAllowsRange(if_range, kEtag)
-                                     ? DecideRange(range, length)
-                                     : RangeDecision{};
+  const RangeDecision decision =
+      IfRangeAllowsRange(if_range, kEtag) ? DecideRange(range, length) : RangeDecision{};
   switch (decision.kind) {
     case RangeDecision::Kind::kUnsatisfiable:
       FUZZ_CHECK(reply.status == 416 && !reply.body, "unsatisfiable, answered %d", reply.status);
@@ -159,9 +158,8 @@ void CheckReplies(std::string_view range, std::optional<std::string_view> if_ran
       FUZZ_CHECK(reply.status == 206, "partial, answered %d", reply.status);
       break;
   }
-  FUZZ_CHECK(head_reply.content_length == reply.content_length,
-             "HEAD says %llu bytes, GET %llu", static_cast<ull>(head_reply.content_length),
-             static_cast<ull>(reply.content_length));
+  FUZZ_CHECK(head_reply.content_length == reply.content_length, "HEAD says %llu bytes, GET %llu",
+             static_cast<ull>(head_reply.content_length), static_cast<ull>(reply.content_length));
   const std::string body = reply.body ? Drain(*reply.body, reply.content_length) : std::string();
   FUZZ_CHECK(body.size() == reply.content_length, "a body of %zu bytes for Content-Length %llu",
              body.size(), static_cast<ull>(reply.content_length));

@@ -160,8 +160,7 @@ void WriteGgufSeeds(SeedWriter& seeds, const std::vector<ModelFile>& files) {
   for (const ModelFile& file : files) {
     if (file.path == "model.gguf") seeds.Write(kTarget, "model", file.bytes);
   }
-  seeds.Write(kTarget, "v2-one-tensor",
-              Gguf().Version(2).Tensor("w", {8}, kF16, 0).Build(32, 16));
+  seeds.Write(kTarget, "v2-one-tensor", Gguf().Version(2).Tensor("w", {8}, kF16, 0).Build(32, 16));
   std::string nested;  // an array of two arrays of u32
   AppendLe(nested, static_cast<std::uint32_t>(GgufType::kArray), 4);
   AppendLe(nested, 2, 8);
@@ -282,9 +281,10 @@ void WriteFrameSeeds(SeedWriter& seeds, const EncodedModel& model) {
   const FrameView bg4 = ParseFrame(*by_codec[Codec::kBg4Zstd]).value();
   seeds.Write(kTarget, "bg4-wrong-raw-size",
               FrameOf(Codec::kBg4Zstd, bg4.header.raw_size + 4, bg4.payload));
-  seeds.Write(kTarget, "bg2-payload-as-bg4",
-              FrameOf(Codec::kBg4Zstd, ParseFrame(*by_codec[Codec::kBg2Zstd]).value().header.raw_size,
-                      ParseFrame(*by_codec[Codec::kBg2Zstd]).value().payload));
+  seeds.Write(
+      kTarget, "bg2-payload-as-bg4",
+      FrameOf(Codec::kBg4Zstd, ParseFrame(*by_codec[Codec::kBg2Zstd]).value().header.raw_size,
+              ParseFrame(*by_codec[Codec::kBg2Zstd]).value().payload));
 }
 
 std::string Request(std::string_view head, std::string_view body = {}) {
@@ -340,9 +340,9 @@ void WriteHttpSeeds(SeedWriter& seeds, const EncodedModel& model) {
   seeds.Write(kTarget, "get-models", Request("GET /v1/models HTTP/1.1\r\n" + host));
   seeds.Write(kTarget, "get-hub-model-info",
               Request("GET /api/models/acme/tiny/revision/HEAD HTTP/1.1\r\n" + host));
-  seeds.Write(kTarget, "get-hub-tree",
-              Request("GET /api/models/acme/tiny/tree/main/tokenizer?recursive=true HTTP/1.1\r\n" +
-                      host));
+  seeds.Write(
+      kTarget, "get-hub-tree",
+      Request("GET /api/models/acme/tiny/tree/main/tokenizer?recursive=true HTTP/1.1\r\n" + host));
   seeds.Write(kTarget, "post-paths-info-json",
               Request("POST /api/models/acme/tiny/paths-info/main HTTP/1.1\r\n" + host +
                           "Content-Type: application/json\r\n",
@@ -357,8 +357,8 @@ void WriteHttpSeeds(SeedWriter& seeds, const EncodedModel& model) {
                   "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" +
                   Chunked({R"({"paths":[)", R"("config.json"]})"}));
   seeds.Write(kTarget, "header-too-large",
-              Request("GET /v1/models HTTP/1.1\r\n" + host + "X-Padding: " +
-                      std::string(kFuzzHeaderLimitBytes, 'p') + "\r\n"));
+              Request("GET /v1/models HTTP/1.1\r\n" + host +
+                      "X-Padding: " + std::string(kFuzzHeaderLimitBytes, 'p') + "\r\n"));
   seeds.Write(kTarget, "body-too-large",
               "POST /api/models/acme/tiny/paths-info/main HTTP/1.1\r\n" + host +
                   "Content-Type: application/json\r\nContent-Length: " +
@@ -367,9 +367,9 @@ void WriteHttpSeeds(SeedWriter& seeds, const EncodedModel& model) {
               Request("GET /healthz HTTP/1.1\r\n" + host) +
                   Request("HEAD /readyz HTTP/1.1\r\n" + host) +
                   Request("GET /metrics HTTP/1.1\r\n" + host + "Connection: close\r\n"));
-  seeds.Write(kTarget, "encoded-traversal",
-              Request("GET /acme/tiny/resolve/main/tokenizer%2F..%2Fconfig.json HTTP/1.1\r\n" +
-                      host));
+  seeds.Write(
+      kTarget, "encoded-traversal",
+      Request("GET /acme/tiny/resolve/main/tokenizer%2F..%2Fconfig.json HTTP/1.1\r\n" + host));
   seeds.Write(kTarget, "wrong-method", Request("DELETE /v1/models HTTP/1.1\r\n" + host));
 }
 
