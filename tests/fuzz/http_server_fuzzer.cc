@@ -144,6 +144,17 @@ int RemainingMs(Clock::time_point deadline) {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
+// Waits for `fd`'s events until `deadline`; false on timeout. libFuzzer's timers interrupt
+// system calls (EINTR), which is no reason to stop waiting.
+bool Poll(pollfd& fd, Clock::time_point deadline) {
+  for (;;) {
+    const int polled = poll(&fd, 1, RemainingMs(deadline));
+    if (polled == 1) return true;
+    FUZZ_CHECK(polled == 0 || errno == EINTR, "poll: %s", std::strerror(errno));
+    if (polled == 0 && Clock::now() >= deadline) return false;
+  }
+}
+
 struct Received {
   std::string bytes;
   bool clean_close = false;  // the server closed (FIN), rather than reset the connection
@@ -154,14 +165,28 @@ Received Exchange(std::string_view input) {
   const Clock::time_point deadline = Clock::now() + kExchangeDeadline;
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   FUZZ_CHECK(fd >= 0, "socket: %s", std::strerror(errno));
-  // Closing with a reset leaves no TIME_WAIT behind, so ephemeral ports do not run out.
+  // Thousands of connections a second leave thousands of TIME_WAITs behind (the side that sends
+  // the first FIN keeps one for 60 s), more than the ephemeral ports of one address unless the
+  // kernel reuses them (net.ipv4.tcp_tw_reuse). So each connection comes from the next of 65536
+  // loopback addresses, 127.1.x.y, and never runs out of ports. A close before the server's FIN
+  // resets the connection, which leaves no TIME_WAIT at all.
+  static std::uint32_t next_source = 0;
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  source.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | (next_source++ & 0xffff));
+  FUZZ_CHECK(bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof(source)) == 0,
+             "bind to a 127.1.x.y address: %s", std::strerror(errno));
   const linger abort_on_close{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
   const sockaddr_in& address = served->address;
   if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
     FUZZ_CHECK(errno == EINPROGRESS, "connect: %s", std::strerror(errno));
     pollfd writable{fd, POLLOUT, 0};
-    FUZZ_CHECK(poll(&writable, 1, RemainingMs(deadline)) == 1, "the server does not accept");
+    FUZZ_CHECK(Poll(writable, deadline), "the server does not accept within 5 s");
+    int error = 0;
+    socklen_t length = sizeof(error);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+    FUZZ_CHECK(error == 0, "connect: %s", std::strerror(error));
   }
 
   Received received;
@@ -170,8 +195,7 @@ Received Exchange(std::string_view input) {
   if (!writing) shutdown(fd, SHUT_WR);
   for (;;) {
     pollfd ready{fd, static_cast<short>(POLLIN | (writing ? POLLOUT : 0)), 0};
-    const int polled = poll(&ready, 1, RemainingMs(deadline));
-    FUZZ_CHECK(polled == 1,
+    FUZZ_CHECK(Poll(ready, deadline),
                "the server neither answered nor closed within 5 s of %zu of %zu request bytes "
                "(%zu reply bytes so far)",
                sent, input.size(), received.bytes.size());
