@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
       ->envname("MEI_CONNECT_TIMEOUT_MS")
       ->capture_default_str();
   app.add_option("--upstream-timeout-ms", upstream_timeout_ms,
-                 "Upstream idle timeout: longest wait for the next bytes")
+                 "Deadline for one upstream request (a block, a manifest), connect to last byte")
       ->envname("MEI_UPSTREAM_TIMEOUT_MS")
       ->capture_default_str();
   app.add_option("--fill-concurrency", options.fill_concurrency, "Block fills at once")
@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     for (const std::string& peer : peers) options.peers.insert(ParsePeer(peer));
     options.revision_ttl = std::chrono::milliseconds(revision_ttl_ms);
     options.upstream_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
-    options.upstream_idle_timeout = std::chrono::milliseconds(upstream_timeout_ms);
+    options.upstream_timeout = std::chrono::milliseconds(upstream_timeout_ms);
     options.data_server.header_timeout = std::chrono::milliseconds(header_timeout_ms);
     options.data_server.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
     options.admin_server.header_timeout = options.data_server.header_timeout;

@@ -228,7 +228,8 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
   fill.concurrency = o.fill_concurrency;
   fill.fetch.client_id = o.node_id;
   fill.fetch.client.connect_timeout = o.upstream_connect_timeout;
-  fill.fetch.client.idle_timeout = o.upstream_idle_timeout;
+  fill.fetch.client.idle_timeout = o.upstream_timeout;
+  fill.fetch.client.deadline = o.upstream_timeout;
   p.filler = std::make_unique<BlockFiller>(
       *p.store.blocks, *p.index, p.health, p.metrics,
       [&p](const BlockId& id) { return p.UpstreamsFor(id); }, fill);

@@ -29,7 +29,9 @@ struct NodeOptions {
   http::ServerOptions admin_server;  // the same for the admin listener
   std::chrono::milliseconds revision_ttl{60'000};
   std::chrono::milliseconds upstream_connect_timeout{5'000};
-  std::chrono::milliseconds upstream_idle_timeout{30'000};
+  // For one upstream request (a block, a manifest): no wait for the next bytes, and no whole
+  // request, may take longer, so a parent that trickles a block fails as one that stalls does.
+  std::chrono::milliseconds upstream_timeout{30'000};
   std::size_t fill_concurrency = 8;
   std::uint64_t prefetch_rate_bytes_per_second = 0;  // 0: unlimited
   std::filesystem::path access_log_dir;              // empty: <store_dir>/logs

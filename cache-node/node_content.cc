@@ -25,6 +25,20 @@ Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
   // filled once more before giving up.
   for (int round = 0; round < 2; ++round) {
     auto stored = blocks_.Get(id);
+    if (!stored && stored.error().code == Errc::kBlockNotFound) {
+      // Metadata that outlived its frame (a disk that lost data) would make the store take the
+      // block for held and skip the fill's write: it counts as a damaged frame. The metadata is
+      // read first, then the frame again: a Put writes both in one batch, so a fill that landed
+      // meanwhile is found, and a block deleted meanwhile has no metadata left to drop.
+      auto has = blocks_.Has(id);
+      if (!has) return has.error();
+      if (*has) {
+        stored = blocks_.Get(id);
+        if (!stored && stored.error().code == Errc::kBlockNotFound) {
+          stored = Error{Errc::kBadFrame, "block " + id.Hex() + " has metadata but no frame"};
+        }
+      }
+    }
     if (stored) {
       index_.Touched(id);
       return stored;

@@ -32,7 +32,8 @@ class NodeContent final : public ContentSource {
   Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override;
   Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override;
   // A hit counts towards the block's recency and hits; a miss waits for the fill. A stored frame
-  // that fails its checksum (damaged at rest) is dropped and filled again.
+  // that fails its checksum (damaged at rest), or that is gone while its metadata stayed, is
+  // dropped and filled again.
   Result<StoredBlock> GetBlock(const BlockId& id) override;
   Result<void> Ready() override;
   std::optional<CacheLookup> Lookup(std::span<const BlockId> ids) override;

@@ -1,5 +1,6 @@
 #include "common/store.h"
 
+#include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string_view>
 #include <tuple>
+#include <vector>
 
 #include "common/internal/rocks_handle.h"
 
@@ -113,6 +115,34 @@ Result<BlockMeta> DecodeMeta(const BlockId& id, std::string_view value) {
   return meta;
 }
 
+// What a write may still take from the store's filesystem.
+struct Room {
+  bool known = false;  // false when the filesystem cannot tell its free space
+  std::uint64_t free_bytes = 0;
+  std::uint64_t unflushed_bytes = 0;  // memtables, which a flush will write out
+  std::uint64_t sst_bytes = 0;        // what a compaction may rewrite
+
+  bool Fits(std::uint64_t size, std::uint64_t min_free_bytes) const {
+    const std::uint64_t needed = size + unflushed_bytes + sst_bytes + min_free_bytes;
+    return free_bytes >= needed;
+  }
+};
+
+Result<Room> RoomOf(const RocksHandle& handle) {
+  rocksdb::DB& db = handle.db();
+  Room room;
+  const rocksdb::Status status = db.GetEnv()->GetFreeSpace(db.GetName(), &room.free_bytes);
+  if (status.IsNotSupported()) return room;
+  if (!status.ok()) return StorageError("measure the free space of " + db.GetName(), status);
+  room.known = true;
+  if (!db.GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables,
+                                   &room.unflushed_bytes) ||
+      !db.GetAggregatedIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &room.sst_bytes)) {
+    return Error{Errc::kStorage, "RocksDB does not report the size of its memtables and SST files"};
+  }
+  return room;
+}
+
 std::uint64_t NowMs() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
@@ -147,6 +177,10 @@ rocksdb::DBOptions MakeDbOptions(const StoreOptions& options) {
   db_options.max_total_wal_size = 256ull << 20;
   db_options.max_log_file_size = 16ull << 20;
   db_options.keep_log_file_num = 4;
+  // Block writes that skip the WAL survive a crash only as far as the last flush, and only if
+  // every family flushes at that same point: else a crash could keep frames whose metadata and
+  // counters were lost (space nothing accounts for), or metadata without its frame.
+  db_options.atomic_flush = !options.log_block_writes;
   if (options.env != nullptr) db_options.env = options.env;
   return db_options;
 }
@@ -272,10 +306,13 @@ struct BlockStore::Counters {
   std::mutex write_mutex;
   std::atomic<std::uint64_t> stored_bytes{0};
   std::atomic<std::uint64_t> block_count{0};
+  // Whether blocks may have been deleted since the last reclaim; under write_mutex. True at
+  // open: what earlier processes deleted is not known.
+  bool reclaim_pending = true;
 };
 
-BlockStore::BlockStore(std::shared_ptr<RocksHandle> db)
-    : db_(std::move(db)), counters_(std::make_unique<Counters>()) {
+BlockStore::BlockStore(std::shared_ptr<RocksHandle> db, std::uint64_t min_free_bytes)
+    : db_(std::move(db)), min_free_bytes_(min_free_bytes), counters_(std::make_unique<Counters>()) {
   const BlockCounters at_open = db_->counters_at_open();
   counters_->stored_bytes.store(at_open.stored_bytes);
   counters_->block_count.store(at_open.block_count);
@@ -297,6 +334,10 @@ Result<bool> BlockStore::Put(const BlockId& id, std::span<const std::byte> frame
   auto present = Contains(*db_, RocksHandle::kBlockMeta, key, "the metadata of block " + id.Hex());
   if (!present) return present.error();
   if (*present) return false;
+  if (auto room = MakeRoomLocked(frame.size()); !room) {
+    return Error{room.error().code,
+                 "could not store block " + id.Hex() + ": " + room.error().message};
+  }
 
   const std::uint64_t stored_bytes = counters_->stored_bytes.load() + frame.size();
   const std::uint64_t block_count = counters_->block_count.load() + 1;
@@ -377,7 +418,56 @@ Result<bool> BlockStore::Delete(const BlockId& id) {
   if (!status.ok()) return WriteError("delete block " + id.Hex(), status);
   counters_->stored_bytes.store(stored_bytes);
   counters_->block_count.store(block_count);
+  counters_->reclaim_pending = true;
   return true;
+}
+
+Result<void> BlockStore::MakeRoomLocked(std::uint64_t size) {
+  auto room = RoomOf(*db_);
+  if (!room) return room.error();
+  if (!room->known || room->Fits(size, min_free_bytes_)) return {};
+  if (auto reclaimed = ReclaimLocked(); !reclaimed) return reclaimed.error();
+  room = RoomOf(*db_);
+  if (!room) return room.error();
+  if (room->Fits(size, min_free_bytes_)) return {};
+  return Error{Errc::kStoreFull,
+               fmt::format("the store is full: its filesystem has {} bytes free, and {} must stay "
+                           "free after this {}-byte frame (RocksDB's files need room to work)",
+                           room->free_bytes,
+                           room->unflushed_bytes + room->sst_bytes + min_free_bytes_, size)};
+}
+
+Result<void> BlockStore::ReclaimLocked() {
+  rocksdb::DB& db = db_->db();
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  for (std::size_t family = 0; family < RocksHandle::kFamilyCount; ++family) {
+    families.push_back(db_->family(static_cast<RocksHandle::Family>(family)));
+  }
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  flush.allow_write_stall = true;
+  if (const rocksdb::Status status = db.Flush(flush, families); !status.ok()) {
+    return WriteError("flush the memtables to make room", status);
+  }
+  if (!counters_->reclaim_pending) return {};
+  // Without blob garbage collection: relocating the live frames of partly deleted blob files
+  // would need the room that is missing. Files with no live frame left are deleted outright.
+  rocksdb::CompactRangeOptions compact;
+  compact.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kDisable;
+  const rocksdb::Status status =
+      db.CompactRange(compact, db_->family(RocksHandle::kBlocks), nullptr, nullptr);
+  if (!status.ok()) return WriteError("compact the deleted blocks away to make room", status);
+  // The blob files the compaction left with no live frame are out of the database now, but
+  // RocksDB may delete them only after CompactRange has returned, at the end of its background
+  // job; enabling file deletions scans for such files and deletes them before the room is measured.
+  if (const rocksdb::Status disabled = db.DisableFileDeletions(); !disabled.ok()) {
+    return StorageError("pause file deletions", disabled);
+  }
+  if (const rocksdb::Status enabled = db.EnableFileDeletions(/*force=*/false); !enabled.ok()) {
+    return StorageError("delete the files of the deleted blocks", enabled);
+  }
+  counters_->reclaim_pending = false;
+  return {};
 }
 
 Result<void> BlockStore::UpdateMeta(std::span<const std::pair<BlockId, BlockMeta>> updates) {
@@ -578,7 +668,7 @@ Result<Store> OpenStore(const std::filesystem::path& dir, StoreOptions options) 
   auto handle = OpenHandle(dir, options);
   if (!handle) return handle.error();
   Store store;
-  store.blocks = std::make_unique<BlockStore>(*handle);
+  store.blocks = std::make_unique<BlockStore>(*handle, options.min_free_bytes);
   store.manifests = std::make_unique<ManifestStore>(*handle);
   store.plan = std::make_unique<PlanStore>(*handle);
   return store;

@@ -57,6 +57,11 @@ struct StoreOptions {
   // The environment RocksDB does its file I/O through; null is the default (the local disk).
   // Tests put a fault-injecting one here. REQUIRES: outlives the store.
   rocksdb::Env* env = nullptr;
+  // Free space a block put must leave on the store's filesystem, beyond the size of the SST files
+  // (room for RocksDB to rewrite them all in a compaction) and what the memtables will write when
+  // they are flushed: RocksDB's own metadata writes (MANIFEST, logs, flushes) must never find the
+  // disk full, or it stops taking writes, deletes included (BlockStore, "Full disk").
+  std::uint64_t min_free_bytes = 8ull << 20;
 };
 
 struct BlockMeta {
@@ -93,17 +98,30 @@ class RocksHandle;  // internal: the shared database handle
 
 // Blocks keyed by id. Thread-safe.
 //
-// Every write reports a full disk (RocksDB's NoSpace or SpaceLimit) as kStoreFull, so that the
-// HTTP layer answers 507 and the caller can tell it from any other storage failure (kStorage).
-// Reads keep working while the disk is full.
+// Full disk. Every write reports a full disk (RocksDB's NoSpace or SpaceLimit) as kStoreFull, so
+// that the HTTP layer answers 507 and the caller can tell it from any other storage failure
+// (kStorage). Reads keep working while the disk is full. A put is refused with kStoreFull before
+// it is written when the filesystem would be left with less than StoreOptions::min_free_bytes
+// (plus the SST files' size) once the memtables are flushed: RocksDB itself never runs out of
+// space, which would stop every write until it is resumed, the deletes that could make room
+// among them. A put that finds too little room first flushes the memtables (so that the free
+// space is exact, not an estimate) and, when blocks were deleted since the last time, compacts
+// the blocks family (also the first time after opening), which drops the deleted frames and
+// deletes every blob file left with no live frame; then it checks again. So deleting blocks (a
+// purge, an eviction) makes room for the next put on a full disk. Should RocksDB stop anyway (the
+// disk filled from elsewhere), every write fails with kStoreFull until RocksDB resumes by itself,
+// within seconds of the filesystem having room again (its SstFileManager polls the free space every
+// 5 s).
 class BlockStore {
  public:
-  explicit BlockStore(std::shared_ptr<RocksHandle> db);
+  // REQUIRES: `db` open. `min_free_bytes` as in StoreOptions.
+  BlockStore(std::shared_ptr<RocksHandle> db, std::uint64_t min_free_bytes);
   ~BlockStore();
 
   // Stores `frame` under `id` with fresh metadata, unless the id is already stored (dedup).
   // Returns true when it stored, false when the id was already there. The frame must parse
-  // (ParseFrame); kBadFrame otherwise. Does not check that the frame decodes to bytes whose
+  // (ParseFrame); kBadFrame otherwise. kStoreFull, storing nothing, when the disk has no room
+  // for it (see "Full disk" above). Does not check that the frame decodes to bytes whose
   // SHA-256 is `id`: callers verify what they did not encode themselves.
   [[nodiscard]] Result<bool> Put(const BlockId& id, std::span<const std::byte> frame);
 
@@ -117,7 +135,8 @@ class BlockStore {
   [[nodiscard]] Result<bool> Has(const BlockId& id) const;
   [[nodiscard]] Result<BlockMeta> Meta(const BlockId& id) const;
 
-  // Removes the block and its metadata; false when it was not there.
+  // Removes the block and its metadata; false when it was not there. Its disk space comes back
+  // with compactions, or at once when a put finds the disk full.
   [[nodiscard]] Result<bool> Delete(const BlockId& id);
 
   // Persists the usage fields of stored blocks' metadata (last_access_ms, hits, pins) in one
@@ -137,7 +156,17 @@ class BlockStore {
 
  private:
   struct Counters;
+  // REQUIRES: counters_->write_mutex held (both).
+  // Whether a frame of `size` bytes fits (see "Full disk"), flushing and reclaiming when the
+  // estimate says it does not; kStoreFull saying how much room there is otherwise.
+  [[nodiscard]] Result<void> MakeRoomLocked(std::uint64_t size);
+  // Flushes the memtables and, when blocks may have been deleted since the last time (or since
+  // the store was opened), compacts the blocks family so that blob files holding only deleted
+  // frames are deleted.
+  [[nodiscard]] Result<void> ReclaimLocked();
+
   std::shared_ptr<RocksHandle> db_;
+  const std::uint64_t min_free_bytes_;
   std::unique_ptr<Counters> counters_;
 };
 

@@ -164,7 +164,18 @@ struct Target {
   const ClientRequest& request;
   const HttpUrl& url;
   const ClientOptions& options;
+  std::optional<Clock::time_point> deadline;  // options.deadline from the start of the call
 };
+
+// Arms `stream` for one step of at most `step`, and never past the call's deadline.
+void Expire(beast::tcp_stream& stream, const Target& target, std::chrono::milliseconds step) {
+  const Clock::time_point at = Clock::now() + step;
+  stream.expires_at(target.deadline ? std::min(at, *target.deadline) : at);
+}
+
+bool DeadlinePassed(const Target& target) {
+  return target.deadline && Clock::now() >= *target.deadline;
+}
 
 Error Failed(const Target& target, std::string_view what) {
   return Error{Errc::kUpstreamFailed,
@@ -195,6 +206,15 @@ struct Failure {
 Error ErrorOf(const Target& target, const Failure& failure) {
   const error_code& error = failure.error;
   const long long idle_ms = target.options.idle_timeout.count();
+  if (error == beast::error::timeout && DeadlinePassed(target)) {
+    return TimedOut(
+        target,
+        fmt::format("the exchange did not complete within its deadline of {} ms ({})",
+                    target.options.deadline.count(),
+                    failure.header_done
+                        ? fmt::format("{} bytes of the response body had come", failure.body_bytes)
+                        : std::string("no complete response header had come")));
+  }
   if (error == beast::error::timeout) {
     if (failure.sending) {
       return TimedOut(target, fmt::format("the upstream took no request bytes for {} ms", idle_ms));
@@ -259,8 +279,12 @@ net::awaitable<std::optional<Error>> Connect(const Target& target, beast::tcp_st
     }
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }
-  stream.expires_after(target.options.connect_timeout);
+  Expire(stream, target, target.options.connect_timeout);
   auto [connect_error, endpoint] = co_await stream.async_connect(endpoints, kAsTuple);
+  if (connect_error == beast::error::timeout && DeadlinePassed(target)) {
+    co_return TimedOut(target, fmt::format("no connection to {} within the deadline of {} ms",
+                                           Authority(target.url), target.options.deadline.count()));
+  }
   if (connect_error == beast::error::timeout) {
     co_return TimedOut(target,
                        fmt::format("no connection to {} within {} ms", Authority(target.url),
@@ -294,16 +318,18 @@ void Park(beast::tcp_stream& stream, const Target& target) {
 }
 
 // Writes `message` and reads the final response into `parser` on `stream`, each read and write
-// within idle_timeout. On success, `buffer` holds whatever the upstream sent past the response.
+// within idle_timeout and all of them within the deadline. On success, `buffer` holds whatever the
+// upstream sent past the response.
 constexpr std::size_t kReadBufferBytes = 256 * 1024;
 
 net::awaitable<std::optional<Failure>> Exchange(beast::tcp_stream& stream, RequestMessage& message,
-                                                const ClientOptions& options,
+                                                const Target& target,
                                                 std::optional<ResponseParser>& parser,
                                                 beast::flat_buffer& buffer) {
+  const ClientOptions& options = target.options;
   bhttp::request_serializer<bhttp::span_body<const char>> serializer(message);
   while (!serializer.is_done()) {
-    stream.expires_after(options.idle_timeout);
+    Expire(stream, target, options.idle_timeout);
     auto [error, size] = co_await bhttp::async_write_some(stream, serializer, kAsTuple);
     if (error) co_return Failure{.error = error, .sending = true};
   }
@@ -314,7 +340,7 @@ net::awaitable<std::optional<Failure>> Exchange(beast::tcp_stream& stream, Reque
     parser->body_limit(options.max_body_bytes);
     if (message.method() == bhttp::verb::head) parser->skip(true);
     while (!parser->is_done()) {
-      stream.expires_after(options.idle_timeout);
+      Expire(stream, target, options.idle_timeout);
       auto [error, size] = co_await bhttp::async_read_some(stream, buffer, *parser, kAsTuple);
       response_started = response_started || parser->got_some() || buffer.size() > 0;
       if (error) {
@@ -370,7 +396,7 @@ net::awaitable<Result<ClientResponse>> Run(Target target) {
     beast::flat_buffer buffer;
     buffer.reserve(kReadBufferBytes);
     const std::optional<Failure> failure =
-        co_await Exchange(stream, message, target.options, parser, buffer);
+        co_await Exchange(stream, message, target, parser, buffer);
     if (failure) {
       // A kept-alive connection that the upstream closed just as it was reused.
       const bool stale = reused && !failure->response_started && IsClosed(failure->error);
@@ -489,7 +515,9 @@ Result<ClientResponse> Fetch(const ClientRequest& request, const ClientOptions& 
 
     net::io_context io(1);
     std::optional<Result<ClientResponse>> outcome;
-    net::co_spawn(io, Run(Target{request, *url, options}),
+    std::optional<Clock::time_point> deadline;
+    if (options.deadline.count() > 0) deadline = Clock::now() + options.deadline;
+    net::co_spawn(io, Run(Target{request, *url, options, deadline}),
                   [&](std::exception_ptr exception, Result<ClientResponse> result) {
                     if (exception) std::rethrow_exception(exception);  // out of io.run()
                     outcome = std::move(result);

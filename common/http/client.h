@@ -3,11 +3,12 @@
 //
 // Each call runs Beast's asynchronous operations on an io_context of its own, on the calling
 // thread, with a deadline per step: the connect gets connect_timeout, and every single read and
-// write gets idle_timeout, so a stalled upstream fails while a slow but steady one never does
-// (there is no deadline for a whole response). The response body is parsed straight into
-// ClientResponse::body (reserved to its Content-Length when one is announced) and never copied
-// afterwards; chunked and Content-Length bodies are both handled, and at most max_body_bytes are
-// accepted.
+// write gets idle_timeout, so a stalled upstream fails. A slow but steady one fails only when the
+// caller sets a deadline for the whole exchange (a cache node filling a block does: a trickle of
+// a byte a second would otherwise hold the fill and its waiters for days). The response body is
+// parsed straight into ClientResponse::body (reserved to its Content-Length when one is announced)
+// and never copied afterwards; chunked and Content-Length bodies are both handled, and at most
+// max_body_bytes are accepted.
 //
 // Connections are kept alive and reused: after a complete response that allows it, the socket is
 // parked in a small process-wide pool per host:port (at most 8 per host and 64 in all, the oldest
@@ -33,6 +34,9 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};
   // For each read and each write: a stalled upstream fails, a slow steady one does not.
   std::chrono::milliseconds idle_timeout{30000};
+  // For the whole call: connect, request and every byte of the response, however steadily they
+  // come (kUpstreamTimeout when it passes). Zero: no deadline, only the per-step timeouts.
+  std::chrono::milliseconds deadline{0};
   std::uint64_t max_body_bytes = 64ull << 20;  // larger bodies fail with kUpstreamFailed
   // How long a connection may wait in the pool for its next request; zero sends
   // "Connection: close" and uses one connection per request.
@@ -65,8 +69,8 @@ struct ClientResponse {
 // own timeouts, not by connect_timeout.
 // Errors: malformed URL, method or header -> kBadRequest; connection refused or reset, connection
 // closed before the response was complete, malformed response, body over max_body_bytes ->
-// kUpstreamFailed; connect or idle timeout -> kUpstreamTimeout. The message names the method and
-// URL and says what happened, in one sentence. Never throws.
+// kUpstreamFailed; connect or idle timeout, or the deadline -> kUpstreamTimeout. The message names
+// the method and URL and says what happened, in one sentence. Never throws.
 [[nodiscard]] Result<ClientResponse> Fetch(const ClientRequest& request,
                                            const ClientOptions& options = {});
 

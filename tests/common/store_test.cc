@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -635,6 +636,171 @@ TEST_F(FullDiskTest, WritesFailWithStoreFullWhileReadsKeepWorking) {
   EXPECT_EQ(store.blocks->Has(stored.id).value(), true);
   EXPECT_EQ(store.blocks->stored_bytes(), stored.frame.size());
   EXPECT_TRUE(store.blocks->Put(refused.id, refused.frame).value());
+}
+
+// A disk of `capacity_bytes` holding only the store: its free space is the capacity less the
+// bytes of the files under `dir`, as a small filesystem of its own would report.
+class SmallDiskFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  SmallDiskFileSystem(fs::path dir, std::uint64_t capacity_bytes)
+      : FileSystemWrapper(rocksdb::FileSystem::Default()),
+        dir_(std::move(dir)),
+        capacity_bytes_(capacity_bytes) {}
+
+  const char* Name() const override { return "SmallDiskFileSystem"; }
+
+  rocksdb::IOStatus GetFreeSpace(const std::string& /*path*/, const rocksdb::IOOptions& /*options*/,
+                                 std::uint64_t* free_bytes,
+                                 rocksdb::IODebugContext* /*debug*/) override {
+    const std::uint64_t used = UsedBytes();
+    *free_bytes = used >= capacity_bytes_ ? 0 : capacity_bytes_ - used;
+    return rocksdb::IOStatus::OK();
+  }
+
+  std::uint64_t UsedBytes() const {
+    std::uint64_t used = 0;
+    std::error_code error;
+    for (const auto& entry : fs::recursive_directory_iterator(dir_, error)) {
+      if (entry.is_regular_file(error)) used += entry.file_size(error);
+    }
+    return used;
+  }
+
+ private:
+  const fs::path dir_;
+  const std::uint64_t capacity_bytes_;
+};
+
+// A cache node's store settings on a 12 MiB disk: unlogged block writes, a 1 MiB memtable (so
+// that frames reach blob files as they come), 2 MiB kept free.
+class SmallDiskTest : public StoreTest {
+ protected:
+  static constexpr std::uint64_t kCapacity = 12ull << 20;
+  static constexpr std::size_t kBlockBytes = 256 * 1024;
+
+  void SetUp() override {
+    StoreTest::SetUp();
+    file_system_ = std::make_shared<SmallDiskFileSystem>(dir_, kCapacity);
+    env_ = rocksdb::NewCompositeEnv(file_system_);
+    options_.env = env_.get();
+    options_.log_block_writes = false;
+    options_.block_memtable_bytes = 1ull << 20;
+    options_.min_free_bytes = 2ull << 20;
+  }
+
+  // Puts fresh random blocks until one is refused: the blocks stored, and the refusal.
+  std::vector<TestBlock> FillUntilFull(Store& store, std::uint64_t seed, Error& refusal) {
+    std::vector<TestBlock> stored;
+    for (int i = 0; i < 200; ++i) {
+      TestBlock block = MakeBlock(RandomBytes(kBlockBytes, seed + i));
+      auto put = store.blocks->Put(block.id, block.frame);
+      if (!put) {
+        refusal = put.error();
+        EXPECT_FALSE(store.blocks->Has(block.id).value());
+        return stored;
+      }
+      EXPECT_TRUE(*put);
+      stored.push_back(std::move(block));
+    }
+    ADD_FAILURE() << "200 blocks of " << kBlockBytes << " bytes fit on a disk of " << kCapacity;
+    return stored;
+  }
+
+  std::shared_ptr<SmallDiskFileSystem> file_system_;
+  std::unique_ptr<rocksdb::Env> env_;
+  StoreOptions options_;
+};
+
+TEST_F(SmallDiskTest, PutThatWouldLeaveLessThanTheReserveFreeIsStoreFullAndReadsGoOn) {
+  Store store = Open(options_);
+  Error refusal;
+  const std::vector<TestBlock> stored = FillUntilFull(store, 100, refusal);
+  EXPECT_EQ(refusal.code, Errc::kStoreFull) << refusal.message;
+  EXPECT_NE(refusal.message.find("the store is full"), std::string::npos) << refusal.message;
+  // Most of the disk was used before the refusal, and the disk never filled.
+  EXPECT_GT(stored.size() * kBlockBytes, kCapacity / 2);
+  EXPECT_LT(file_system_->UsedBytes(), kCapacity);
+  std::uint64_t frames = 0;
+  for (const TestBlock& block : stored) {
+    std::vector<std::byte> raw;
+    ASSERT_TRUE(store.blocks->ReadRaw(block.id, raw).has_value());
+    EXPECT_TRUE(raw == block.raw);
+    frames += block.frame.size();
+  }
+  EXPECT_EQ(store.blocks->stored_bytes(), frames);
+  EXPECT_EQ(store.blocks->block_count(), stored.size());
+  // RocksDB never hit the full disk: the other families and deletes still write.
+  EXPECT_TRUE(store.plan->Put("pins", "{}").has_value());
+  EXPECT_TRUE(store.blocks->Delete(stored.front().id).value());
+}
+
+TEST_F(SmallDiskTest, DeletingBlocksOnAFullDiskMakesRoomForAsManyAgain) {
+  Store store = Open(options_);
+  Error refusal;
+  const std::vector<TestBlock> first = FillUntilFull(store, 100, refusal);
+  ASSERT_EQ(refusal.code, Errc::kStoreFull) << refusal.message;
+  for (const TestBlock& block : first) EXPECT_TRUE(store.blocks->Delete(block.id).value());
+
+  const std::vector<TestBlock> second = FillUntilFull(store, 1000, refusal);
+  EXPECT_EQ(refusal.code, Errc::kStoreFull) << refusal.message;
+  // The deleted frames' blob files went: as many blocks fit again, give or take one memtable.
+  EXPECT_GE(second.size() + 4, first.size());
+  EXPECT_LT(file_system_->UsedBytes(), kCapacity);
+  EXPECT_EQ(store.blocks->block_count(), second.size());
+  for (const TestBlock& block : second) {
+    std::vector<std::byte> raw;
+    ASSERT_TRUE(store.blocks->ReadRaw(block.id, raw).has_value());
+    EXPECT_TRUE(raw == block.raw);
+  }
+}
+
+TEST_F(SmallDiskTest, DeletedBlocksSurviveAReopenDeletedAndTheirRoomComesBack) {
+  Error refusal;
+  std::vector<TestBlock> first;
+  {
+    Store store = Open(options_);
+    first = FillUntilFull(store, 100, refusal);
+    ASSERT_EQ(refusal.code, Errc::kStoreFull) << refusal.message;
+    for (const TestBlock& block : first) EXPECT_TRUE(store.blocks->Delete(block.id).value());
+  }
+  Store store = Open(options_);
+  EXPECT_EQ(store.blocks->block_count(), 0u);
+  EXPECT_EQ(store.blocks->stored_bytes(), 0u);
+  EXPECT_FALSE(store.blocks->Has(first.front().id).value());
+  // A new process knows of no deletion to reclaim, yet the deleted frames' room comes back.
+  const std::vector<TestBlock> second = FillUntilFull(store, 1000, refusal);
+  EXPECT_GE(second.size() + 4, first.size());
+}
+
+// RocksDB stopped by a full disk (here the failure is made by the file system, so the store's
+// own reserve cannot see it coming) resumes by itself once there is room: the same store takes
+// writes again without being reopened.
+TEST_F(FullDiskTest, StoreStoppedByAFullDiskTakesWritesAgainOnceThereIsRoom) {
+  const auto file_system = std::make_shared<DiskFullFileSystem>();
+  const std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(file_system);
+  StoreOptions options;
+  options.env = env.get();
+  Store store = Open(options);
+  const TestBlock stored = MakeBlock(RandomBytes(5000, 21));
+  ASSERT_TRUE(store.blocks->Put(stored.id, stored.frame).value());
+  file_system->full = true;
+  const TestBlock refused = MakeBlock(RandomBytes(5000, 22));
+  EXPECT_EQ(store.blocks->Put(refused.id, refused.frame).error().code, Errc::kStoreFull);
+  EXPECT_EQ(store.blocks->Delete(stored.id).error().code, Errc::kStoreFull);
+  file_system->full = false;
+
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  Result<bool> put = store.blocks->Put(refused.id, refused.frame);
+  while (!put && std::chrono::steady_clock::now() < until) {
+    EXPECT_EQ(put.error().code, Errc::kStoreFull) << put.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    put = store.blocks->Put(refused.id, refused.frame);
+  }
+  ASSERT_TRUE(put) << "still refused 20 s after the disk had room: " << put.error().message;
+  EXPECT_TRUE(*put);
+  EXPECT_TRUE(store.blocks->Delete(stored.id).value());
+  EXPECT_EQ(store.blocks->block_count(), 1u);
+  EXPECT_EQ(store.blocks->stored_bytes(), refused.frame.size());
 }
 
 TEST_F(ManifestStoreTest, PutThenGetByNameAndByCommit) {

@@ -426,6 +426,49 @@ TEST(ClientTest, SlowSteadyUpstreamIsReadPastTheIdleTimeout) {
   EXPECT_GT(std::chrono::steady_clock::now() - start, options.idle_timeout);
 }
 
+// A byte every 40 ms never leaves the connection idle for idle_timeout, and the body would take
+// 40 s: the deadline for the whole call ends it, with what had come named in the message.
+TEST(ClientTest, SteadyTrickleFailsAtTheDeadline) {
+  RawUpstream upstream({[](tcp::socket& socket) {
+    ReadHead(socket);
+    Send(socket, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    for (int i = 0; i < 1000; ++i) {
+      std::this_thread::sleep_for(40ms);
+      boost::system::error_code error;
+      net::write(socket, net::buffer("x", 1), error);
+      if (error) return;  // the client gave up
+    }
+  }});
+  ClientOptions options;
+  options.idle_timeout = 250ms;
+  options.deadline = 700ms;
+  const auto start = std::chrono::steady_clock::now();
+  const Result<ClientResponse> response = Fetch(Get(upstream.Url("/")), options);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, Errc::kUpstreamTimeout) << response.error().message;
+  EXPECT_NE(response.error().message.find("deadline of 700 ms"), std::string::npos)
+      << response.error().message;
+  EXPECT_GE(elapsed, options.deadline);
+  EXPECT_LT(elapsed, options.deadline + 2s);
+}
+
+// The deadline also bounds an upstream that accepts the connection and never answers, when it is
+// shorter than the idle timeout.
+TEST(ClientTest, DeadlineShorterThanTheIdleTimeoutEndsASilentExchange) {
+  RawUpstream upstream({Replies("")});
+  ClientOptions options;
+  options.idle_timeout = 10s;
+  options.deadline = 300ms;
+  const auto start = std::chrono::steady_clock::now();
+  const Result<ClientResponse> response = Fetch(Get(upstream.Url("/")), options);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, Errc::kUpstreamTimeout) << response.error().message;
+  EXPECT_NE(response.error().message.find("no complete response header"), std::string::npos)
+      << response.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
 TEST(ClientTest, MisbehavingUpstreamsAreUpstreamFailed) {
   const struct {
     std::string_view name;
