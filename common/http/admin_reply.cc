@@ -1,5 +1,6 @@
 #include "common/http/admin_reply.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -21,9 +22,26 @@ Reply AdminMethodNotAllowed(const Request& request, std::string_view allow) {
   return reply;
 }
 
+namespace {
+
+// The request's one Authorization header checked by `auth`. Two or more are refused whatever
+// they hold: Authorization is not a list (RFC 9110 section 11.6.2), and a proxy in front that
+// read another one than this check does must not be able to let a request through.
+Result<void> CheckAuthorization(const Request& request, const AdminAuth& auth) {
+  const auto count =
+      std::count_if(request.headers.begin(), request.headers.end(),
+                    [](const Header& h) { return EqualsIgnoreCase(h.name, "Authorization"); });
+  if (count > 1) {
+    return Error{Errc::kUnauthorized, "the request has more than one Authorization header"};
+  }
+  return auth.Check(request.Find("Authorization").value_or(""));
+}
+
+}  // namespace
+
 std::variant<std::string, Reply> AdminRoute(const Request& request, const AdminAuth& auth,
                                             std::string_view realm) {
-  if (auto allowed = auth.Check(request.Find("Authorization").value_or("")); !allowed) {
+  if (auto allowed = CheckAuthorization(request, auth); !allowed) {
     Reply reply = AdminError(allowed.error());
     reply.With("WWW-Authenticate", "Bearer realm=\"" + std::string(realm) + "\"");
     return reply;

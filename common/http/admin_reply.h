@@ -24,7 +24,8 @@ namespace mei::http {
 [[nodiscard]] Reply AdminMethodNotAllowed(const Request& request, std::string_view allow);
 
 // The route name of an admin request, the {name} of /admin/v1/{name}, when the request carries
-// the token `auth` accepts; otherwise the reply that refuses it: 401 (with "WWW-Authenticate:
+// the token `auth` accepts in its one Authorization header; otherwise the reply that refuses it:
+// 401 (also for two Authorization headers, whatever they hold; with "WWW-Authenticate:
 // Bearer realm=`realm`"), or 400/404 for a target that is no admin route. Thread-safe.
 [[nodiscard]] std::variant<std::string, Reply> AdminRoute(const Request& request,
                                                           const AdminAuth& auth,

@@ -314,23 +314,26 @@ class Router {
     const std::string etag = Quoted(id_segment);
 
     const std::string_view coding = CodingOf(block->header().codec);
-    const bool send_stored =
-        !coding.empty() && !request_.Find("Range") &&
-        http::internal::AcceptsCoding(request_.Find("Accept-Encoding").value_or(""), coding);
+    // A block that another reply has decoded meanwhile no longer has its stored payload at hand;
+    // it goes out decoded (identity is always an acceptable coding).
+    std::optional<http::Chunk> payload;
+    if (!coding.empty() && !request_.Find("Range") &&
+        http::internal::AcceptsCoding(request_.Find("Accept-Encoding").value_or(""), coding)) {
+      payload = block->Payload();
+    }
     Reply reply;
-    if (send_stored && RequestMatchesEtag(request_, etag)) {
+    if (payload && RequestMatchesEtag(request_, etag)) {
       reply = NotModified(etag, kImmutable, kRoute);
-    } else if (send_stored) {
-      const http::Chunk payload = block->Payload();
+    } else if (payload) {
       reply.status = 200;
-      reply.content_length = payload.bytes.size();
+      reply.content_length = payload->bytes.size();
       reply.With("Content-Type", "application/octet-stream")
           .With("Content-Encoding", std::string(coding))
           .With("X-Mei-Raw-Size", std::to_string(block->header().raw_size))
           .With("ETag", etag)
           .With("Cache-Control", std::string(kImmutable));
       if (request_.method != "HEAD") {
-        reply.body = std::make_unique<http::internal::ChunkBody>(payload);
+        reply.body = std::make_unique<http::internal::ChunkBody>(std::move(*payload));
       }
     } else {
       http::Representation representation;

@@ -14,7 +14,9 @@
 //   GET      /healthz, /readyz, /metrics
 //
 // A block sent in its stored coding carries X-Mei-Raw-Size (its raw length), so that a cache
-// node or mei-get can frame and verify it. A caching content source (Lookup) adds X-Cache: HIT,
+// node or mei-get can frame and verify it. A compressed block that another reply has decoded is
+// held only as its raw bytes until no reply needs it, and meanwhile goes out raw (identity) to a
+// client that asked for its stored coding. A caching content source (Lookup) adds X-Cache: HIT,
 // MISS or PARTIAL to block and file replies; every reply carries ReplyFacts for the access log.
 //
 // Errors are JSON {"error", "message"} with the status of the code; on the Hub routes a 404 also

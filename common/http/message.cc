@@ -2,8 +2,37 @@
 
 #include <boost/json.hpp>
 
+#include "common/internal/utf8.h"
+
 namespace mei::http {
 namespace {
+
+// `text` with every byte that does not begin a well-formed UTF-8 sequence replaced by U+FFFD, so
+// that a message quoting what a client sent (a path, a target) still makes a valid JSON text
+// (RFC 8259 section 8.1).
+std::string WithValidUtf8(std::string_view text) {
+  if (mei::internal::IsValidUtf8(text)) return std::string(text);
+  std::string out;
+  out.reserve(text.size() + 16);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t length = 0;  // of the well-formed sequence at i: its shortest valid prefix
+    for (std::size_t n = 1; n <= 4 && i + n <= text.size(); ++n) {
+      if (mei::internal::IsValidUtf8(text.substr(i, n))) {
+        length = n;
+        break;
+      }
+    }
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
+}
 
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -48,7 +77,7 @@ Reply Reply::Json(int status, std::string json) {
 Reply Reply::FromError(const Error& error) {
   boost::json::object body;
   body["error"] = CodeOf(error.code);
-  body["message"] = error.message;
+  body["message"] = WithValidUtf8(error.message);
   return Json(HttpStatusOf(error.code), boost::json::serialize(body));
 }
 

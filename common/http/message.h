@@ -79,7 +79,8 @@ struct Reply {
   [[nodiscard]] static Reply Text(int status, std::string content_type, std::string text);
   // application/json
   [[nodiscard]] static Reply Json(int status, std::string json);
-  // {"error": CodeOf(code), "message": message} with HttpStatusOf(code).
+  // {"error": CodeOf(code), "message": message} with HttpStatusOf(code); bytes of the message
+  // that are not well-formed UTF-8 become U+FFFD, so the body is always valid JSON.
   [[nodiscard]] static Reply FromError(const Error& error);
 
   Reply& With(std::string name, std::string value);  // appends a header; returns *this

@@ -5,10 +5,8 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -71,12 +69,25 @@ struct Written {
   std::uint64_t bytes = 0;  // including the response head
 };
 
+// Makes closing the socket send a reset (SO_LINGER with a zero timeout) or, with `abort` false,
+// the usual FIN after what is still queued.
+void SetAbortiveClose(beast::tcp_stream& stream, bool abort) {
+  error_code ignored;
+  stream.socket().set_option(net::socket_base::linger(abort, 0), ignored);
+}
+
 // Writes `buffers` completely, or until an error. Each write_some gets `idle`, so a slow reader
-// may take as long as it likes as long as it keeps taking bytes.
+// may take as long as it likes as long as it keeps taking bytes. While the write is under way the
+// socket is set to close with a reset: when `idle` passes without progress the stream's timer
+// closes it, and the reset frees the kernel's send buffer at once and tells the client that the
+// response was cut (nginx's reset_timedout_connection). A plain close would leave the unsent
+// bytes and the FIN queued behind a window the client never opens, holding the buffer long after
+// the server gave up. A write that completes restores the graceful close.
 net::awaitable<Written> WriteAll(beast::tcp_stream& stream,
                                  std::array<net::const_buffer, 2> buffers, Milliseconds idle) {
   beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
   Written written;
+  SetAbortiveClose(stream, true);
   while (beast::buffer_bytes(rest) > 0) {
     stream.expires_after(idle);
     auto [error, size] = co_await stream.async_write_some(rest, kAsTuple);
@@ -84,9 +95,10 @@ net::awaitable<Written> WriteAll(beast::tcp_stream& stream,
     rest.consume(size);
     if (error) {
       written.error = error;
-      break;
+      co_return written;
     }
   }
+  SetAbortiveClose(stream, false);
   co_return written;
 }
 
@@ -182,6 +194,31 @@ Request ToRequest(beast::http::request<beast::http::string_body>&& message, std:
   return request;
 }
 
+// RFC 9112 section 6.1: a request body is framed by Content-Length or by the chunked coding, last.
+// Beast decodes "chunked" alone; for any other list ("gzip, chunked", or "chunked, gzip", whose
+// length cannot be known at all) it would take the bytes that follow for the next request, the
+// start of request smuggling. Such a request gets 400 and the connection is closed, as section
+// 6.3 requires for a chunked coding that is not the final one.
+std::optional<Error> UnsupportedFraming(
+    const beast::http::request<beast::http::string_body>& message) {
+  const auto [begin, end] = message.equal_range(beast::http::field::transfer_encoding);
+  if (begin == end) return std::nullopt;
+  std::string codings;
+  for (auto field = begin; field != end; ++field) {
+    if (field != begin) codings += ',';
+    codings += field->value();
+  }
+  const std::size_t first = codings.find_first_not_of(" \t");
+  const std::size_t last = codings.find_last_not_of(" \t");
+  const std::string_view coding = first == std::string::npos
+                                      ? std::string_view()
+                                      : std::string_view(codings).substr(first, last - first + 1);
+  if (EqualsIgnoreCase(coding, "chunked")) return std::nullopt;
+  return Error{Errc::kBadRequest,
+               "a request body must come with Content-Length or \"Transfer-Encoding: chunked\" "
+               "alone"};
+}
+
 bool ExpectsContinue(const beast::http::request<beast::http::string_body>& message) {
   const auto expect = message.find(beast::http::field::expect);
   return message.version() >= 11 && expect != message.end() &&
@@ -246,8 +283,8 @@ struct Server::Impl {
   net::awaitable<void> Accept(Lease lease);
   net::awaitable<void> Serve(Lease lease);
   net::awaitable<void> Reject(Lease lease);
-  net::awaitable<void> AnswerReadError(beast::tcp_stream& stream, const error_code& error,
-                                       const Request& request, Clock::time_point started);
+  net::awaitable<void> AnswerError(beast::tcp_stream& stream, const Error& error,
+                                   const Request& request, Clock::time_point started);
   net::awaitable<Outcome> Respond(beast::tcp_stream& stream, Reply reply, bool head,
                                   bool keep_alive);
   net::awaitable<Outcome> Stream(beast::tcp_stream& stream, const Reply& reply, Chunk first,
@@ -383,7 +420,10 @@ net::awaitable<void> Server::Impl::Serve(Lease lease) {
     std::tie(error, std::ignore) =
         co_await beast::http::async_read_header(stream, buffer, parser, kAsTuple);
     const Clock::time_point started = Clock::now();
-    if (!error && !parser.is_done()) {
+    // An answer for a request that will not be handled: framing we refuse, or a read error.
+    std::optional<Error> refused;
+    if (!error) refused = UnsupportedFraming(parser.get());
+    if (!error && !refused && !parser.is_done()) {
       if (ExpectsContinue(parser.get())) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         error = (co_await WriteAll(stream, {net::buffer(kContinue), net::const_buffer()},
@@ -397,14 +437,19 @@ net::awaitable<void> Server::Impl::Serve(Lease lease) {
       }
     }
     connection.reading = false;
-    if (error) {
+    if (error || refused) {
       Request partial;
       partial.peer = peer;
       if (parser.is_header_done()) {
         partial.method = std::string(parser.get().method_string());
         partial.target = std::string(parser.get().target());
       }
-      co_await AnswerReadError(stream, error, partial, started);
+      if (!refused) refused = ReadError(error, options);
+      if (refused) {
+        co_await AnswerError(stream, *refused, partial, started);
+      } else {
+        Close(stream);
+      }
       co_return;
     }
 
@@ -425,15 +470,10 @@ net::awaitable<void> Server::Impl::Serve(Lease lease) {
   Close(stream);
 }
 
-net::awaitable<void> Server::Impl::AnswerReadError(beast::tcp_stream& stream,
-                                                   const error_code& error, const Request& request,
-                                                   Clock::time_point started) {
-  const std::optional<Error> answer = ReadError(error, options);
-  if (!answer) {
-    Close(stream);
-    co_return;
-  }
-  const Reply reply = Reply::FromError(*answer);
+// Answers a request that will not be handled with `error`, then closes the connection.
+net::awaitable<void> Server::Impl::AnswerError(beast::tcp_stream& stream, const Error& error,
+                                               const Request& request, Clock::time_point started) {
+  const Reply reply = Reply::FromError(error);
   const std::string head = internal::FormatResponseHead(reply, /*keep_alive=*/false);
   const Written written =
       co_await WriteAll(stream, {net::buffer(head), net::buffer(reply.text)}, options.idle_timeout);
@@ -483,16 +523,17 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& s
   co_return outcome;
 }
 
-// Streams a body one chunk ahead: while chunk i is written to the socket (on the strand), chunk
-// i + 1 is produced on a worker, so storage reads and decoding overlap network writes. Each step
-// waits for both, which bounds the memory of a response to two chunks. After the last byte the
-// source is asked once more, and must report its end: a source that fails, ends early or runs
-// past content_length closes the connection (the head is already sent, so closing is the only
-// way left to tell the client).
+// Streams a body chunk by chunk. Each chunk is written whole, then released, and only then is
+// the next one produced (on a worker), so a response holds at most one chunk however slowly its
+// client reads: a slow reader costs its socket buffers and one block, never a block queued behind
+// another. Storage reads still overlap network writes: the kernel's send buffer keeps the link
+// busy while the next chunk is produced, and file bodies read blocks ahead within a budget for the
+// whole process (internal/block_body.h). After the last byte the source is asked once more, and
+// must report its end: a source that fails, ends early or runs past content_length closes the
+// connection (the head is already sent, so closing is the only way left to tell the client).
 net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& stream,
                                                            const Reply& reply, Chunk first,
                                                            bool keep_alive) {
-  namespace experimental = net::experimental;
   const std::string response_head = internal::FormatResponseHead(reply, keep_alive);
   std::string_view pending_head = response_head;
   Chunk current = std::move(first);
@@ -500,18 +541,16 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& st
   outcome.status = reply.status;
   bool ended_cleanly = false;
   for (;;) {
-    const std::array<net::const_buffer, 2> buffers = {
-        net::buffer(pending_head), net::buffer(current.bytes.data(), current.bytes.size())};
-    auto [order, write_exception, written, produce_exception, next] =
-        co_await experimental::make_parallel_group(
-            net::co_spawn(stream.get_executor(), WriteAll(stream, buffers, options.idle_timeout),
-                          net::deferred),
-            net::co_spawn(workers, Produce(reply.body.get()), net::deferred))
-            .async_wait(experimental::wait_for_all(), net::use_awaitable);
-    std::ignore = order;
+    const Written written = co_await WriteAll(
+        stream,
+        {net::buffer(pending_head), net::buffer(current.bytes.data(), current.bytes.size())},
+        options.idle_timeout);
     outcome.body_bytes += std::max(written.bytes, pending_head.size()) - pending_head.size();
     pending_head = {};
-    if (write_exception || produce_exception || written.error || next.error) break;
+    current = Chunk{};
+    if (written.error) break;
+    Produced next = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
+    if (next.error) break;
     const std::uint64_t size = next.chunk.bytes.size();
     if (size == 0) {
       ended_cleanly = outcome.body_bytes == reply.content_length;

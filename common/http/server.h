@@ -5,9 +5,13 @@
 // header_timeout and fit header_limit_bytes (431 otherwise; slowloris connections are closed by
 // the deadline); a request body over body_limit_bytes is 413. The handler and every BodySource
 // call run on a separate pool of worker threads, never on the I/O threads, so RocksDB reads and
-// decoding never stall other connections. Response bodies are written chunk by chunk with an idle
-// timeout per write (never a deadline for the whole response: a phone on a slow link may take an
-// hour). Connections beyond max_connections get 503 and are closed. Keep-alive is honoured up to
+// decoding never stall other connections. Response bodies are written chunk by chunk, the next
+// chunk produced only once the last one is written, so a response holds one chunk at a time
+// however slowly its client reads. Each write gets an idle timeout (never a deadline for the whole
+// response: a phone on a slow link may take an hour); a write that makes no progress for that long
+// resets the connection, which frees its socket buffers at once. A request whose body is framed
+// by a Transfer-Encoding other than "chunked" alone is 400. Connections beyond max_connections get
+// 503 and are closed. Keep-alive is honoured up to
 // max_requests_per_connection. Drain() stops accepting, lets in-flight responses finish (up to
 // drain_timeout), closes idle connections, and returns.
 #pragma once
@@ -34,7 +38,8 @@ struct ServerOptions {
   // For a whole request header: from the accept for a connection's first request, from the
   // first byte of the next request on a kept-alive connection.
   std::chrono::milliseconds header_timeout{10'000};
-  // The wait for a kept-alive connection's next request, for a request body, and per write.
+  // The wait for a kept-alive connection's next request, for a request body, and per write (a
+  // write that times out resets the connection).
   std::chrono::milliseconds idle_timeout{60'000};
   std::uint32_t max_requests_per_connection = 1000;
   std::chrono::milliseconds drain_timeout{30'000};

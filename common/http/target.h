@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/errc.h"
+#include "common/internal/utf8.h"
 
 namespace mei::http {
 
@@ -54,8 +55,10 @@ inline int HexValue(char c) {
 }
 
 // Splits and decodes a request target ("/a/b%20c?x=1"). kBadRequest when it does not start with
-// '/' or has a malformed escape; kBadPath when a decoded segment is "." or "..", or a segment is
-// empty ("//"), except for one trailing '/'.
+// '/' or has a malformed escape; kBadPath when a decoded segment is "." or "..", is not valid UTF-8
+// (RFC 3629: "%c0%ae", an overlong '.', is no '.' but no character either; manifests are JSON, so
+// no name they hold can be invalid UTF-8), or a segment is empty ("//"), except for one trailing
+// '/'.
 [[nodiscard]] inline Result<Target> ParseTarget(std::string_view target) {
   Target parsed;
   if (const std::size_t question = target.find('?'); question != std::string_view::npos) {
@@ -76,6 +79,9 @@ inline int HexValue(char c) {
     if (!segment) return segment.error();
     if (segment->empty() || *segment == "." || *segment == "..") {
       return Error{Errc::kBadPath, "the request path has an empty, \".\" or \"..\" segment"};
+    }
+    if (!mei::internal::IsValidUtf8(*segment)) {
+      return Error{Errc::kBadPath, "the request path is not valid UTF-8"};
     }
     parsed.segments.push_back(std::move(*segment));
     if (slash == std::string_view::npos) break;

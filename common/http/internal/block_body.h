@@ -36,12 +36,51 @@
 
 namespace mei::http::internal {
 
-// The raw bytes of a compressed stored block, decoded with this thread's decoder.
+// Block decoders shared by every thread of the process. A decoder keeps a scratch buffer as large
+// as the largest block it decoded, so one per thread would keep a tensor block's worth (4 MiB)
+// for every worker thread (32 on a cache node) as long as the threads live; fresh decoders for
+// every block would pay for faulting in that buffer each time. The pool keeps at most kKept idle
+// decoders; decodes beyond that many at once use decoders that are dropped afterwards. Thread-safe.
+class DecoderPool {
+ public:
+  static constexpr std::size_t kKept = 4;
+
+  static std::unique_ptr<BlockDecoder> Take() {
+    {
+      std::lock_guard lock(Mutex());
+      if (!Idle().empty()) {
+        std::unique_ptr<BlockDecoder> decoder = std::move(Idle().back());
+        Idle().pop_back();
+        return decoder;
+      }
+    }
+    return std::make_unique<BlockDecoder>();
+  }
+
+  static void Give(std::unique_ptr<BlockDecoder> decoder) {
+    std::lock_guard lock(Mutex());
+    if (Idle().size() < kKept) Idle().push_back(std::move(decoder));
+  }
+
+ private:
+  static std::mutex& Mutex() {
+    static std::mutex mutex;
+    return mutex;
+  }
+  static std::vector<std::unique_ptr<BlockDecoder>>& Idle() {
+    static std::vector<std::unique_ptr<BlockDecoder>> idle;
+    return idle;
+  }
+};
+
+// The raw bytes of a compressed stored block.
 [[nodiscard]] inline Result<std::shared_ptr<const std::vector<std::byte>>> DecodeStoredBlock(
     const StoredBlock& block) {
-  thread_local BlockDecoder decoder;
   auto raw = std::make_shared<std::vector<std::byte>>();
-  if (auto decoded = decoder.Decode(block.frame(), *raw); !decoded) return decoded.error();
+  std::unique_ptr<BlockDecoder> decoder = DecoderPool::Take();
+  const Result<void> decoded = decoder->Decode(block.frame(), *raw);
+  DecoderPool::Give(std::move(decoder));
+  if (!decoded) return decoded.error();
   return std::shared_ptr<const std::vector<std::byte>>(std::move(raw));
 }
 
@@ -63,39 +102,47 @@ class ChunkBody final : public BodySource {
 
 // One stored block shared by the bodies that send it (a multipart reply opens several ranges;
 // concurrent downloads share it through LiveBlocks): compressed blocks are decoded at most once,
-// on the first body read, so HEAD, 304 and 416 answers never decode. Chunks keep it alive.
+// on the first body read, so HEAD, 304 and 416 answers never decode. Once decoded, the stored
+// frame is let go, so a block is held once, as its raw bytes. Chunks keep it alive.
 // Thread-safe. REQUIRES: owned by a shared_ptr (chunks share its ownership).
 class SharedBlock : public std::enable_shared_from_this<SharedBlock> {
  public:
   explicit SharedBlock(StoredBlock block)
-      : block_(std::make_shared<StoredBlock>(std::move(block))) {}
+      : header_(block.header()), frame_(std::make_shared<StoredBlock>(std::move(block))) {}
 
-  const FrameHeader& header() const { return block_->header(); }
+  const FrameHeader& header() const { return header_; }
 
   // Bytes [range.first, range.last] of the raw block; kInternal for a range outside it.
   [[nodiscard]] Result<Chunk> Slice(ByteRange range) {
-    if (range.first > range.last || range.last >= header().raw_size) {
+    if (range.first > range.last || range.last >= header_.raw_size) {
       return Error{Errc::kInternal, "a block range lies outside the block"};
     }
-    if (header().codec == Codec::kRaw) {
-      return Chunk{block_->payload().subspan(range.first, range.size()), shared_from_this()};
-    }
     std::lock_guard lock(mu_);
+    if (header_.codec == Codec::kRaw) {  // the frame's payload is the raw bytes; it is kept
+      return Chunk{frame_->payload().subspan(range.first, range.size()), shared_from_this()};
+    }
     if (!raw_) {
-      auto raw = DecodeStoredBlock(*block_);
+      auto raw = DecodeStoredBlock(*frame_);
       if (!raw) return raw.error();
       raw_ = std::move(*raw);
+      frame_.reset();
     }
     return Chunk{std::span<const std::byte>(*raw_).subspan(range.first, range.size()),
                  shared_from_this()};
   }
 
-  // The stored payload as is (the raw bytes, or one zstd frame), pinned.
-  [[nodiscard]] Chunk Payload() { return Chunk{block_->payload(), shared_from_this()}; }
+  // The stored payload as is (the raw bytes, or one zstd frame), pinned by the chunk; nullopt
+  // once a compressed block has been decoded and its frame let go.
+  [[nodiscard]] std::optional<Chunk> Payload() {
+    std::lock_guard lock(mu_);
+    if (!frame_) return std::nullopt;
+    return Chunk{frame_->payload(), frame_};
+  }
 
  private:
-  std::shared_ptr<const StoredBlock> block_;
+  const FrameHeader header_;
   std::mutex mu_;
+  std::shared_ptr<const StoredBlock> frame_;  // null once a compressed block is decoded
   std::shared_ptr<const std::vector<std::byte>> raw_;
 };
 

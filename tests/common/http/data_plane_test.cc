@@ -493,6 +493,30 @@ TEST_F(DataPlaneTest, RangeWithAcceptEncodingGetsIdentityPartialContent) {
   EXPECT_EQ(Drain(reply), raw_[weights_block_].substr(raw_[weights_block_].size() - 10));
 }
 
+// A compressed block is held once, as its raw bytes, from the moment a reply decodes it: a client
+// that asks for its stored coding meanwhile gets the raw bytes (identity is always acceptable),
+// and once no reply holds the block the stored payload goes out as is again.
+TEST_F(DataPlaneTest, ABlockDecodedForAnotherReplyGoesOutDecodedToAClientAskingForItsCoding) {
+  const std::string target = "/v1/blocks/" + weights_block_.Hex();
+  const std::vector<http::Header> stored = {{"Accept-Encoding", "x-mei-bg2-zstd"}};
+  {
+    Reply range = Get(target, {{"Range", "bytes=0-9"}});
+    ASSERT_EQ(range.status, 206) << range.text;
+    EXPECT_EQ(Drain(range), raw_[weights_block_].substr(0, 10));  // decoded; range still holds it
+
+    Reply during = Get(target, stored);
+    ASSERT_EQ(during.status, 200) << during.text;
+    EXPECT_EQ(Header(during, "Content-Encoding"), "<absent>");
+    EXPECT_EQ(Header(during, "Vary"), "Accept-Encoding");
+    EXPECT_EQ(during.content_length, raw_[weights_block_].size());
+    EXPECT_EQ(Drain(during), raw_[weights_block_]);
+  }
+  Reply after = Get(target, stored);
+  ASSERT_EQ(after.status, 200) << after.text;
+  EXPECT_EQ(Header(after, "Content-Encoding"), "x-mei-bg2-zstd");
+  EXPECT_EQ(Drain(after), AsString(Stored(weights_block_).payload()));
+}
+
 TEST_F(DataPlaneTest, EncodedBlockStillAnswersIfNoneMatchWithNotModified) {
   Reply reply =
       Get("/v1/blocks/" + config_block_.Hex(),
@@ -691,6 +715,12 @@ TEST_F(DataPlaneTest, TraversalAndMalformedPathsAreBadRequests) {
       {"/api/models/acme/tiny-llama/tree/main/sub%2F..%2F..", "bad_path"},
       {"/api/models/acme/tiny-llama/tree/main/%2Fsub", "bad_path"},
       {"relative/path", "bad_request"},
+      // Not UTF-8: an overlong '.', a stray byte, raw bytes, a surrogate.
+      {"/acme/tiny-llama/resolve/main/%c0%ae%c0%ae/config.json", "bad_path"},
+      {"/acme/tiny-llama/resolve/main/%ff", "bad_path"},
+      {"/acme/tiny-llama/resolve/main/\xfe\xff", "bad_path"},
+      {"/acme/tiny-ll%e9ama/resolve/main/config.json", "bad_path"},
+      {"/v1/blocks/%ed%a0%80", "bad_path"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.target);
@@ -700,6 +730,17 @@ TEST_F(DataPlaneTest, TraversalAndMalformedPathsAreBadRequests) {
     EXPECT_EQ(body.at("error").as_string(), c.code) << reply.text;
   }
   EXPECT_EQ(counting_->block_reads, 0);
+}
+
+TEST_F(DataPlaneTest, AnUnknownTargetIsQuotedInValidJsonEvenWithInvalidUtf8) {
+  Reply reply = Get("/nothing?\xff\xfe=1");
+  ExpectError(reply, 404, "file_not_found");
+  const json::value body = JsonOf(reply);
+  ASSERT_TRUE(body.is_object());
+  EXPECT_NE(
+      std::string_view(body.at("message").as_string()).find("/nothing?\xEF\xBF\xBD\xEF\xBF\xBD=1"),
+      std::string_view::npos)
+      << reply.text;
 }
 
 TEST_F(DataPlaneTest, OtherMethodsAreNotAllowed) {
@@ -970,6 +1011,16 @@ TEST(DataPlanePathTest, SegmentsAreDecodedOneByOne) {
   EXPECT_EQ(http::ParseTarget("/a//b").error().code, Errc::kBadPath);
   EXPECT_EQ(http::ParseTarget("/a/%2e").error().code, Errc::kBadPath);
   EXPECT_EQ(http::ParseTarget("/a/%g0").error().code, Errc::kBadRequest);
+  // Segments must be UTF-8 once decoded (RFC 3629): no overlong forms, surrogates or stray bytes.
+  EXPECT_EQ(http::ParseTarget("/caf%C3%A9/\xE2\x82\xAC").value().segments,
+            (std::vector<std::string>{"caf\xC3\xA9", "\xE2\x82\xAC"}));
+  for (const char* target : {"/a/%c0%ae", "/a/%e0%80%ae", "/a/%ed%a0%80", "/a/%f4%90%80%80",
+                             "/a/%80", "/a/%c3", "/a/\xff", "/%fe/a"}) {
+    SCOPED_TRACE(target);
+    auto parsed = http::ParseTarget(target);
+    ASSERT_FALSE(parsed);
+    EXPECT_EQ(parsed.error().code, Errc::kBadPath);
+  }
 }
 
 TEST(DataPlaneAcceptEncodingTest, CodingsWithQValues) {

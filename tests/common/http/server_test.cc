@@ -144,6 +144,9 @@ class Client {
 
   bool connected() const { return connected_; }
 
+  // Whether a read met a reset (RST) from the server.
+  bool reset() const { return reset_; }
+
   void SetTimeout(std::chrono::milliseconds timeout) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
@@ -248,11 +251,13 @@ class Client {
       got = ::recv(fd_, buffer, sizeof(buffer), 0);
     } while (got < 0 && errno == EINTR);
     if (got > 0) pending_.append(buffer, static_cast<std::size_t>(got));
+    if (got < 0 && errno == ECONNRESET) reset_ = true;
     return got;
   }
 
   int fd_;
   bool connected_ = false;
+  bool reset_ = false;
   std::string pending_;
 };
 
@@ -777,7 +782,10 @@ TEST(ServerTest, BlockedHandlerDoesNotStopOtherConnections) {
   EXPECT_EQ(late->body, "released");
 }
 
-TEST(ServerTest, SlowReaderIsClosedAfterIdleTimeout) {
+// A write that makes no progress for idle_timeout resets the connection: the kernel drops the
+// unsent bytes at once (a FIN would wait behind them for a window the client never opens), and
+// the client learns that the response was cut after reading what reached it.
+TEST(ServerTest, SlowReaderIsResetAfterIdleTimeout) {
   ServerOptions options = TestOptions();
   options.idle_timeout = 300ms;
   ExchangeLog log;
@@ -798,6 +806,7 @@ TEST(ServerTest, SlowReaderIsClosedAfterIdleTimeout) {
   EXPECT_FALSE(response->complete);
   EXPECT_LT(response->body.size(), total);
   EXPECT_EQ(FirstMismatch(response->body), std::string::npos);
+  EXPECT_TRUE(client.reset());
 }
 
 TEST(ServerTest, SteadyReaderIsServedForLongerThanIdleTimeout) {
@@ -826,25 +835,66 @@ TEST(ServerTest, SteadyReaderIsServedForLongerThanIdleTimeout) {
   EXPECT_GT(elapsed, 3 * options.idle_timeout);
 }
 
-// The next chunk is produced while the current one is written: the reader takes nothing until the
-// source has been asked for chunk 1, which (with a chunk far larger than the socket buffers) can
-// only happen while chunk 0 is still being written.
-TEST(ServerTest, NextChunkIsProducedWhileTheCurrentOneIsWritten) {
-  std::promise<void> second_requested;
-  const std::uint64_t total = 64 * kMiB;
+// A response holds one chunk at a time: the source is asked for chunk 1 only once chunk 0, far
+// larger than the socket buffers, is written whole, so by then the client has read all of it but
+// what the two socket buffers (at most a few MiB) hold. A slow reader costs its socket buffers and
+// one chunk, never a chunk queued behind another.
+TEST(ServerTest, NextChunkIsProducedOnlyOnceTheCurrentOneIsWritten) {
+  const std::uint64_t chunk = 32 * kMiB;
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<std::uint64_t> received_when_asked{0};
   auto server = StartOrDie(TestOptions(), [&](const Request&) {
-    return StreamReply(total, 32 * kMiB, [&](std::size_t index) -> std::optional<Error> {
-      if (index == 1) second_requested.set_value();
+    return StreamReply(2 * chunk, chunk, [&](std::size_t index) -> std::optional<Error> {
+      if (index == 1) received_when_asked = received.load();
       return std::nullopt;
     });
   });
   ASSERT_TRUE(server);
   Client client(server->endpoint(), /*receive_buffer_bytes=*/64 * 1024);
   ASSERT_TRUE(client.Send(Get("/big")));
-  EXPECT_EQ(second_requested.get_future().wait_for(kPatience), std::future_status::ready);
-  const std::optional<Response> response = client.Read();
+  std::string bytes;
+  std::size_t head_end = std::string::npos;
+  while (head_end == std::string::npos || bytes.size() < head_end + 4 + 2 * chunk) {
+    if (!client.ReadSome(256 * 1024, bytes)) break;
+    received = bytes.size();
+    head_end = bytes.find("\r\n\r\n");
+  }
+  ASSERT_NE(head_end, std::string::npos);
+  const std::string body = bytes.substr(head_end + 4);
+  EXPECT_EQ(body.size(), 2 * chunk);
+  EXPECT_EQ(FirstMismatch(body), std::string::npos);
+  EXPECT_GE(received_when_asked.load(), chunk - 8 * kMiB)
+      << "chunk 1 was produced while chunk 0 was still being written";
+}
+
+// RFC 9112 section 6.1: only "chunked", last, frames a request body besides Content-Length. Any
+// other Transfer-Encoding (which Beast would read as no body at all, taking the body for the next
+// request) is 400, and the connection is closed before what follows is read as a request.
+TEST(ServerTest, TransferEncodingsOtherThanChunkedAloneAre400AndClose) {
+  auto server = StartOrDie(TestOptions(), Hello);
+  ASSERT_TRUE(server);
+  for (const char* coding :
+       {"chunked, gzip", "gzip, chunked", "identity", "gzip", "chunked, chunked"}) {
+    SCOPED_TRACE(coding);
+    Client client(server->endpoint());
+    ASSERT_TRUE(client.Send("GET /x HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: " +
+                            std::string(coding) + "\r\n\r\n" + Get("/smuggled")));
+    const std::optional<Response> response = client.Read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 400);
+    EXPECT_NE(response->body.find("\"bad_request\""), std::string::npos) << response->body;
+    EXPECT_EQ(response->Find("Connection"), "close");
+    const Client::Rest rest = client.ReadToEnd();
+    EXPECT_TRUE(rest.eof);
+    EXPECT_EQ(rest.bytes, "") << "the bytes after the refused request were answered";
+  }
+  Client chunked(server->endpoint());
+  ASSERT_TRUE(
+      chunked.Send("GET /x HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                   "3\r\nabc\r\n0\r\n\r\n"));
+  const std::optional<Response> response = chunked.Read();
   ASSERT_TRUE(response);
-  EXPECT_TRUE(response->complete);
+  EXPECT_EQ(response->body, "hello /x");
 }
 
 TEST(ServerTest, DrainLetsAnInFlightResponseFinishAndRefusesNewConnections) {
