@@ -1,0 +1,135 @@
+# Shell functions the benchmarks under bench/ share: a work folder removed on exit, servers started
+# and stopped through their "listening on" line, a cache node and nginx on loopback, medians, and
+# readers of /proc. Sourced, never run:
+#   source bench/lib.sh
+#   bench_init bench/NAME        # the name prefixes every message
+# REQUIRES: the sourcing script runs under `set -euo pipefail` from the repository's root, and sets
+# `bin` (the build directory) before it starts a node.
+# Variables are shared both ways with the sourcing script (hz, server_url and nginx_port are set
+# here for it; bin is set there):
+# shellcheck shell=bash disable=SC2034,SC2154
+
+# Clock ticks per second, for cpu_ticks.
+hz=$(getconf CLK_TCK)
+
+# Makes the work folder $work (readable by nginx's workers, which run as www-data), an admin token
+# in $work/admin-token, and a trap that stops every server started here and removes $work on exit.
+bench_init() {
+  bench_name=$1
+  work=$(mktemp -d "${TMPDIR:-/tmp}/mei-${bench_name//\//-}.XXXXXX")
+  chmod 755 "$work"
+  pids=()  # every server this script started and has not stopped yet
+  trap bench_cleanup EXIT
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin-token"
+}
+
+bench_cleanup() {
+  set +e
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  [[ -f "$work/nginx.pid" ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  rm -rf "$work"
+}
+
+# Prints a message prefixed with the benchmark's name to stderr and exits non-zero.
+die() {
+  echo "$bench_name: $*" >&2
+  exit 1
+}
+
+# Installs the Debian PACKAGE when COMMAND is not on the PATH (sudo when not root).
+need_command() {
+  local command=$1 package=$2 sudo_cmd=()
+  command -v "$command" >/dev/null && return 0
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  echo "$bench_name: installing $package" >&2
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+}
+
+# Starts a server (the remaining arguments) that prints "listening on URL [admin URL]" as its first
+# stdout line once it listens; sets server_pid and server_url. Its stdout stays drained into a FIFO
+# held open here, its stderr goes to $work/NAME.log.
+start_server() {
+  local name=$1 fd
+  shift
+  mkfifo "$work/$name.out"
+  exec {fd}<>"$work/$name.out"
+  "$@" >"$work/$name.out" 2>"$work/$name.log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  if ! read -r -t 60 -u "$fd" _ _ server_url _; then
+    echo "$bench_name: $name did not start:" >&2
+    cat "$work/$name.log" >&2
+    return 1
+  fi
+}
+
+# Stops a server that start_server started, and forgets it.
+stop_server() {
+  local pid kept=()
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  for pid in "${pids[@]}"; do
+    [[ "$pid" != "$1" ]] && kept+=("$pid")
+  done
+  pids=("${kept[@]}")
+}
+
+# A cache node NAME with an empty store $work/NAME, holding up to CAPACITY, whose parent is the
+# server at PARENT_URL; further arguments go to mei-cache-node. Sets server_pid and server_url.
+start_node() {
+  local name=$1 parent=$2 capacity=$3
+  shift 3
+  start_server "$name" "$bin/cache-node/mei-cache-node" --store "$work/$name" --node-id "$name" \
+    --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --parent "$parent" \
+    --admin-token-file "$work/admin-token" --capacity "$capacity" "$@"
+}
+
+# Starts nginx (2 workers, sendfile on, no access log) serving the folder ROOT on the first free
+# port from 18080 (nginx exits non-zero when it cannot bind); sets nginx_port. HTTP_EXTRA and
+# SERVER_EXTRA, when given, are more configuration for the http and the server block. Stopped on
+# exit.
+start_nginx() {
+  local root=$1 http_extra=${2:-} server_extra=${3:-} port
+  mkdir -p "$work/nginx"
+  for port in $(seq 18080 18180); do
+    cat >"$work/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  $http_extra
+  server { listen 127.0.0.1:$port; root $root; $server_extra }
+}
+CONF
+    if nginx -c "$work/nginx.conf" -p "$work/nginx" 2>"$work/nginx/start.err"; then
+      nginx_port=$port
+      return 0
+    fi
+  done
+  die "nginx did not start on any port from 18080 to 18180: $(cat "$work/nginx/start.err")"
+}
+
+# The median of the numbers on stdin, one a line.
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+# The median of the arguments.
+med() { printf '%s\n' "$@" | median; }
+# Clock ticks of CPU (user + system) a process has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# A /proc/PID/status field in KiB (VmRSS, VmHWM).
+status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# Succeeds while any of the processes runs (bash reaps its children as they exit).
+any_alive() {
+  local pid
+  for pid; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
