@@ -32,8 +32,10 @@ Result<void> CheckPushTargets(const Plan& plan, std::span<const PushTarget> targ
     }
   }
   for (const auto& [node_id, node] : plan.nodes) {
-    const bool given = std::any_of(targets.begin(), targets.end(),
-                                   [&](const PushTarget& t) { return t.node_id == node_id; });
+    // An init-capture, not [&]: clang before 16 cannot capture a structured binding.
+    const bool given =
+        std::any_of(targets.begin(), targets.end(),
+                    [&id = node_id](const PushTarget& t) { return t.node_id == id; });
     if (!given) {
       return Error{Errc::kBadRequest,
                    fmt::format("no admin URL for node {}; give --admin {}=http://HOST:PORT",

@@ -53,7 +53,7 @@ NodeResult<http::ClientResponse> AdminClient::Send(std::string method, std::stri
   request.body = std::move(body);
   auto response = http::Fetch(request, options);
   if (!response) {
-    return UnreachableError(request.method, request.url, std::move(response.error()));
+    return UnreachableError(request.method, request.url, response.error());
   }
   if (response->status < 200 || response->status > 299) {
     return ErrorOfReply(request.method, target, *response);

@@ -20,7 +20,7 @@ NodeResult<json::value> ModelList(const http::RemoteNode& origin,
                                   const http::ClientOptions& client) {
   auto entries = http::FetchModelList(origin, {"", client});
   if (!entries) {
-    Error error = std::move(entries.error());
+    Error error = entries.error();
     const std::string url = origin.base_url + "/v1/models";
     if (error.message.starts_with("GET " + url + " ")) {
       return UnreachableError("GET", url, std::move(error));
