@@ -972,9 +972,16 @@ TEST(SlowReaderTest, OneBytePerSecondReadersHoldAtMostABlockEachAndAreResetAtThe
     rss_peak = std::max(rss_peak, StatusBytes(pid, "VmRSS:"));
   }
   const std::uint64_t growth = rss_peak > rss_before ? rss_peak - rss_before : 0;
-  const std::uint64_t bound =
+  const std::uint64_t blocks_bound =
       held_blocks + (kReadAheadBlocks + kPooledDecoderBlocks + kWellBehavedBlocks) * largest +
       kSlackBytes;
+#ifdef MEI_SANITIZED
+  // ASan's quarantine keeps freed blocks resident (591 MiB measured against 177 MiB without it),
+  // so in a sanitizer build the bound only has to catch readers holding the whole file each.
+  const std::uint64_t bound = std::max(blocks_bound, std::uint64_t{1} << 30);
+#else
+  const std::uint64_t bound = blocks_bound;
+#endif
   std::printf(
       "%zu slow readers: node RSS %.1f MiB before, %.1f MiB at most while they read (+%.1f MiB); "
       "the blocks they are sent add up to %.1f MiB (largest block %.1f MiB); bound %.1f MiB\n",
@@ -1209,6 +1216,9 @@ TEST(HostileAdminLogTest, TheTokenInTheQueryStringIsRefusedAndNeverLogged) {
   }
 }
 
+// valgrind cannot run a sanitizer build's binaries (it refuses their debug information), so the
+// instruction counts are taken in the ordinary build only, which CI runs.
+#ifndef MEI_SANITIZED
 // Callgrind's count of the instructions executed inside the probe's measured compare: AdminAuth's
 // Check of "Bearer `presented`" against `token`, or with `naive` std::string equality. 0 after
 // ADD_FAILURE when valgrind is missing or the probe does not run as expected.
@@ -1258,9 +1268,10 @@ std::vector<std::uint64_t> CompareInstructionsOf(
     const std::vector<std::pair<std::string, std::string>>& pairs, bool naive = false) {
   std::vector<std::future<std::uint64_t>> counts;
   for (const auto& [token, presented] : pairs) {
-    counts.push_back(std::async(std::launch::async, [&token, &presented, naive] {
-      return CompareInstructions(token, presented, naive);
-    }));
+    counts.push_back(
+        std::async(std::launch::async, [&token = token, &presented = presented, naive] {
+          return CompareInstructions(token, presented, naive);
+        }));
   }
   std::vector<std::uint64_t> result;
   for (std::future<std::uint64_t>& count : counts) result.push_back(count.get());
@@ -1308,6 +1319,8 @@ TEST(AdminTokenCompareTest, TheCountSeesTheLeaksOfANaiveCompare) {
   EXPECT_LT(counts[0], counts[1]) << "the first byte differs vs the last";
   EXPECT_LT(counts[2], counts[0]) << "another length vs the first byte differs";
 }
+
+#endif  // MEI_SANITIZED
 
 }  // namespace
 }  // namespace mei
