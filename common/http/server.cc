@@ -475,11 +475,14 @@ net::awaitable<void> Server::Impl::AnswerError(beast::tcp_stream& stream, const 
                                                const Request& request, Clock::time_point started) {
   const Reply reply = Reply::FromError(error);
   const std::string head = internal::FormatResponseHead(reply, /*keep_alive=*/false);
+  // A reply to HEAD has no body, even an error reply (RFC 9110 section 9.3.2): a client reads the
+  // next response right after the head, so a body would be taken for one.
+  const std::string_view body = request.method == "HEAD" ? std::string_view() : reply.text;
   const Written written =
-      co_await WriteAll(stream, {net::buffer(head), net::buffer(reply.text)}, options.idle_timeout);
+      co_await WriteAll(stream, {net::buffer(head), net::buffer(body)}, options.idle_timeout);
   const bool complete = !written.error;
   Observe(request, reply.route, /*facts=*/nullptr,
-          {reply.status, complete ? reply.text.size() : 0, complete, /*reusable=*/false}, started);
+          {reply.status, complete ? body.size() : 0, complete, /*reusable=*/false}, started);
   co_await LingeringClose(stream, std::min(options.idle_timeout, kLingerTimeout));
 }
 

@@ -902,6 +902,22 @@ TEST(ServerTest, TransferEncodingsOtherThanChunkedAloneAre400AndClose) {
   EXPECT_EQ(response->body, "hello /x");
 }
 
+// An error reply to HEAD has a head only, like any reply to HEAD: a body would be read as the
+// next response (found by the HTTP fuzz target: a HEAD with a refused Transfer-Encoding).
+TEST(ServerTest, ErrorReplyToHeadHasNoBody) {
+  auto server = StartOrDie(TestOptions(), Hello);
+  ASSERT_TRUE(server);
+  Client client(server->endpoint());
+  ASSERT_TRUE(client.Send("HEAD /x HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: gzip\r\n\r\n"));
+  const std::optional<Response> response = client.Read(/*head_request=*/true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 400);
+  EXPECT_EQ(response->Find("Connection"), "close");
+  const Client::Rest rest = client.ReadToEnd();
+  EXPECT_TRUE(rest.eof);
+  EXPECT_EQ(rest.bytes, "") << "the error reply to HEAD carried a body";
+}
+
 TEST(ServerTest, DrainLetsAnInFlightResponseFinishAndRefusesNewConnections) {
   std::promise<void> streaming;
   std::promise<void> release;
