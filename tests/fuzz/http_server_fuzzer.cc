@@ -235,7 +235,7 @@ Received Exchange(std::string_view input) {
 
 // The requests in `input` as the server reads them, parsed with the server's limits.
 struct Requests {
-  std::vector<beast_http::verb> methods;  // of the complete requests, in order
+  std::vector<beast_http::verb> methods;  // of the requests whose header was read, in order
   // False when the parse stopped at a header that the server may read either way: Beast applies
   // header_limit to the bytes one parse step sees, not to the whole header, so a header somewhat
   // over the limit is accepted or refused (431) depending on how the bytes arrive. Replies past
@@ -264,8 +264,10 @@ Requests ParseRequests(std::string_view input) {
       requests.certain = false;
       break;
     }
+    // The server answers a request once it has read its header, even when the body that follows
+    // is cut short or refused; a reply to HEAD then still has no body.
+    if (parser.is_header_done()) requests.methods.push_back(parser.get().method());
     if (!parser.is_done()) break;
-    requests.methods.push_back(parser.get().method());
   }
   return requests;
 }
@@ -276,7 +278,7 @@ void CheckReplies(std::string_view input, const Received& received) {
   // MEI_FUZZ_TRACE=1 prints what each input got, e.g. to see what a crash input does.
   static const bool trace = std::getenv("MEI_FUZZ_TRACE") != nullptr;
   if (trace) {
-    std::fprintf(stderr, "%zu request bytes, %zu complete requests%s, %zu reply bytes, %s\n",
+    std::fprintf(stderr, "%zu request bytes, %zu request headers%s, %zu reply bytes, %s\n",
                  input.size(), methods.size(), requests.certain ? "" : " (then uncertain)",
                  received.bytes.size(), received.clean_close ? "closed" : "reset");
   }
