@@ -87,6 +87,10 @@ struct CacheNode::Parts {
       lock.unlock();
       (void)index->Flush();
       RecountModelUse();
+      // Evictions leave garbage in blob files that keep live blocks; give that space back.
+      if (auto collected = store.blocks->CollectGarbage(); collected && *collected > 0) {
+        metrics.Add(kGarbageCollectedBytesTotal, {}, static_cast<double>(*collected));
+      }
       lock.lock();
     }
   }

@@ -4,6 +4,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
@@ -203,7 +204,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> MakeFamilies(const StoreOptions& op
   blocks.enable_blob_files = true;
   blocks.min_blob_size = options.min_blob_size;
   blocks.blob_compression_type = rocksdb::kNoCompression;
-  blocks.enable_blob_garbage_collection = true;
+  // Frames are relocated only by BlockStore::CollectGarbage, when there is garbage to give back:
+  // RocksDB's own collection rewrites the oldest blob files at every compaction whether or not
+  // they hold any, which made every filled byte be written about twice.
+  blocks.enable_blob_garbage_collection = false;
   // Frames wait in the memtable until a flush writes them to a blob file: its size bounds the
   // memory they hold (twice: one memtable filling while the last one flushes).
   blocks.write_buffer_size = options.block_memtable_bytes;
@@ -468,6 +472,83 @@ Result<void> BlockStore::ReclaimLocked() {
   }
   counters_->reclaim_pending = false;
   return {};
+}
+
+namespace {
+
+// The blocks family's blob files, oldest first.
+std::vector<rocksdb::BlobMetaData> BlobFilesOf(const RocksHandle& handle) {
+  rocksdb::ColumnFamilyMetaData meta;
+  handle.db().GetColumnFamilyMetaData(handle.family(RocksHandle::kBlocks), &meta);
+  std::vector<rocksdb::BlobMetaData> files = std::move(meta.blob_files);
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.blob_file_number < b.blob_file_number; });
+  return files;
+}
+
+std::uint64_t BlobBytesOf(const std::vector<rocksdb::BlobMetaData>& files) {
+  std::uint64_t bytes = 0;
+  for (const rocksdb::BlobMetaData& file : files) bytes += file.blob_file_size;
+  return bytes;
+}
+
+}  // namespace
+
+Result<std::uint64_t> BlockStore::CollectGarbage() {
+  rocksdb::DB& db = db_->db();
+  rocksdb::ColumnFamilyHandle* blocks = db_->family(RocksHandle::kBlocks);
+  const std::uint64_t before = BlobBytesOf(BlobFilesOf(*db_));
+  // The live frames are at most stored_bytes; what the blob files hold beyond that is garbage
+  // (an underestimate: small frames live in SST files, and unflushed ones in memtables).
+  if (before == 0 || (before - std::min(before, stored_bytes())) * 4 < before) return 0;
+
+  // RocksDB counts a blob file's garbage only when a compaction drops the deleted keys: flush
+  // the deletes and compact them away, relocating nothing yet (this alone deletes the blob files
+  // left with no live frame).
+  rocksdb::FlushOptions flush;
+  flush.allow_write_stall = true;
+  if (const rocksdb::Status status = db.Flush(flush, blocks); !status.ok()) {
+    return WriteError("flush the deleted blocks before collecting their space", status);
+  }
+  rocksdb::CompactRangeOptions count;
+  count.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kDisable;
+  if (const rocksdb::Status status = db.CompactRange(count, blocks, nullptr, nullptr);
+      !status.ok()) {
+    return WriteError("compact the deleted blocks away", status);
+  }
+
+  // The oldest files up to the newest one that is at least half garbage, and their live bytes.
+  const std::vector<rocksdb::BlobMetaData> files = BlobFilesOf(*db_);
+  std::size_t relocate = 0;
+  std::uint64_t live_bytes = 0;
+  std::uint64_t live_so_far = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const rocksdb::BlobMetaData& file = files[i];
+    live_so_far += file.total_blob_bytes - std::min(file.total_blob_bytes, file.garbage_blob_bytes);
+    if (file.total_blob_bytes > 0 && file.garbage_blob_bytes * 2 >= file.total_blob_bytes) {
+      relocate = i + 1;
+      live_bytes = live_so_far;
+    }
+  }
+  if (relocate > 0) {
+    auto room = RoomOf(*db_);
+    if (!room) return room.error();
+    if (!room->known || room->Fits(live_bytes, min_free_bytes_)) {
+      rocksdb::CompactRangeOptions collect;
+      collect.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+      // Also the files already at the bottom level, which a range compaction skips by default.
+      collect.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      // A file is "old" by its position among all the blob files, oldest first.
+      collect.blob_garbage_collection_age_cutoff =
+          static_cast<double>(relocate) / static_cast<double>(files.size());
+      if (const rocksdb::Status status = db.CompactRange(collect, blocks, nullptr, nullptr);
+          !status.ok()) {
+        return WriteError("relocate the live frames of partly deleted blob files", status);
+      }
+    }
+  }
+  const std::uint64_t after = BlobBytesOf(BlobFilesOf(*db_));
+  return before - std::min(before, after);
 }
 
 Result<void> BlockStore::UpdateMeta(std::span<const std::pair<BlockId, BlockMeta>> updates) {

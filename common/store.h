@@ -136,8 +136,21 @@ class BlockStore {
   [[nodiscard]] Result<BlockMeta> Meta(const BlockId& id) const;
 
   // Removes the block and its metadata; false when it was not there. Its disk space comes back
-  // with compactions, or at once when a put finds the disk full.
+  // with CollectGarbage, or at once when a put finds the disk full (blob files with no live
+  // frame left are deleted).
   [[nodiscard]] Result<bool> Delete(const BlockId& id);
+
+  // Gives back the disk space of deleted frames that share blob files with live ones. Frames are
+  // written once, to a blob file, and RocksDB's background compactions never move them (its blob
+  // garbage collection would rewrite the oldest quarter of the store at every compaction, live
+  // or not, which halved fill throughput); this is the only place frames are relocated. When
+  // the blob files hold more than a quarter of garbage (their bytes beyond the live frames'),
+  // it compacts the blocks family, then relocates the live frames of the oldest blob files up to
+  // the newest one that is at least half garbage, and those files are deleted. Skipped when the
+  // filesystem lacks the room to write the relocated frames (plus min_free_bytes). Returns the
+  // blob bytes given back (0 when it did nothing). Meant for a maintenance thread: it takes as
+  // long as writing the relocated frames, while puts and reads go on.
+  [[nodiscard]] Result<std::uint64_t> CollectGarbage();
 
   // Persists the usage fields of stored blocks' metadata (last_access_ms, hits, pins) in one
   // atomic write batch, without touching the frames. The other fields (sizes, codec) are kept

@@ -187,6 +187,72 @@ TEST_F(BlockStoreTest, DeleteRemovesBlockAndMetadata) {
   EXPECT_EQ(store.blocks->block_count(), 0u);
 }
 
+// Bytes of the blob files in a store directory, as the filesystem sees them.
+std::uint64_t BlobFileBytes(const fs::path& dir) {
+  std::uint64_t bytes = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == ".blob") bytes += entry.file_size();
+  }
+  return bytes;
+}
+
+// 32 incompressible blocks of 128 KiB with a 1 MiB memtable: several blob files.
+std::vector<TestBlock> PutSpreadOverBlobFiles(Store& store) {
+  std::vector<TestBlock> blocks;
+  for (std::uint64_t i = 0; i < 32; ++i) {
+    blocks.push_back(MakeBlock(RandomBytes(128 * 1024, 100 + i)));
+    EXPECT_TRUE(store.blocks->Put(blocks.back().id, blocks.back().frame).value());
+  }
+  return blocks;
+}
+
+TEST_F(BlockStoreTest, CollectGarbageRelocatesLiveFramesOfMostlyDeletedBlobFiles) {
+  StoreOptions options;
+  options.block_memtable_bytes = 1 << 20;
+  {
+    Store store = Open(options);
+    const std::vector<TestBlock> blocks = PutSpreadOverBlobFiles(store);
+    EXPECT_EQ(store.blocks->CollectGarbage().value(), 0u) << "nothing was deleted";
+    // Three of every four blocks go: every blob file keeps a live frame, so none can simply be
+    // deleted; only relocating the live ones gives the space back.
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      if (i % 4 != 0) {
+        ASSERT_TRUE(store.blocks->Delete(blocks[i].id).value());
+      }
+    }
+    const std::uint64_t deleted_bytes = 24 * blocks[0].frame.size();
+    // The frames deleted while still in the memtable never reached a blob file.
+    EXPECT_GE(store.blocks->CollectGarbage().value(), deleted_bytes / 2);
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      if (i % 4 != 0) {
+        EXPECT_FALSE(store.blocks->Has(blocks[i].id).value());
+        continue;
+      }
+      std::vector<std::byte> raw;
+      ASSERT_TRUE(store.blocks->ReadRaw(blocks[i].id, raw).has_value()) << "block " << i;
+      EXPECT_EQ(raw, blocks[i].raw);
+    }
+    EXPECT_EQ(store.blocks->CollectGarbage().value(), 0u) << "no garbage left to collect";
+  }
+  // Reopened (RocksDB deletes obsolete files by then at the latest): the disk holds about the
+  // live frames.
+  Store store = Open(options);
+  EXPECT_EQ(store.blocks->block_count(), 8u);
+  EXPECT_LE(BlobFileBytes(dir_), store.blocks->stored_bytes() * 11 / 10);
+}
+
+TEST_F(BlockStoreTest, CollectGarbageLeavesAStoreWithLittleGarbageAlone) {
+  StoreOptions options;
+  options.block_memtable_bytes = 1 << 20;
+  Store store = Open(options);
+  const std::vector<TestBlock> blocks = PutSpreadOverBlobFiles(store);
+  for (std::size_t i = 0; i < 4; ++i) ASSERT_TRUE(store.blocks->Delete(blocks[i * 8].id).value());
+  EXPECT_EQ(store.blocks->CollectGarbage().value(), 0u) << "an eighth of garbage is not collected";
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    EXPECT_EQ(store.blocks->Has(blocks[i].id).value(), i % 8 != 0) << "block " << i;
+  }
+}
+
 TEST_F(BlockStoreTest, PutOfStoredIdReturnsFalseAndKeepsCounters) {
   Store store = Open();
   const TestBlock block = MakeBlock(RandomBytes(1000, 4));
