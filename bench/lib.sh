@@ -133,3 +133,28 @@ any_alive() {
   for pid; do kill -0 "$pid" 2>/dev/null && return 0; done
   return 1
 }
+
+# Appends one row of bench/run's table to the file $MEI_BENCH_TABLE, when it is set (a benchmark run
+# on its own prints only its own report): FIGURE OURS ANCHOR RATIO TARGET, tab-separated. OURS and
+# ANCHOR carry their units and the anchor its name ("1234.5 MiB/s", "nginx 1300.0 MiB/s"); RATIO is
+# a plain number; TARGET is ">= X", "> X", "<= X", "< X" (bench/run checks RATIO against it) or
+# "report".
+bench_row() {
+  [[ -z "${MEI_BENCH_TABLE:-}" ]] || printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$MEI_BENCH_TABLE"
+}
+
+# Parses a benchmark's arguments: sets quick=1 for --quick, 0 for none; anything else prints NAME's
+# usage and exits 2. Call as: bench_quick_flag bench/NAME "$@"
+bench_quick_flag() {
+  local name=$1
+  shift
+  quick=0
+  case "$*" in
+    "") ;;
+    --quick) quick=1 ;;
+    *)
+      echo "usage: $name [--quick]" >&2
+      exit 2
+      ;;
+  esac
+}

@@ -179,14 +179,14 @@ TEST_F(ModelFamilyTest, WritesEveryVariantInOrderWithItsFilesAndSizes) {
 }
 
 TEST_F(ModelFamilyTest, EverySafetensorsFileParsesWithLlamaNamesAndFormatMetadata) {
-  const std::vector<std::string> variants = {"base",     "ft-last", "lora-merged",
-                                             "v2-embed", "f32",     "unrelated"};
-  for (const std::string& variant : variants) {
+  const std::map<std::string, std::string> dtypes = {
+      {"base", "BF16"}, {"ft-last", "BF16"}, {"lora-merged", "BF16"}, {"v2-embed", "BF16"},
+      {"f16", "F16"},   {"f32", "F32"},      {"unrelated", "BF16"}};
+  for (const auto& [variant, dtype] : dtypes) {
     const ParsedSafetensors parsed = Weights(variant);
     EXPECT_EQ(parsed.header.metadata,
               (std::vector<std::pair<std::string, std::string>>{{"format", "pt"}}));
     EXPECT_EQ(parsed.header.data_start % 8, 0u);
-    const std::string dtype = variant == "f32" ? "F32" : "BF16";
     std::uint64_t next_offset = parsed.header.data_start;
     for (const TensorEntry& tensor : parsed.header.tensors) {
       EXPECT_EQ(tensor.dtype, dtype) << tensor.name;
@@ -222,6 +222,17 @@ TEST_F(ModelFamilyTest, ConfigMatchesTheTensorShapes) {
   const boost::json::object f32_config =
       boost::json::parse(ReadText(Family() / "f32" / "config.json")).as_object();
   EXPECT_EQ(f32_config.at("torch_dtype").as_string(), "float32");
+  const boost::json::object f16_config =
+      boost::json::parse(ReadText(Family() / "f16" / "config.json")).as_object();
+  EXPECT_EQ(f16_config.at("torch_dtype").as_string(), "float16");
+  for (const std::string variant : {"f16", "f32"}) {
+    boost::json::object config_as_base =
+        boost::json::parse(ReadText(Family() / variant / "config.json")).as_object();
+    config_as_base["torch_dtype"] = "bfloat16";
+    EXPECT_EQ(config_as_base, config) << variant << " differs from base only in torch_dtype";
+    EXPECT_EQ(ReadText(Family() / variant / "tokenizer.json"),
+              ReadText(Family() / "base" / "tokenizer.json"));
+  }
   for (const std::string variant : {"ft-last", "lora-merged", "v2-embed", "gguf"}) {
     EXPECT_EQ(ReadText(Family() / variant / "config.json"),
               ReadText(Family() / "base" / "config.json"));
@@ -269,6 +280,8 @@ TEST_F(ModelFamilyTest, VariantsChangeWhatTheirNamesSay) {
     EXPECT_NE(name.find(".self_attn."), std::string::npos) << name;
   }
   EXPECT_EQ(Report("v2-embed").changed, std::vector<std::string>{"model.embed_tokens.weight"});
+  EXPECT_EQ(Report("f16").shared_with_base, std::vector<std::string>{});
+  EXPECT_EQ(Report("f16").changed.size(), Weights("base").header.tensors.size());
   EXPECT_EQ(Report("f32").shared_with_base, std::vector<std::string>{});
   EXPECT_EQ(Report("gguf").changed, std::vector<std::string>{});
   EXPECT_EQ(Report("unrelated").shared_with_base, std::vector<std::string>{});
@@ -327,6 +340,41 @@ TEST_F(ModelFamilyTest, F32HoldsTheBaseValuesWidenedExactly) {
       ASSERT_EQ(value, Bf16ToFloat(narrow)) << tensor.name << " element " << i;
     }
   }
+}
+
+TEST_F(ModelFamilyTest, F16HoldsTheBaseValuesConvertedToF16InTheBasesLayout) {
+  const ParsedSafetensors base = Weights("base");
+  const ParsedSafetensors f16 = Weights("f16");
+  ASSERT_EQ(f16.header.tensors.size(), base.header.tensors.size());
+  EXPECT_EQ(fs::file_size(f16.path) - f16.header.data_start,
+            fs::file_size(base.path) - base.header.data_start);
+  std::uint64_t subnormal = 0;
+  std::uint64_t elements = 0;
+  for (std::size_t t = 0; t < base.header.tensors.size(); ++t) {
+    const TensorEntry& tensor = base.header.tensors[t];
+    const TensorEntry& half = f16.header.tensors[t];
+    ASSERT_EQ(half.name, tensor.name) << "tensors are in the base's order";
+    EXPECT_EQ(half.dtype, "F16");
+    ASSERT_EQ(half.shape, tensor.shape);
+    ASSERT_EQ(half.size, tensor.size);
+    EXPECT_EQ(half.offset - f16.header.data_start, tensor.offset - base.header.data_start);
+    const std::vector<std::byte> base_bytes = base.Bytes(tensor);
+    const std::vector<std::byte> half_bytes = f16.Bytes(half);
+    for (std::size_t i = 0; i < base_bytes.size() / 2; ++i) {
+      std::uint16_t bf16;
+      std::uint16_t f16_bits;
+      std::memcpy(&bf16, base_bytes.data() + 2 * i, 2);
+      std::memcpy(&f16_bits, half_bytes.data() + 2 * i, 2);
+      ASSERT_EQ(f16_bits, FloatToF16(Bf16ToFloat(bf16))) << tensor.name << " element " << i;
+      const bool exact = F16ToFloat(f16_bits) == Bf16ToFloat(bf16);
+      ASSERT_TRUE(exact || std::abs(Bf16ToFloat(bf16)) < 0x1.0p-14f)
+          << tensor.name << " element " << i << " is a normal F16 and must be exact";
+      subnormal += exact ? 0 : 1;
+      ++elements;
+    }
+  }
+  EXPECT_LT(static_cast<double>(subnormal) / static_cast<double>(elements), 0.005)
+      << "only values below F16's smallest normal are rounded";
 }
 
 TEST_F(ModelFamilyTest, WeightsLookLikeAnInitialisedModel) {

@@ -30,6 +30,38 @@ TEST(WeightsTest, F32ElementsAreTheBf16ElementsWidened) {
   }
 }
 
+TEST(WeightsTest, F16ElementsAreTheBf16ElementsConvertedToF16) {
+  for (const WeightDistribution distribution :
+       {WeightDistribution::kProjection, WeightDistribution::kNormScale}) {
+    const WeightStream stream{.seed = 5, .distribution = distribution};
+    std::vector<std::uint16_t> bf16(1 << 16);
+    std::vector<std::uint16_t> f16(1 << 16);
+    FillBf16(stream, 0, bf16);
+    FillF16(stream, 0, f16);
+    std::size_t subnormal = 0;
+    for (std::size_t i = 0; i < bf16.size(); ++i) {
+      const float value = Bf16ToFloat(bf16[i]);
+      ASSERT_EQ(f16[i], FloatToF16(value)) << i;
+      if (std::abs(value) >= 0x1.0p-14f) {
+        ASSERT_EQ(F16ToFloat(f16[i]), value) << "a normal F16 holds every BF16 bit, element " << i;
+      } else {
+        ++subnormal;
+        ASSERT_LE(std::abs(F16ToFloat(f16[i]) - value), 0x1.0p-25f) << i;
+      }
+    }
+    EXPECT_LT(static_cast<double>(subnormal) / static_cast<double>(bf16.size()), 0.005);
+  }
+}
+
+TEST(WeightsTest, F16RangesOfAStreamEqualTheSameRangeOfTheWholeStream) {
+  const WeightStream stream{.seed = 42};
+  std::vector<std::uint16_t> whole(103);
+  FillF16(stream, 0, whole);
+  std::vector<std::uint16_t> tail(47);
+  FillF16(stream, 56, tail);
+  EXPECT_EQ(tail, std::vector<std::uint16_t>(whole.begin() + 56, whole.end()));
+}
+
 TEST(WeightsTest, ProjectionWeightsAreNormalWithStdTwoHundredths) {
   std::vector<std::uint16_t> values(1 << 20);
   FillBf16({.seed = 11, .distribution = WeightDistribution::kProjection}, 0, values);
@@ -101,6 +133,57 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(FloatToBf16NanTest, NanStaysNan) {
   EXPECT_TRUE(std::isnan(Bf16ToFloat(FloatToBf16(std::numeric_limits<float>::quiet_NaN()))));
+}
+
+struct F16Case {
+  float value;
+  std::uint16_t bits;
+};
+
+class FloatToF16Test : public ::testing::TestWithParam<F16Case> {};
+
+TEST_P(FloatToF16Test, RoundsToNearestEven) {
+  EXPECT_EQ(FloatToF16(GetParam().value), GetParam().bits) << GetParam().value;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Values, FloatToF16Test,
+    ::testing::Values(F16Case{1.0f, 0x3c00}, F16Case{-2.0f, 0xc000}, F16Case{0.0f, 0x0000},
+                      F16Case{-0.0f, 0x8000}, F16Case{0.02f, 0x251f},
+                      F16Case{1.0f + 0x1.0p-11f, 0x3c00},      // tie, even below
+                      F16Case{1.0f + 3 * 0x1.0p-11f, 0x3c02},  // tie, even above
+                      F16Case{1.0f + 0x1.0p-11f + 0x1.0p-20f, 0x3c01},
+                      F16Case{65504.0f, 0x7bff},                             // largest finite
+                      F16Case{65519.0f, 0x7bff}, F16Case{65520.0f, 0x7c00},  // tie rounds to inf
+                      F16Case{std::numeric_limits<float>::infinity(), 0x7c00},
+                      F16Case{-std::numeric_limits<float>::infinity(), 0xfc00},
+                      F16Case{0x1.0p-14f, 0x0400},    // smallest normal
+                      F16Case{0x1.ff8p-15f, 0x03ff},  // largest subnormal
+                      F16Case{0x1.ffcp-15f, 0x0400},  // tie between it and the smallest normal
+                      F16Case{0x1.0p-24f, 0x0001},    // smallest subnormal
+                      F16Case{0x1.0p-25f, 0x0000},    // tie, even below
+                      F16Case{0x1.8p-24f, 0x0002},    // tie, even above
+                      F16Case{0x1.8p-25f, 0x0001}, F16Case{-0x1.0p-20f, 0x8010},
+                      F16Case{0x1.0p-30f, 0x0000}));
+
+TEST(FloatToF16NanTest, NanStaysNan) {
+  const std::uint16_t bits = FloatToF16(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(bits & 0x7c00, 0x7c00);
+  EXPECT_NE(bits & 0x03ff, 0);
+  EXPECT_TRUE(std::isnan(F16ToFloat(bits)));
+}
+
+TEST(F16ToFloatTest, EveryFiniteF16RoundTripsThroughFloat) {
+  for (std::uint32_t bits = 0; bits <= 0xffff; ++bits) {
+    const auto f16 = static_cast<std::uint16_t>(bits);
+    if ((f16 & 0x7c00) == 0x7c00 && (f16 & 0x03ff) != 0) continue;  // NaN
+    ASSERT_EQ(FloatToF16(F16ToFloat(f16)), f16) << std::hex << bits;
+  }
+  EXPECT_EQ(F16ToFloat(0x3c00), 1.0f);
+  EXPECT_EQ(F16ToFloat(0x0001), 0x1.0p-24f);
+  EXPECT_EQ(F16ToFloat(0x03ff), 0x1.ff8p-15f);
+  EXPECT_EQ(F16ToFloat(0xc000), -2.0f);
+  EXPECT_EQ(F16ToFloat(0x7c00), std::numeric_limits<float>::infinity());
 }
 
 }  // namespace

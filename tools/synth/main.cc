@@ -1,5 +1,5 @@
 // mei-synth: writes a synthetic Llama model family (a base, fine-tunes that share most of its
-// tensors, an F32 and a GGUF export, and an unrelated model) for tests, demos and benchmarks.
+// tensors, F16, F32 and GGUF exports, and an unrelated model) for tests, demos and benchmarks.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -29,6 +29,7 @@ std::string DescribeSharing(const VariantReport& report) {
   if (!report.changed.empty()) {
     line += fmt::format("; changed: {}", SummarizeTensorNames(report.changed, all));
   }
+  if (report.variant == "f16") line += " (converted to F16)";
   if (report.variant == "f32") line += " (widened to F32)";
   if (report.variant == "gguf") line += " (under llama.cpp names, same bytes)";
   if (report.variant == "unrelated") line += " (another model line)";
@@ -56,8 +57,10 @@ void PrintReport(const SynthOptions& options, const std::vector<VariantReport>& 
 
 int Run(int argc, char** argv) {
   CLI::App app{
-      "Writes a synthetic Llama model family: base, ft-last, lora-merged, v2-embed, f32, gguf "
-      "and unrelated, one folder each, every byte a function of --seed and --size."};
+      "Writes a synthetic Llama model family, one folder per variant, every byte a function of "
+      "--seed and --size: base (BF16 safetensors); ft-last, lora-merged and v2-embed (fine-tunes "
+      "sharing most tensors with base); f16 and f32 (base's values as F16 and F32 safetensors); "
+      "gguf (base's bytes as GGUF); unrelated (another model)."};
   SynthOptions options;
   std::string out_dir;
   std::string size_text = "64MiB";
@@ -67,9 +70,9 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", options.seed, "Seed from which every byte is drawn")
       ->capture_default_str();
-  app.add_option(
-         "--variants", options.variants,
-         fmt::format("Comma-separated variants to write, of {}", fmt::join(kAllVariants, ",")))
+  app.add_option("--variants", options.variants,
+                 fmt::format("Comma-separated variants to write, of {} (default: all)",
+                             fmt::join(kAllVariants, ",")))
       ->delimiter(',');
   try {
     app.parse(argc, argv);

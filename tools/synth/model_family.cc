@@ -8,10 +8,11 @@
 #include <string_view>
 #include <system_error>
 
-#include "common/byte_size.h"
 #include "common/atomic_file.h"
+#include "common/byte_size.h"
 #include "tools/synth/gguf_writer.h"
 #include "tools/synth/safetensors_writer.h"
+#include "tools/synth/tensor_data.h"
 #include "tools/synth/tokenizer.h"
 #include "tools/synth/weights.h"
 
@@ -53,6 +54,27 @@ ModelLine MakeModelLine(std::string_view lineage, const LlamaShape& shape,
   return line;
 }
 
+// The dtype a variant stores its safetensors weights in: the re-encoded exports are F16 and F32;
+// every other variant is BF16, like the base.
+StoredDtype VariantDtype(std::string_view variant) {
+  if (variant == "f16") return StoredDtype::kF16;
+  if (variant == "f32") return StoredDtype::kF32;
+  return StoredDtype::kBf16;
+}
+
+// config.json's torch_dtype for `dtype`.
+std::string_view TorchDtype(StoredDtype dtype) {
+  switch (dtype) {
+    case StoredDtype::kF16:
+      return "float16";
+    case StoredDtype::kF32:
+      return "float32";
+    case StoredDtype::kBf16:
+      break;
+  }
+  return "bfloat16";
+}
+
 bool IsAttentionProjection(TensorRole role) {
   return role == TensorRole::kAttentionQuery || role == TensorRole::kAttentionKey ||
          role == TensorRole::kAttentionValue || role == TensorRole::kAttentionOutput;
@@ -92,16 +114,16 @@ Result<VariantReport> WriteVariant(const fs::path& out_dir, std::string_view var
   const fs::path folder = out_dir / variant;
   if (Result<void> created = CreateFolder(folder); !created) return created.error();
 
+  const StoredDtype dtype = VariantDtype(variant);
   std::vector<TensorSpec> tensors = line.base_tensors;
   for (TensorSpec& tensor : tensors) {
     const bool retrained = IsRetrained(variant, tensor, line.dims);
     if (retrained) tensor.stream.seed = StreamSeed(line.seed, line.lineage, variant, tensor.name);
-    const bool bytes_as_base = same_line_as_base && !retrained && variant != "f32";
+    const bool bytes_as_base = same_line_as_base && !retrained && dtype == StoredDtype::kBf16;
     (bytes_as_base ? report.shared_with_base : report.changed).push_back(tensor.name);
   }
 
   const bool gguf = variant == "gguf";
-  const StoredDtype dtype = variant == "f32" ? StoredDtype::kF32 : StoredDtype::kBf16;
   report.files.emplace_back(gguf ? "model.gguf" : "model.safetensors");
   const Result<std::uint64_t> weights_bytes =
       gguf ? WriteLlamaGguf(folder / report.files.back(), ModelName(line), line.dims, line.vocab,
@@ -110,8 +132,7 @@ Result<VariantReport> WriteVariant(const fs::path& out_dir, std::string_view var
   if (!weights_bytes) return weights_bytes.error();
   report.bytes += *weights_bytes;
 
-  const std::string config_json =
-      LlamaConfigJson(line.dims, dtype == StoredDtype::kF32 ? "float32" : "bfloat16");
+  const std::string config_json = LlamaConfigJson(line.dims, TorchDtype(dtype));
   for (const auto& [name, contents] :
        {std::pair<std::string_view, std::string_view>("config.json", config_json),
         {"tokenizer.json", line.tokenizer_json}}) {

@@ -16,9 +16,11 @@
 
 namespace mei::tools {
 
-// Variant folder names, in the order they are written.
-inline const std::vector<std::string> kAllVariants = {"base", "ft-last", "lora-merged", "v2-embed",
-                                                      "f32",  "gguf",    "unrelated"};
+// Variant folder names, in the order they are written: the BF16 base; fine-tunes that retrain
+// the last quarter of the layers, the attention projections, or the embedding; the base's values
+// as F16 and as F32 safetensors; the base's bytes as GGUF; and a model of another line.
+inline const std::vector<std::string> kAllVariants = {
+    "base", "ft-last", "lora-merged", "v2-embed", "f16", "f32", "gguf", "unrelated"};
 
 struct SynthOptions {
   std::filesystem::path out_dir;

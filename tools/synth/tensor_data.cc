@@ -30,13 +30,28 @@ Result<void> AppendElements(const TensorSpec& tensor, AtomicFile& file, FillFn f
 }  // namespace
 
 std::string_view DtypeName(StoredDtype dtype) {
-  return dtype == StoredDtype::kF32 ? "F32" : "BF16";
+  switch (dtype) {
+    case StoredDtype::kF16:
+      return "F16";
+    case StoredDtype::kF32:
+      return "F32";
+    case StoredDtype::kBf16:
+      break;
+  }
+  return "BF16";
 }
 
 std::uint64_t ElementBytes(StoredDtype dtype) { return dtype == StoredDtype::kF32 ? 4 : 2; }
 
 Result<void> AppendTensorData(const TensorSpec& tensor, StoredDtype dtype, AtomicFile& file) {
-  if (dtype == StoredDtype::kF32) return AppendElements<std::uint32_t>(tensor, file, FillF32);
+  switch (dtype) {
+    case StoredDtype::kF16:
+      return AppendElements<std::uint16_t>(tensor, file, FillF16);
+    case StoredDtype::kF32:
+      return AppendElements<std::uint32_t>(tensor, file, FillF32);
+    case StoredDtype::kBf16:
+      break;
+  }
   return AppendElements<std::uint16_t>(tensor, file, FillBf16);
 }
 

@@ -4,15 +4,15 @@
 #include <cstdint>
 #include <string_view>
 
-#include "common/errc.h"
 #include "common/atomic_file.h"
+#include "common/errc.h"
 #include "tools/synth/llama_layout.h"
 
 namespace mei::tools {
 
-enum class StoredDtype : std::uint8_t { kBf16, kF32 };
+enum class StoredDtype : std::uint8_t { kBf16, kF16, kF32 };
 
-// "BF16" or "F32", as safetensors names them.
+// "BF16", "F16" or "F32", as safetensors names them.
 [[nodiscard]] std::string_view DtypeName(StoredDtype dtype);
 
 [[nodiscard]] std::uint64_t ElementBytes(StoredDtype dtype);

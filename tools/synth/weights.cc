@@ -60,6 +60,19 @@ const QuantileTable& TableFor(WeightDistribution distribution) {
   return distribution == WeightDistribution::kNormScale ? norm_scale : projection;
 }
 
+// The BF16 table's entries converted to F16, so that FillF16 costs what FillBf16 does.
+QuantileTable ToF16(const QuantileTable& bf16) {
+  QuantileTable table{};
+  for (std::size_t i = 0; i < kQuantiles; ++i) table[i] = FloatToF16(Bf16ToFloat(bf16[i]));
+  return table;
+}
+
+const QuantileTable& F16TableFor(WeightDistribution distribution) {
+  static const QuantileTable projection = ToF16(TableFor(WeightDistribution::kProjection));
+  static const QuantileTable norm_scale = ToF16(TableFor(WeightDistribution::kNormScale));
+  return distribution == WeightDistribution::kNormScale ? norm_scale : projection;
+}
+
 std::uint64_t Fnv1a(std::uint64_t hash, std::string_view text) {
   for (const char c : text) {
     hash ^= static_cast<unsigned char>(c);
@@ -68,11 +81,11 @@ std::uint64_t Fnv1a(std::uint64_t hash, std::string_view text) {
   return (hash ^ 0xff) * 0x100000001b3ull;  // a separator byte, so ("ab","c") != ("a","bc")
 }
 
+// Element i of the stream is widen(table[quarter i of the stream's words]).
 template <class Element, class Widen>
-void Fill(const WeightStream& stream, std::uint64_t first_element, std::span<Element> out,
-          Widen widen) {
+void Fill(const QuantileTable& table, const WeightStream& stream, std::uint64_t first_element,
+          std::span<Element> out, Widen widen) {
   assert(first_element % 4 == 0);
-  const QuantileTable& table = TableFor(stream.distribution);
   std::uint64_t counter = stream.seed + (first_element / 4 + 1) * kGoldenGamma;
   std::size_t i = 0;
   for (; i + 4 <= out.size(); i += 4, counter += kGoldenGamma) {
@@ -100,13 +113,20 @@ std::uint64_t StreamSeed(std::uint64_t seed, std::string_view lineage, std::stri
 
 void FillBf16(const WeightStream& stream, std::uint64_t first_element,
               std::span<std::uint16_t> out) {
-  Fill(stream, first_element, out, [](std::uint16_t bits) { return bits; });
+  Fill(TableFor(stream.distribution), stream, first_element, out,
+       [](std::uint16_t bits) { return bits; });
 }
 
 void FillF32(const WeightStream& stream, std::uint64_t first_element,
              std::span<std::uint32_t> out) {
-  Fill(stream, first_element, out,
+  Fill(TableFor(stream.distribution), stream, first_element, out,
        [](std::uint16_t bits) { return static_cast<std::uint32_t>(bits) << 16; });
+}
+
+void FillF16(const WeightStream& stream, std::uint64_t first_element,
+             std::span<std::uint16_t> out) {
+  Fill(F16TableFor(stream.distribution), stream, first_element, out,
+       [](std::uint16_t bits) { return bits; });
 }
 
 std::uint64_t SplitMix64::Next() {
@@ -125,6 +145,39 @@ std::uint16_t FloatToBf16(float value) {
   if (std::isnan(value)) return static_cast<std::uint16_t>((bits >> 16) | 0x0040);
   const std::uint32_t rounding = 0x7fff + ((bits >> 16) & 1);
   return static_cast<std::uint16_t>((bits + rounding) >> 16);
+}
+
+float F16ToFloat(std::uint16_t bits) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1f;
+  const std::uint32_t mantissa = bits & 0x3ff;
+  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24, exact in float
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000 | (mantissa << 13));
+  return std::bit_cast<float>(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
+}
+
+// Normal results: rebias the exponent from 127 to 15 and round the mantissa from 23 bits to 10
+// by adding just under half of the dropped part, plus one when the kept part is odd (ties to even);
+// a carry out of the mantissa correctly bumps the exponent. Subnormal results are the magnitude in
+// units of 2^-24 rounded to an integer, which rounds to nearest even in the default rounding mode;
+// 1024 units is the smallest normal's encoding, so that carry is right too.
+std::uint16_t FloatToF16(float value) {
+  const std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
+  const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000);
+  const std::uint32_t magnitude = bits & 0x7fffffff;
+  if (magnitude > 0x7f800000) {
+    return static_cast<std::uint16_t>(sign | 0x7e00 | ((magnitude >> 13) & 0x3ff));
+  }
+  if (magnitude >= 0x477ff000) return sign | 0x7c00;  // 65520 and up round to infinity
+  if (magnitude < 0x38800000) {                       // below 2^-14: subnormal or zero
+    const float units = std::bit_cast<float>(magnitude) * 0x1.0p24f;
+    return static_cast<std::uint16_t>(sign | static_cast<std::uint16_t>(std::nearbyint(units)));
+  }
+  const std::uint32_t rebiased = magnitude - ((127u - 15u) << 23);
+  return static_cast<std::uint16_t>(sign | ((rebiased + 0x0fff + ((rebiased >> 13) & 1)) >> 13));
 }
 
 }  // namespace mei::tools

@@ -1,4 +1,5 @@
-// Synthetic weights: deterministic, seekable streams of BF16 values with a chosen distribution.
+// Synthetic weights: deterministic, seekable streams of BF16 values with a chosen distribution, and
+// the same values as F32 or F16.
 //
 // A stream is counter-based (SplitMix64, Steele et al., OOPSLA 2014): word k of the stream with
 // seed s is SplitMix64's finaliser applied to s + (k + 1) * golden gamma, and each word gives four
@@ -39,6 +40,12 @@ void FillBf16(const WeightStream& stream, std::uint64_t first_element,
 // The same elements as FillBf16, widened exactly to F32 bit patterns. REQUIRES as FillBf16.
 void FillF32(const WeightStream& stream, std::uint64_t first_element, std::span<std::uint32_t> out);
 
+// The same elements as FillBf16, converted to IEEE binary16 (F16) bit patterns by FloatToF16, as
+// a BF16 checkpoint saved in float16 would be. Every value of magnitude at least 2^-14 (F16's
+// smallest normal; all but about 0.25% of kProjection's, all of kNormScale's) converts exactly;
+// smaller ones become F16 subnormals and are rounded. REQUIRES as FillBf16. Thread-safe.
+void FillF16(const WeightStream& stream, std::uint64_t first_element, std::span<std::uint16_t> out);
+
 // SplitMix64 as a sequential generator, for what is drawn once rather than streamed
 // (vocabularies). Not thread-safe; one per use.
 class SplitMix64 {
@@ -56,5 +63,11 @@ class SplitMix64 {
 
 // Rounds to the nearest BF16, ties to even; NaN stays a (quiet) NaN.
 [[nodiscard]] std::uint16_t FloatToBf16(float value);
+
+[[nodiscard]] float F16ToFloat(std::uint16_t bits);
+
+// Rounds to the nearest IEEE binary16, ties to even, with subnormals; magnitudes from 65520 up
+// become infinity; NaN stays a (quiet) NaN.
+[[nodiscard]] std::uint16_t FloatToF16(float value);
 
 }  // namespace mei::tools
