@@ -12,18 +12,23 @@
 # Clock ticks per second, for cpu_ticks.
 hz=$(getconf CLK_TCK)
 
-# Makes the work folder $work (readable by nginx's workers, which run as www-data), an admin token
-# in $work/admin-token, and a trap that stops every server started here and removes $work on exit.
+# Makes the work folder $work, an admin token in $work/admin-token, a trap that stops every server
+# started here and removes $work on exit, and one that names the line of a command that failed
+# without a message of its own (set -e would otherwise end the benchmark silently).
 bench_init() {
   bench_name=$1
   work=$(mktemp -d "${TMPDIR:-/tmp}/mei-${bench_name//\//-}.XXXXXX")
   chmod 755 "$work"
   pids=()  # every server this script started and has not stopped yet
   trap bench_cleanup EXIT
+  set -o errtrace
+  # (Once: a command substitution that fails also fails the command it is part of.)
+  trap '((BASH_SUBSHELL)) || echo "$bench_name: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin-token"
 }
 
 bench_cleanup() {
+  trap - ERR
   set +e
   local pid
   for pid in "${pids[@]}"; do
@@ -39,32 +44,39 @@ die() {
   exit 1
 }
 
-# Installs the Debian PACKAGE when COMMAND is not on the PATH (sudo when not root).
+# Installs the Debian PACKAGE when COMMAND is not on the PATH (sudo when not root), updating the
+# package lists first when they do not know it.
 need_command() {
   local command=$1 package=$2 sudo_cmd=()
   command -v "$command" >/dev/null && return 0
   if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
   echo "$bench_name: installing $package" >&2
+  if ! apt-cache show "$package" >/dev/null 2>&1; then
+    "${sudo_cmd[@]}" apt-get update -qq >/dev/null
+  fi
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "$package" >/dev/null
 }
 
 # Starts a server (the remaining arguments) that prints "listening on URL [admin URL]" as its first
-# stdout line once it listens; sets server_pid and server_url. Its stdout stays drained into a FIFO
-# held open here, its stderr goes to $work/NAME.log.
+# stdout line once it listens; sets server_pid and server_url. Its stdout is a FIFO held open here
+# (the servers print only that line to it); its stderr goes to $work/NAME.log. Fails, with the
+# log, when the server exits first or does not listen within 60 s.
 start_server() {
-  local name=$1 fd
+  local name=$1 fd waited
   shift
   mkfifo "$work/$name.out"
   exec {fd}<>"$work/$name.out"
   "$@" >"$work/$name.out" 2>"$work/$name.log" &
   server_pid=$!
   pids+=("$server_pid")
-  if ! read -r -t 60 -u "$fd" _ _ server_url _; then
-    echo "$bench_name: $name did not start:" >&2
-    cat "$work/$name.log" >&2
-    return 1
-  fi
+  for ((waited = 0; waited < 60; waited++)); do
+    read -r -t 1 -u "$fd" _ _ server_url _ && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+  done
+  echo "$bench_name: $name did not start:" >&2
+  cat "$work/$name.log" >&2
+  return 1
 }
 
 # Stops a server that start_server started, and forgets it.
@@ -88,12 +100,19 @@ start_node() {
     --admin-token-file "$work/admin-token" --capacity "$capacity" "$@"
 }
 
-# Starts nginx (2 workers, sendfile on, no access log) serving the folder ROOT on the first free
-# port from 18080 (nginx exits non-zero when it cannot bind); sets nginx_port. HTTP_EXTRA and
-# SERVER_EXTRA, when given, are more configuration for the http and the server block. Stopped on
-# exit.
+# Starts nginx (2 workers, sendfile on, no access log) serving the folder ROOT, inside $work, on the
+# first free port from 18080 (nginx exits non-zero when it cannot bind); sets nginx_port. ROOT is
+# made readable by nginx's workers, which run as another user (nobody in Debian's build).
+# HTTP_EXTRA and SERVER_EXTRA, when given, are more configuration for the http and the server
+# block. Stopped on exit.
 start_nginx() {
-  local root=$1 http_extra=${2:-} server_extra=${3:-} port
+  local root=$1 http_extra=${2:-} server_extra=${3:-} port dir
+  chmod -R a+rX "$root"
+  dir=$root
+  while [[ "$dir" != "$work" && "$dir" != / ]]; do
+    dir=$(dirname "$dir")
+    chmod a+x "$dir"
+  done
   mkdir -p "$work/nginx"
   for port in $(seq 18080 18180); do
     cat >"$work/nginx.conf" <<CONF
@@ -120,7 +139,14 @@ CONF
 }
 
 # The median of the numbers on stdin, one a line.
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+# (%.12g: mawk would print a large mean of two with 6 digits.) Fails on no input.
+median() {
+  sort -g | awk '{v[NR] = $1}
+    END {
+      if (NR == 0) exit 1
+      printf "%.12g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
 # The median of the arguments.
 med() { printf '%s\n' "$@" | median; }
 # Clock ticks of CPU (user + system) a process has used.
