@@ -313,6 +313,10 @@ struct BlockStore::Counters {
   // Whether blocks may have been deleted since the last reclaim; under write_mutex. True at
   // open: what earlier processes deleted is not known.
   bool reclaim_pending = true;
+  // CollectGarbage's estimate of garbage below which it does nothing: raised after a collection
+  // found no blob file worth relocating, so it waits for more deletes instead of flushing and
+  // compacting again every time it is called.
+  std::atomic<std::uint64_t> garbage_floor{0};
 };
 
 BlockStore::BlockStore(std::shared_ptr<RocksHandle> db, std::uint64_t min_free_bytes)
@@ -500,7 +504,8 @@ Result<std::uint64_t> BlockStore::CollectGarbage() {
   const std::uint64_t before = BlobBytesOf(BlobFilesOf(*db_));
   // The live frames are at most stored_bytes; what the blob files hold beyond that is garbage
   // (an underestimate: small frames live in SST files, and unflushed ones in memtables).
-  if (before == 0 || (before - std::min(before, stored_bytes())) * 4 < before) return 0;
+  const std::uint64_t garbage = before - std::min(before, stored_bytes());
+  if (before == 0 || garbage * 4 < before || garbage < counters_->garbage_floor.load()) return 0;
 
   // RocksDB counts a blob file's garbage only when a compaction drops the deleted keys: flush
   // the deletes and compact them away, relocating nothing yet (this alone deletes the blob files
@@ -530,6 +535,8 @@ Result<std::uint64_t> BlockStore::CollectGarbage() {
       live_bytes = live_so_far;
     }
   }
+  // Garbage spread thinly over every file: wait until an eighth of the store more is garbage.
+  counters_->garbage_floor.store(relocate == 0 ? garbage + before / 8 : 0);
   if (relocate > 0) {
     auto room = RoomOf(*db_);
     if (!room) return room.error();

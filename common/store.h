@@ -147,9 +147,10 @@ class BlockStore {
   // the blob files hold more than a quarter of garbage (their bytes beyond the live frames'),
   // it compacts the blocks family, then relocates the live frames of the oldest blob files up to
   // the newest one that is at least half garbage, and those files are deleted. Skipped when the
-  // filesystem lacks the room to write the relocated frames (plus min_free_bytes). Returns the
-  // blob bytes given back (0 when it did nothing). Meant for a maintenance thread: it takes as
-  // long as writing the relocated frames, while puts and reads go on.
+  // filesystem lacks the room to write the relocated frames (plus min_free_bytes). When no file
+  // is half garbage, later calls do nothing until an eighth of the store more is garbage. Returns
+  // the blob bytes given back (0 when it did nothing). Meant for one maintenance thread: it takes
+  // as long as writing the relocated frames, while puts and reads go on.
   [[nodiscard]] Result<std::uint64_t> CollectGarbage();
 
   // Persists the usage fields of stored blocks' metadata (last_access_ms, hits, pins) in one
