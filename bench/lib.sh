@@ -149,6 +149,8 @@ median() {
 }
 # The median of the arguments.
 med() { printf '%s\n' "$@" | median; }
+# A / B to 3 decimals, the ratio of a figure to its anchor.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 # Clock ticks of CPU (user + system) a process has used.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # A /proc/PID/status field in KiB (VmRSS, VmHWM).
