@@ -4,6 +4,7 @@
 #include <glpk.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <vector>
@@ -53,7 +54,7 @@ int AddColumn(glp_prob* lp, int kind, double objective) {
   return col;
 }
 
-// Offers the starting placement to GLPK once, at the first heuristic callback.
+// Offers the starting placement to GLPK at the first heuristic callback of a branch and bound run.
 struct StartHeuristic {
   std::vector<double> values;  // per column, 1-based as GLPK wants
   bool offered = false;
@@ -65,6 +66,69 @@ struct StartHeuristic {
     glp_ios_heur_sol(tree, self->values.data());
   }
 };
+
+using ColumnMap = std::map<std::pair<std::uint32_t, std::uint32_t>, int>;  // (node, item) -> col
+
+// GLPK's placement, keeping only the fragments that complete a model (the others serve nothing).
+Placement ReadPlacement(const Instance& instance, glp_prob* lp, const ColumnMap& y) {
+  Placement held = Placement::Empty(instance);
+  for (const auto& [key, col] : y) {
+    if (glp_mip_col_val(lp, col) > 0.5) held.held[key.first][key.second] = true;
+  }
+  Placement trimmed = Placement::Empty(instance);
+  for (std::uint32_t n = 0; n < instance.node_count(); ++n) {
+    for (std::uint32_t i = 0; i < instance.model_count(); ++i) {
+      if (held.Available(instance, n, i)) trimmed.Add(instance, n, i);
+    }
+  }
+  return trimmed;
+}
+
+std::vector<std::uint32_t> NodesOverCapacity(const Instance& instance, const Placement& placement) {
+  std::vector<std::uint32_t> over;
+  for (std::uint32_t n = 0; n < instance.node_count(); ++n) {
+    if (placement.UsedBytes(instance, n) > instance.topology().nodes[n].capacity_bytes) {
+      over.push_back(n);
+    }
+  }
+  return over;
+}
+
+// GLPK accepts a binary within 1e-5 of an integer and a row within a relative tolerance, so with
+// capacities of gigabytes a relaxation that holds a set of fragments a few bytes (up to about 1e-5
+// of the capacity) over a node's capacity passes for an integral, feasible placement. Tightening
+// the node's bound cannot separate "exactly full" from "one byte over" within that tolerance, so
+// instead the solve is repeated with a cover row for each node that the rounded placement
+// overfills (Balas, "Facets of the knapsack polytope", Math. Programming 8, 1975): the fragments
+// C it holds there add up to more than the capacity, so no placement that fits holds all of C,
+// and sum_{f in C} y[n,f] <= |C| - 1. Its coefficients are integers, which GLPK's tolerances
+// cannot round past, and it removes that placement while keeping every one that fits; the
+// rounded placement is checked in bytes each time.
+//
+// Adds the cover row sum_{f in C} y[n,f] <= |C| - 1, where C is the largest fragments `placement`
+// holds at node n, taken until their sizes add up to more than n's capacity.
+void AddCoverRow(glp_prob* lp, const Instance& instance, const Placement& placement,
+                 std::uint32_t n, const ColumnMap& y) {
+  const auto& fragments = instance.fragments().fragments;
+  std::vector<std::uint32_t> held;
+  for (std::uint32_t f = 0; f < fragments.size(); ++f) {
+    if (placement.held[n][f]) held.push_back(f);
+  }
+  std::stable_sort(held.begin(), held.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return fragments[a].size > fragments[b].size;
+  });
+  std::vector<int> cols = {0};  // GLPK arrays start at index 1
+  std::uint64_t bytes = 0;
+  for (std::uint32_t f : held) {
+    cols.push_back(y.at({n, f}));
+    bytes += fragments[f].size;
+    if (bytes > instance.topology().nodes[n].capacity_bytes) break;
+  }
+  const std::vector<double> ones(cols.size(), 1.0);
+  const int row = glp_add_rows(lp, 1);
+  glp_set_row_bnds(lp, row, GLP_UP, 0.0, static_cast<double>(cols.size() - 2));
+  glp_set_mat_row(lp, row, static_cast<int>(cols.size()) - 1, cols.data(), ones.data());
+}
 
 }  // namespace
 
@@ -82,8 +146,8 @@ Result<ExactSolution> SolveExact(const Instance& instance, const ExactOptions& o
   const Fragments& fragments = instance.fragments();
   const Demand& demand = instance.demand();
 
-  std::map<std::pair<std::uint32_t, std::uint32_t>, int> y;  // (node, fragment) -> column
-  std::map<std::pair<std::uint32_t, std::uint32_t>, int> x;  // (node, model) -> column
+  ColumnMap y;  // (node, fragment) -> column
+  ColumnMap x;  // (node, model) -> column
   for (std::uint32_t n = 0; n < instance.node_count(); ++n) {
     for (std::uint32_t i = 0; i < instance.model_count(); ++i) {
       if (instance.served_by(n, i).empty()) continue;
@@ -120,19 +184,7 @@ Result<ExactSolution> SolveExact(const Instance& instance, const ExactOptions& o
   }
   rows.Load();
 
-  glp_smcp simplex;
-  glp_init_smcp(&simplex);
-  simplex.msg_lev = GLP_MSG_OFF;
   glp_scale_prob(lp.get(), GLP_SF_AUTO);
-  if (const int rc = glp_simplex(lp.get(), &simplex); rc != 0) {
-    return Error{Errc::kInternal, fmt::format("GLPK simplex failed with code {}", rc)};
-  }
-  out.upper_bound = glp_get_obj_val(lp.get());
-  glp_iocp mip;
-  glp_init_iocp(&mip);
-  mip.msg_lev = GLP_MSG_OFF;
-  mip.tm_lim = static_cast<int>(std::min(options.time_limit_s * 1000.0, 2.0e9));
-  mip.mip_gap = 0.0;
   StartHeuristic start;
   if (options.start != nullptr) {
     const Placement& p = *options.start;
@@ -146,37 +198,59 @@ Result<ExactSolution> SolveExact(const Instance& instance, const ExactOptions& o
         if (p.Available(instance, n, demand[e].model)) start.values[col] = 1;
       }
     }
-    mip.cb_func = &StartHeuristic::Callback;
-    mip.cb_info = &start;
   }
-  const int rc = glp_intopt(lp.get(), &mip);
-  const int status = glp_mip_status(lp.get());
-  if ((rc != 0 && rc != GLP_ETMLIM) || (status != GLP_OPT && status != GLP_FEAS)) {
-    return Error{Errc::kInternal,
-                 fmt::format("GLPK branch and bound failed (code {}, status {})", rc, status)};
-  }
-  out.optimal = status == GLP_OPT;
-  for (const auto& [key, col] : y) {
-    if (glp_mip_col_val(lp.get(), col) > 0.5) out.placement.held[key.first][key.second] = true;
-  }
-  // Keep only fragments that complete a model: the others serve nothing.
-  Placement trimmed = Placement::Empty(instance);
-  for (std::uint32_t n = 0; n < instance.node_count(); ++n) {
-    for (std::uint32_t i = 0; i < instance.model_count(); ++i) {
-      if (out.placement.Available(instance, n, i)) trimmed.Add(instance, n, i);
+  // Branch and bound, re-run with a cover row for every node GLPK's placement overfills (see
+  // AddCoverRow), until a placement fits or the time is up.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                         std::clamp(options.time_limit_s, 0.0, 2.0e6)));
+  out.upper_bound = 1;
+  for (;;) {
+    glp_smcp simplex;
+    glp_init_smcp(&simplex);
+    simplex.msg_lev = GLP_MSG_OFF;
+    if (const int rc = glp_simplex(lp.get(), &simplex); rc != 0) {
+      return Error{Errc::kInternal, fmt::format("GLPK simplex failed with code {}", rc)};
     }
-  }
-  out.placement = std::move(trimmed);
-  if (!WithinCapacity(instance, out.placement)) {
-    // GLPK checks rows to a relative tolerance; with byte counts in the billions a solution can
-    // overshoot a node by a few bytes. The starting placement is exact; without one, say so.
-    if (options.start == nullptr) {
-      return Error{Errc::kInternal, "GLPK returned a placement over a node's capacity"};
+    out.upper_bound = std::min(out.upper_bound, glp_get_obj_val(lp.get()));
+    glp_iocp mip;
+    glp_init_iocp(&mip);
+    mip.msg_lev = GLP_MSG_OFF;
+    const double left_ms =
+        std::chrono::duration<double, std::milli>(deadline - Clock::now()).count();
+    mip.tm_lim = static_cast<int>(std::clamp(left_ms, 0.0, 2.0e9));
+    mip.mip_gap = 0.0;
+    if (!start.values.empty()) {
+      start.offered = false;
+      mip.cb_func = &StartHeuristic::Callback;
+      mip.cb_info = &start;
     }
-    out.placement = *options.start;
-    out.optimal = false;
+    const int rc = glp_intopt(lp.get(), &mip);
+    const int status = glp_mip_status(lp.get());
+    const bool timed_out = rc == GLP_ETMLIM;
+    const bool found = status == GLP_OPT || status == GLP_FEAS;
+    if (!timed_out && (rc != 0 || !found)) {
+      return Error{Errc::kInternal,
+                   fmt::format("GLPK branch and bound failed (code {}, status {})", rc, status)};
+    }
+    Placement placement = found ? ReadPlacement(instance, lp.get(), y) : Placement::Empty(instance);
+    const std::vector<std::uint32_t> over = NodesOverCapacity(instance, placement);
+    if (found && over.empty()) {
+      out.placement = std::move(placement);
+      out.optimal = status == GLP_OPT;
+      break;
+    }
+    if (timed_out || Clock::now() >= deadline) break;
+    for (std::uint32_t n : over) AddCoverRow(lp.get(), instance, placement, n, y);
   }
   out.hit_ratio = HitRatio(instance, out.placement);
+  // Stopped by the time limit before GLPK had a placement that fits and beats the start.
+  if (!out.optimal && options.start != nullptr &&
+      HitRatio(instance, *options.start) > out.hit_ratio) {
+    out.placement = *options.start;
+    out.hit_ratio = HitRatio(instance, out.placement);
+  }
   if (out.optimal) out.upper_bound = out.hit_ratio;
   return out;
 }

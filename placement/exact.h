@@ -7,8 +7,9 @@
 //              sum_f size_f y[n,f] <= Q_n        for every node n
 //              y binary; x, h in [0, 1]
 // x and h need not be integral: for binary y the best x is 1 exactly when all of i's fragments
-// are at n, and h is then the coverage indicator. For small instances (tens of nodes and models)
-// and as the oracle the tests compare the heuristics with.
+// are at n, and h is then the coverage indicator. Capacities are exact to the byte (exact.cc says
+// how, given GLPK's tolerances). For small instances (tens of nodes and models) and as the oracle
+// the tests compare the heuristics with.
 #pragma once
 
 #include "common/errc.h"
@@ -24,10 +25,12 @@ struct ExactOptions {
 };
 
 struct ExactSolution {
-  Placement placement;
+  Placement placement;     // within every node's capacity
   double hit_ratio = 0;    // of `placement`
   double upper_bound = 0;  // no placement does better: the optimum, or the LP bound if stopped
-  bool optimal = false;    // proven optimal within the time limit
+  // Proven optimal. False only when the time limit stopped the search: `placement` is then the
+  // better of the best GLPK found that fits (if any) and the start placement.
+  bool optimal = false;
 };
 
 // kInternal when GLPK fails (it reports nothing more useful than a code).

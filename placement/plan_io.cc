@@ -6,7 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <unordered_set>
+#include <unordered_map>
+#include <vector>
 
 #include "placement/internal/id_index.h"
 
@@ -42,6 +43,12 @@ Plan ToPlan(const Instance& instance, const Placement& placement, std::string al
 
 Result<Placement> PlacementFromPlan(const Instance& instance, const Plan& plan) {
   const internal::IdIndex index(instance.topology(), instance.catalog());
+  const Catalog& catalog = instance.catalog();
+  std::unordered_map<BlockId, std::uint32_t> block_index;
+  for (std::uint32_t b = 0; b < catalog.blocks.size(); ++b) {
+    block_index.emplace(catalog.blocks[b].id, b);
+  }
+  const auto& fragments = instance.fragments().fragments;
   Placement placement = Placement::Empty(instance);
   for (const auto& [id, node] : plan.nodes) {
     const auto n = index.Node(id);
@@ -50,7 +57,20 @@ Result<Placement> PlacementFromPlan(const Instance& instance, const Plan& plan) 
           Errc::kBadRequest,
           fmt::format("the plan is for node \"{}\", which the scenario does not have", id)};
     }
-    const std::unordered_set<BlockId> blocks(node.blocks.begin(), node.blocks.end());
+    std::vector<bool> holds(catalog.blocks.size(), false);
+    std::uint64_t used = 0;
+    for (const BlockId& block : node.blocks) {
+      const auto b = block_index.find(block);
+      if (b == block_index.end()) {
+        return Error{Errc::kBadRequest,
+                     fmt::format("the plan gives node \"{}\" block {}, which the scenario's "
+                                 "catalog does not have",
+                                 id, block.Hex())};
+      }
+      if (holds[b->second]) continue;
+      holds[b->second] = true;
+      used += catalog.blocks[b->second].size;
+    }
     for (const PlanModel& m : node.models) {
       const auto i = index.Model(m.model, m.revision);
       if (!i) {
@@ -59,21 +79,23 @@ Result<Placement> PlacementFromPlan(const Instance& instance, const Plan& plan) 
                                  "model",
                                  m.model, m.revision, id)};
       }
-      for (std::uint32_t b : instance.catalog().models[*i].blocks) {
-        if (!blocks.contains(instance.catalog().blocks[b].id)) {
+      for (std::uint32_t b : catalog.models[*i].blocks) {
+        if (!holds[b]) {
           return Error{Errc::kBadRequest,
                        fmt::format("the plan puts {}@{} on node \"{}\" without its block {}",
-                                   m.model, m.revision, id, instance.catalog().blocks[b].id.Hex())};
+                                   m.model, m.revision, id, catalog.blocks[b].id.Hex())};
         }
       }
-      placement.Add(instance, *n, *i);
     }
-    const std::uint64_t used = placement.UsedBytes(instance, *n);
     const std::uint64_t capacity = instance.topology().nodes[*n].capacity_bytes;
     if (used > capacity) {
       return Error{Errc::kBadRequest,
                    fmt::format("the plan puts {} bytes on node \"{}\", over its capacity of {}",
                                used, id, capacity)};
+    }
+    for (std::size_t f = 0; f < fragments.size(); ++f) {
+      placement.held[*n][f] = std::all_of(fragments[f].blocks.begin(), fragments[f].blocks.end(),
+                                          [&](std::uint32_t b) { return holds[b]; });
     }
   }
   return placement;

@@ -14,9 +14,11 @@ namespace mei::placement {
 [[nodiscard]] Plan ToPlan(const Instance& instance, const Placement& placement,
                           std::string algorithm, std::string created);
 
-// The placement a plan describes: each node holds the fragments of the models the plan lists for
-// it. kBadRequest for a node or model the scenario does not know, a block of a listed model that
-// the plan's block list lacks, or a node over its capacity in the scenario.
+// The placement a plan describes: each node holds the blocks the plan lists for it (the cache node
+// pins every one), so a model is available wherever all its blocks are listed, whether or not the
+// plan lists the model there. kBadRequest for a node, model or block the scenario does not know, a
+// block of a listed model that the node's block list lacks, or a node whose listed blocks, each
+// counted once, add up to more than its capacity in the scenario.
 [[nodiscard]] Result<Placement> PlacementFromPlan(const Instance& instance, const Plan& plan);
 
 // The current time as RFC 3339 UTC to the second, "2026-11-24T12:00:00Z".

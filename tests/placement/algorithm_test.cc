@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "placement/online.h"
 #include "tests/placement/scenario_builder.h"
 
 namespace mei::placement {
@@ -73,34 +72,6 @@ TEST(AlgorithmTest, OfflineAlgorithmsBeatNothingAndExactIsAnUpperBound) {
     EXPECT_GT(hit, 0) << name;
     EXPECT_LE(hit, *exact->upper_bound + 1e-9) << name;
   }
-}
-
-// One node of 12 bytes holding three fine-tunes of one base (6 shared + 2 each); then a 2-byte
-// model needs room. The sharing policy values the base at uses x 3 held models / 6 bytes and
-// evicts the least valuable fine-tune's own 2 bytes; every policy stays within capacity.
-TEST(OnlineTest, SharingEvictionKeepsTheBaseThatHeldFineTunesNeed) {
-  const Scenario s = testing::ScenarioBuilder()
-                         .Node("bs-0", 12)
-                         .User("u-0", {0})
-                         .Model("acme/ft-a", {{"shared", 6}, {"a", 2}})
-                         .Model("acme/ft-b", {{"shared", 6}, {"b", 2}})
-                         .Model("acme/ft-c", {{"shared", 6}, {"c", 2}})
-                         .Model("other/solo", {{"solo", 2}})
-                         .Build();
-  const Instance instance(s);
-  std::vector<Request> requests;
-  for (std::uint32_t model : {0, 1, 2, 1, 2, 1, 2, 3}) requests.push_back(Request{0, 0, 0, model});
-  for (OnlinePolicy policy : {OnlinePolicy::kLru, OnlinePolicy::kLfu, OnlinePolicy::kSharing}) {
-    const Replay replay = ReplayOnline(instance, policy, requests);
-    EXPECT_TRUE(WithinCapacity(instance, replay.final));
-    EXPECT_EQ(replay.metrics.requests, 8);
-    EXPECT_DOUBLE_EQ(replay.metrics.hit_ratio, 4 / 8.0);  // the first of each model misses
-  }
-  const Replay sharing = ReplayOnline(instance, OnlinePolicy::kSharing, requests);
-  EXPECT_FALSE(sharing.final.Available(instance, 0, 0));  // ft-a: used once, evicted
-  EXPECT_TRUE(sharing.final.Available(instance, 0, 1));
-  EXPECT_TRUE(sharing.final.Available(instance, 0, 2));
-  EXPECT_TRUE(sharing.final.Available(instance, 0, 3));
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -14,6 +16,49 @@ namespace {
 
 namespace fs = std::filesystem;
 using mei::testing::ProcessResult;
+
+// Two nodes of 3 GiB, bs-short one byte short of it, each with one user at 1e9 bytes/s; origin
+// 1e8 bytes/s, deadline 10 s. Models a (7 units of 256 MiB), b, c, d (4 units each) and e (12
+// units), requested by both users at rates 80, 42, 42, 42 and 125 (662 in all). The optimum holds
+// a + b at bs-short (neither e nor b + c + d fits there) and b + c + d at bs-exact: 248 / 662 =
+// 0.3746. Greedy holds e at bs-exact instead: 247 / 662 = 0.3731.
+std::string OneByteShortScenario() {
+  namespace json = boost::json;
+  struct Model {
+    char name;
+    std::uint64_t units;
+    int rate;
+  };
+  constexpr std::uint64_t kUnit = 256ull << 20;
+  const Model models[] = {{'a', 7, 80}, {'b', 4, 42}, {'c', 4, 42}, {'d', 4, 42}, {'e', 12, 125}};
+  json::array blocks, catalog, demand;
+  for (std::size_t k = 0; k < std::size(models); ++k) {
+    const std::string name = std::string("acme/") + models[k].name;
+    blocks.push_back(
+        json::object{{"id", std::string(64, models[k].name)}, {"size", models[k].units * kUnit}});
+    catalog.push_back(json::object{{"model", name}, {"blocks", json::array{k}}});
+    for (const char* user : {"u-short", "u-exact"}) {
+      demand.push_back(json::object{{"user", user}, {"model", name}, {"rate", models[k].rate}});
+    }
+  }
+  const auto node = [](const char* id, std::uint64_t capacity) {
+    return json::object{{"id", id}, {"capacity", capacity}};
+  };
+  const auto user = [](const char* id, const char* node) {
+    return json::object{{"id", id},
+                        {"links", json::array{json::object{{"node", node}, {"rate", 1e9}}}}};
+  };
+  const json::object topology{
+      {"deadline_s", 10},
+      {"origin_rate", 1e8},
+      {"nodes", json::array{node("bs-short", 12 * kUnit - 1), node("bs-exact", 12 * kUnit)}},
+      {"users", json::array{user("u-short", "bs-short"), user("u-exact", "bs-exact")}}};
+  return json::serialize(
+      json::object{{"schema", "mei.placement.scenario.v1"},
+                   {"topology", topology},
+                   {"catalog", json::object{{"blocks", blocks}, {"models", catalog}}},
+                   {"demand", demand}});
+}
 
 class CliTest : public ::testing::Test {
  protected:
@@ -100,13 +145,44 @@ TEST_F(CliTest, PlanForAnUnknownNodeIsRejected) {
       << r.err;
 }
 
-TEST_F(CliTest, SolveWritesAPlanThatEvalReadsBack) {
-  ASSERT_EQ(Run({"solve", "--scenario", Path("s.json"), "--out", Path("plan.json")}).exit_code, 0);
+TEST_F(CliTest, ExactReportsTheOptimumWhenANodeIsOneByteShortOfAModel) {
+  Write("short.json", OneByteShortScenario());
+  ProcessResult r = Run({"solve", "--scenario", Path("short.json"), "--algo", "exact"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("exact: hit ratio 0.3746 over the demand, ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(", optimal (bound 0.3746)"), std::string::npos) << r.out;
+  r = Run({"solve", "--scenario", Path("short.json"), "--algo", "greedy"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("greedy: hit ratio 0.3731 over the demand, ", 0), 0u) << r.out;
+}
+
+// Greedy's plan for OneByteShortScenario: a + b at bs-short, e at bs-exact. In units of 2^28
+// bytes and of 2^28 / 1e9 s (a unit's download at 1e9 bytes/s), u-short misses c, d (4 units each
+// from the origin at 1e8 bytes/s: 40) and e (120); u-exact misses a (70) and b, c, d (40 each).
+TEST_F(CliTest, EvalOfASolvedPlanReportsItsHitRatioOriginBytesAndDownloadTimes) {
+  Write("short.json", OneByteShortScenario());
+  ASSERT_EQ(Run({"solve", "--scenario", Path("short.json"), "--out", Path("plan.json")}).exit_code,
+            0);
   const ProcessResult r =
-      Run({"eval", "--scenario", Path("s.json"), "--plan", Path("plan.json"), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("\"algorithm\":\"greedy\""), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\"hit_ratio\""), std::string::npos) << r.out;
+      Run({"eval", "--scenario", Path("short.json"), "--plan", Path("plan.json"), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(r.out, ec);
+  ASSERT_FALSE(ec) << r.out;
+  const boost::json::object& m = v.as_object();
+  constexpr double kUnit = 1 << 28;
+  constexpr double kSecond = kUnit / 1e9;
+  EXPECT_EQ(m.at("algorithm").as_string(), "greedy");
+  EXPECT_DOUBLE_EQ(m.at("requests").to_number<double>(), 662);
+  EXPECT_DOUBLE_EQ(m.at("hit_ratio").to_number<double>(), (80 + 42 + 125) / 662.0);
+  EXPECT_DOUBLE_EQ(m.at("origin_bytes").to_number<double>(),
+                   (42 * 4 * 2 + 125 * 12 + 80 * 7 + 3 * 42 * 4) * kUnit);
+  const double short_time = 80 * 7 + 42 * 4 + 2 * 42 * 40 + 125 * 120;
+  const double exact_time = 80 * 70 + 3 * 42 * 40 + 125 * 12;
+  EXPECT_NEAR(m.at("mean_download_s").to_number<double>(),
+              (short_time + exact_time) / 662 * kSecond, 1e-9);
+  // 95% of 662 is 628.9; the 125 misses of e by u-short (120 units each) are the last 125.
+  EXPECT_DOUBLE_EQ(m.at("p95_download_s").to_number<double>(), 120 * kSecond);
 }
 
 TEST_F(CliTest, SameSeedWritesTheSameScenario) {

@@ -85,6 +85,57 @@ TEST(ExactTest, SolvesTheSharedBaseCase) {
   EXPECT_DOUBLE_EQ(exact->hit_ratio, 1.0);
 }
 
+// Two nodes of 3 GiB, the first a byte short: GLPK's integrality tolerance (1e-5 of a binary)
+// spans tens of kilobytes there, so a relaxation that holds 3 GiB + 1 byte at the first node looks
+// integral to it. At the second, exactly full, b + c + d (126) beats the 3 GiB model e (125) and
+// a + b (122), though greedy takes e; at the first, neither e nor b + c + d fits and a + b is best.
+Scenario OneByteShortScenario() {
+  constexpr std::uint64_t kUnit = 256ull << 20;
+  testing::ScenarioBuilder builder;
+  builder.Node("bs-short", 12 * kUnit - 1).Node("bs-exact", 12 * kUnit);
+  builder.User("u-short", {0}, 1e9).User("u-exact", {1}, 1e9);
+  builder.Model("acme/a", {{"a", 7 * kUnit}})
+      .Model("acme/b", {{"b", 4 * kUnit}})
+      .Model("acme/c", {{"c", 4 * kUnit}})
+      .Model("acme/d", {{"d", 4 * kUnit}})
+      .Model("acme/e", {{"e", 12 * kUnit}});
+  for (std::uint32_t user : {0, 1}) {
+    builder.Demand(user, 0, 80).Demand(user, 1, 42).Demand(user, 2, 42).Demand(user, 3, 42);
+    builder.Demand(user, 4, 125);
+  }
+  return builder.Build();
+}
+
+TEST(ExactTest, MatchesBruteForceWhenANodeIsOneByteShortOfAModelAndAnotherExactlyItsSize) {
+  const Scenario s = OneByteShortScenario();
+  const Instance instance(s);
+  const double best = BruteForce(instance);
+  ASSERT_NEAR(best, (122 + 126) / 662.0, 1e-12);
+  const Placement greedy = SolveGreedy(instance, GreedyOptions{});
+  ASSERT_NEAR(HitRatio(instance, greedy), (122 + 125) / 662.0, 1e-12);
+  for (const Placement* start : {&greedy, static_cast<const Placement*>(nullptr)}) {
+    auto exact = SolveExact(instance, ExactOptions{60, start});
+    ASSERT_TRUE(exact) << exact.error().message;
+    EXPECT_TRUE(exact->optimal);
+    EXPECT_TRUE(WithinCapacity(instance, exact->placement));
+    EXPECT_NEAR(exact->hit_ratio, best, 1e-9) << (start ? "from greedy" : "from empty");
+  }
+}
+
+// GLPK stops before it has any placement of its own: the start placement is the answer, reported
+// as stopped by the time limit, with the LP bound.
+TEST(ExactTest, ATimeLimitThatStopsGlpkAtOnceKeepsTheStartPlacement) {
+  const Scenario s = OneByteShortScenario();
+  const Instance instance(s);
+  const Placement greedy = SolveGreedy(instance, GreedyOptions{});
+  auto exact = SolveExact(instance, ExactOptions{0, &greedy});
+  ASSERT_TRUE(exact) << exact.error().message;
+  EXPECT_FALSE(exact->optimal);
+  EXPECT_EQ(exact->placement, greedy);
+  EXPECT_DOUBLE_EQ(exact->hit_ratio, HitRatio(instance, greedy));
+  EXPECT_GE(exact->upper_bound, BruteForce(instance));
+}
+
 // The gap the benchmark reports, greedy / exact, stays this close to 1 on small instances.
 constexpr double kMaxGap = 0.05;
 

@@ -29,6 +29,11 @@ class ScenarioBuilder {
     s_.topology.users.push_back(std::move(u));
     return *this;
   }
+  // A user linked to each node at its own rate.
+  ScenarioBuilder& LinkedUser(std::string id, std::vector<Link> links) {
+    s_.topology.users.push_back(placement::User{std::move(id), 0, 0, std::move(links)});
+    return *this;
+  }
   // A model made of named blocks; a name used again is the same block.
   ScenarioBuilder& Model(std::string name,
                          std::vector<std::pair<std::string, std::uint64_t>> blocks) {
