@@ -1,13 +1,5 @@
-// The cache node's access log (DESIGN.md, "Cache node internals"): one JSON object per request
-// on its own line, the traces that the placement optimizer learns demand from. A line is
-//
-//   {"time":"2026-11-24T12:00:00.123Z","node":"edge-1","client":"phone-7","route":"file",
-//    "model":"org/name","revision":"main","commit":"<hex>","path":"model.safetensors",
-//    "block":"","bytes":1048576,"status":200,"cache":"HIT","upstream":"","duration_ms":12.5}
-//
-// with exactly these keys, "time" first, in UTC with millisecond precision. Strings that are not
-// valid UTF-8 (a client id from a header, a requested path) are logged with U+FFFD in place of
-// the bad bytes, so every line is valid JSON for any reader.
+// The cache node's access log: one line per data-plane request (common/access_record.h gives the
+// record and its line format), written to rotated files and exported for `meictl trace pull`.
 #pragma once
 
 #include <atomic>
@@ -20,42 +12,15 @@
 #include <string>
 #include <string_view>
 
+#include "common/access_record.h"
 #include "common/errc.h"
 
 namespace mei::cache_node {
-
-// One request as the access log records it. Plain value type.
-struct AccessRecord {
-  std::chrono::system_clock::time_point time;  // logged to the millisecond
-  // Empty when not applicable.
-  std::string node, client, route, model, revision, commit, path, block;
-  std::uint64_t bytes = 0;  // body bytes sent
-  int status = 0;
-  std::string cache;       // "HIT" | "MISS" | "PARTIAL" | "" (not a content route)
-  std::string upstream;    // what filled misses: "parent", "peer:<node id>", or ""
-  double duration_ms = 0;  // logged to the microsecond; negative or non-finite logged as 0
-};
 
 struct AccessLogOptions {
   std::uint64_t max_file_bytes = 64ull << 20;  // access.log is rotated before it passes this
   std::uint32_t max_files = 8;                 // access.log plus up to max_files - 1 rotated ones
 };
-
-// The log line of `record`, without the trailing newline. Thread-safe.
-[[nodiscard]] std::string FormatAccessRecord(const AccessRecord& record);
-
-// Parses one line written by FormatAccessRecord (trailing "\n" or "\r\n" allowed). Every key must
-// be present with its type; unknown keys are ignored. kBadRequest otherwise. Thread-safe.
-[[nodiscard]] Result<AccessRecord> ParseAccessRecord(std::string_view line);
-
-// "2026-11-24T12:00:00.123Z": UTC, milliseconds (truncated toward the past). Thread-safe.
-[[nodiscard]] std::string FormatTimestamp(std::chrono::system_clock::time_point time);
-
-// Parses an RFC 3339 date-time, "2026-11-24T12:00:00Z", with an optional fraction of any length
-// (kept to the nanosecond) and "Z" or a numeric offset ("+02:00"), or Unix seconds, "1795521600"
-// or "1795521600.25" (the forms GET /admin/v1/trace?since= accepts). kBadRequest otherwise.
-// Thread-safe.
-[[nodiscard]] Result<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text);
 
 // The access log of one node: `dir`/access.log, rotated by size to access.log.1 (newest rotated)
 // ... access.log.<max_files - 1> (oldest); a rotation that would make more files deletes the

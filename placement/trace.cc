@@ -4,10 +4,12 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <tuple>
 
+#include "common/access_record.h"
 #include "placement/internal/json_fields.h"
 
 namespace mei::placement {
@@ -111,21 +113,6 @@ Result<Parsed> ParseJsonLine(std::string_view line) {
   if (!node) return node.error();
   auto model = JsonString(o, "model");
   if (!model) return model.error();
-  if (o.contains("route")) {
-    auto route = JsonString(o, "route");
-    if (!route) return route.error();
-    auto client = JsonString(o, "client");
-    if (!client) return client.error();
-    auto revision = JsonString(o, "revision");
-    const json::value* status = o.if_contains("status");
-    const bool ok_status =
-        status != nullptr && status->is_number() && status->to_number<double>() < 400;
-    const bool counts = (*route == "manifest" || *route == "resolve") && ok_status;
-    if (!counts) return Parsed{TraceRecord{}, false};
-    auto r = FromFields(time_text, *client, *node, *model, revision ? *revision : "");
-    if (!r) return r.error();
-    return Parsed{std::move(*r), true};
-  }
   auto user = o.contains("user") ? JsonString(o, "user") : JsonString(o, "cell");
   if (!user) return BadInput("\"user\" (or \"cell\") is missing or not a string");
   auto revision = o.contains("revision") ? JsonString(o, "revision") : std::string_view();
@@ -133,6 +120,31 @@ Result<Parsed> ParseJsonLine(std::string_view line) {
   auto r = FromFields(time_text, *user, *node, *model, *revision);
   if (!r) return r.error();
   return Parsed{std::move(*r), true};
+}
+
+// A cache node's access-log line (common/access_record.h): only manifest and resolve requests
+// that succeeded count as model requests.
+Result<Parsed> ParseAccessLogLine(std::string_view line) {
+  auto access = ParseAccessRecord(line);
+  if (!access) return BadInput(access.error().message);
+  if ((access->route != "manifest" && access->route != "resolve") || access->status >= 400) {
+    return Parsed{TraceRecord{}, false};
+  }
+  TraceRecord r;
+  r.time_s = std::chrono::duration<double>(access->time.time_since_epoch()).count();
+  if (access->client.empty()) return BadInput("the client is empty");
+  if (access->node.empty()) return BadInput("the node is empty");
+  if (access->model.empty()) return BadInput("the model is empty");
+  r.user = std::move(access->client);
+  r.node = std::move(access->node);
+  r.model = std::move(access->model);
+  r.revision = access->revision.empty() ? "main" : std::move(access->revision);
+  return Parsed{std::move(r), true};
+}
+
+// Access-log lines are JSON objects with a "route" (trace JSON lines have none).
+bool IsAccessLogLine(std::string_view line) {
+  return line.front() == '{' && line.find("\"route\"") != std::string_view::npos;
 }
 
 }  // namespace
@@ -185,8 +197,10 @@ Result<Trace> ParseTrace(std::string_view text, const TraceReadOptions& options)
     ++number;
     if (line.empty() || line.front() == '#') continue;
     if (number == 1 && line.starts_with("time")) continue;
-    const bool is_json = line.front() == '{';
-    auto parsed = is_json ? ParseJsonLine(line) : ParseCsvLine(line);
+    const bool access_log = IsAccessLogLine(line);
+    auto parsed = access_log            ? ParseAccessLogLine(line)
+                  : line.front() == '{' ? ParseJsonLine(line)
+                                        : ParseCsvLine(line);
     if (!parsed) {
       std::string message = fmt::format("line {}: {}", number, parsed.error().message);
       if (!options.skip_bad) return BadInput(std::move(message));
@@ -196,7 +210,7 @@ Result<Trace> ParseTrace(std::string_view text, const TraceReadOptions& options)
     if (!parsed->counts) continue;
     TraceRecord& r = parsed->record;
     r.line = number;
-    if (is_json && line.find("\"route\"") != std::string_view::npos) {
+    if (access_log) {
       auto key = std::make_tuple(r.user, r.node, r.model, r.revision);
       auto [it, added] = last_seen.emplace(key, r.time_s);
       const double previous = it->second;

@@ -4,9 +4,10 @@
 //   - CSV `time,user,node,model,revision` (an optional header line starting with "time"; the
 //     revision may be empty or absent, meaning "main");
 //   - JSON lines {"time", "user" (or "cell"), "node", "model", "revision"};
-//   - cache-node access-log lines (JSON with a "route"): only "manifest" and "resolve" routes with
-//     a status below 400 count, and the lines one client sends for one model through one node
-//     within `session_gap_s` of each other are one request (a download resolves every file).
+//   - cache-node access-log lines (JSON with a "route", read as common/access_record.h defines
+//     them): only "manifest" and "resolve" routes with a status below 400 count, and the lines
+//     one client sends for one model through one node within `session_gap_s` of each other are
+//     one request (a download resolves every file).
 // Times are seconds (a number) or RFC 3339 UTC ("2026-11-24T12:00:00.123Z"). Empty lines and lines
 // starting with '#' are ignored. Thread-compatible.
 #pragma once

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+
+#include "common/access_record.h"
 #include "placement/demand.h"
 #include "placement/requests.h"
 #include "tests/placement/scenario_builder.h"
@@ -37,23 +41,44 @@ TEST(TraceTest, ParsesRfc3339Times) {
   EXPECT_FALSE(ParseTraceTime("yesterday"));
 }
 
+// Lines as a cache node writes them, through the shared access-record format.
+std::string AccessLine(std::string_view time, std::string_view client, std::string_view route,
+                       int status) {
+  AccessRecord record;
+  record.time = ParseTimestamp(time).value();
+  record.node = "bs-0";
+  record.client = client;
+  record.route = route;
+  record.model = "acme/x";
+  record.revision = "main";
+  record.status = status;
+  record.bytes = 10;
+  record.cache = "HIT";
+  return FormatAccessRecord(record) + "\n";
+}
+
 TEST(TraceTest, CountsAccessLogDownloadsOncePerSession) {
-  const std::string log =
-      R"({"time":"2026-11-24T12:00:00.000Z","node":"bs-0","client":"10.0.0.1","route":"manifest","model":"acme/x","revision":"main","commit":"","path":"","block":"","bytes":10,"status":200,"cache":"HIT","upstream":"","duration_ms":1.5})"
-      "\n"
-      R"({"time":"2026-11-24T12:00:01.000Z","node":"bs-0","client":"10.0.0.1","route":"resolve","model":"acme/x","revision":"main","status":200})"
-      "\n"
-      R"({"time":"2026-11-24T12:00:02.000Z","node":"bs-0","client":"10.0.0.1","route":"block","model":"acme/x","revision":"main","status":200})"
-      "\n"
-      R"({"time":"2026-11-24T12:00:03.000Z","node":"bs-0","client":"10.0.0.2","route":"resolve","model":"acme/x","revision":"main","status":404})"
-      "\n"
-      R"({"time":"2026-11-24T13:00:00.000Z","node":"bs-0","client":"10.0.0.1","route":"resolve","model":"acme/x","revision":"main","status":200})"
-      "\n";
+  const std::string log = AccessLine("2026-11-24T12:00:00.000Z", "10.0.0.1", "manifest", 200) +
+                          AccessLine("2026-11-24T12:00:01.000Z", "10.0.0.1", "resolve", 200) +
+                          AccessLine("2026-11-24T12:00:02.000Z", "10.0.0.1", "blocks", 200) +
+                          AccessLine("2026-11-24T12:00:03.000Z", "10.0.0.2", "resolve", 404) +
+                          AccessLine("2026-11-24T13:00:00.000Z", "10.0.0.1", "resolve", 200);
   auto trace = ParseTrace(log, {});
   ASSERT_TRUE(trace) << trace.error().message;
   ASSERT_EQ(trace->records.size(), 2u);  // one session at 12:00, one at 13:00
   EXPECT_EQ(trace->records[0].user, "10.0.0.1");
+  EXPECT_EQ(trace->records[0].node, "bs-0");
+  EXPECT_EQ(trace->records[0].model, "acme/x");
+  EXPECT_DOUBLE_EQ(trace->records[0].time_s, 1795521600.0);
   EXPECT_EQ(trace->records[1].line, 5u);
+}
+
+TEST(TraceTest, AnAccessLogLineMissingAFieldIsMalformed) {
+  const std::string partial =
+      R"({"time":"2026-11-24T12:00:01.000Z","node":"bs-0","client":"10.0.0.1","route":"resolve","model":"acme/x","revision":"main","status":200})";
+  auto trace = ParseTrace(partial + "\n", {});
+  ASSERT_FALSE(trace);
+  EXPECT_EQ(trace.error().message.rfind("line 1: ", 0), 0u) << trace.error().message;
 }
 
 TEST(TraceTest, AMalformedLineFailsWithItsNumber) {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cache-node/access_log.h"
+#include "common/access_record.h"
 #include "common/http/admin_auth.h"
 #include "tools/ctl/block_commands.h"
 #include "tools/ctl/exit_code.h"
@@ -235,9 +235,9 @@ int main(int argc, char** argv) {
     if (*trace_pull) {
       std::string from;
       if (!since.empty()) {
-        auto time = mei::cache_node::ParseTimestamp(since);
+        auto time = mei::ParseTimestamp(since);
         if (!time) throw UsageError("--since: " + time.error().message);
-        from = mei::cache_node::FormatTimestamp(*time);
+        from = mei::FormatTimestamp(*time);
       }
       const fs::path folder = fs::absolute(trace_out).parent_path();
       if (!fs::is_directory(folder)) {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "cache-node/access_log.h"
+#include "common/access_record.h"
 
 namespace mei::tools {
 
@@ -21,7 +21,7 @@ Result<bool> TracePager::Add(const TracePage& page) {
   const std::size_t held = lines_.size();
   std::vector<TraceLine> fresh;
   for (const std::string& text : page.lines) {
-    auto record = cache_node::ParseAccessRecord(text);
+    auto record = ParseAccessRecord(text);
     if (!record) {
       ++skipped_;
       continue;
@@ -41,7 +41,7 @@ Result<bool> TracePager::Add(const TracePage& page) {
                  "the node cut its trace reply short and the next one brought no new line (more "
                  "than a whole reply of log lines in one millisecond)"};
   }
-  since_ = cache_node::FormatTimestamp(lines_.back().time);
+  since_ = FormatTimestamp(lines_.back().time);
   return true;
 }
 

@@ -17,7 +17,7 @@
 
 namespace mei::tools {
 
-// One access-log line (cache-node/access_log.h) and the time it carries.
+// One access-log line (common/access_record.h) and the time it carries.
 struct TraceLine {
   std::chrono::system_clock::time_point time;
   std::string text;

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "cache-node/access_log.h"
+#include "common/access_record.h"
 
 namespace mei::tools {
 namespace {
@@ -14,7 +14,7 @@ const Clock::time_point kStart = Clock::time_point(milliseconds(1'795'521'600'00
 
 // A real access-log line of `node` at kStart + `ms`, for `client`.
 std::string Line(std::string node, int ms, std::string client = "phone-1") {
-  cache_node::AccessRecord record;
+  AccessRecord record;
   record.time = kStart + milliseconds(ms);
   record.node = std::move(node);
   record.client = std::move(client);
@@ -24,7 +24,7 @@ std::string Line(std::string node, int ms, std::string client = "phone-1") {
   record.path = "model.safetensors";
   record.status = 200;
   record.cache = "HIT";
-  return cache_node::FormatAccessRecord(record);
+  return FormatAccessRecord(record);
 }
 
 std::vector<TraceLine> Timed(const std::vector<std::string>& lines) {
@@ -67,7 +67,7 @@ TEST(CtlTraceMergeTest, PagerContinuesFromTheLastTimeWithoutRepeatingLines) {
   auto more = pager.Add({{t0, t20a, t20b}, true});
   ASSERT_TRUE(more);
   EXPECT_TRUE(*more);
-  EXPECT_EQ(pager.since(), cache_node::FormatTimestamp(kStart + milliseconds(20)));
+  EXPECT_EQ(pager.since(), FormatTimestamp(kStart + milliseconds(20)));
   // The node answers from 20 on: the two lines of 20 again, then what is new.
   more = pager.Add({{t20a, t20b, t20c, t30}, false});
   ASSERT_TRUE(more);
