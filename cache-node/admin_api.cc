@@ -192,6 +192,8 @@ Reply Status(const AdminContext& context) {
                {"capacity_bytes", stats.capacity_bytes},
                {"used_bytes", stats.used_bytes},
                {"blocks", stats.blocks},
+               // The store's own count: equal to "blocks" unless the index lost track of a block.
+               {"stored_blocks", context.store.blocks->block_count()},
                {"pinned_blocks", stats.pinned_blocks},
                {"evictions", stats.evictions},
                {"evicted_bytes", stats.evicted_bytes},
@@ -275,12 +277,9 @@ Reply Purge(const AdminContext& context, const Request& request) {
       ++pinned;
       continue;
     }
-    auto deleted = context.store.blocks->Delete(id);
+    auto deleted = context.index.Delete(id);
     if (!deleted) return http::AdminError(deleted.error());
-    if (*deleted) {
-      context.index.Removed(id);
-      ++purged;
-    }
+    if (*deleted) ++purged;
   }
   return JsonReply(
       200, json::object{{"purged", purged}, {"kept_pinned", pinned}, {"kept_shared", shared}});

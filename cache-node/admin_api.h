@@ -1,8 +1,9 @@
-// AdminApi: the cache node's operator API, served on its own listener (DESIGN.md, "Admin API").
+// AdminApi: the cache node's operator API, served on its own listener (docs/ARCHITECTURE.md,
+// "Admin APIs").
 //
 //   GET  /admin/v1/status     capacity, use, hit ratio, models held and how complete, upstream
 //                             health, prefetch jobs, plan
-//   GET  /admin/v1/blocks     every stored block with its metadata
+//   GET  /admin/v1/blocks     every indexed block with its metadata
 //   GET  /admin/v1/models     every model revision the node knows, with how much of it is held
 //   POST /admin/v1/prefetch   {"model", "revision"}: fill a revision in the background (202)
 //   POST /admin/v1/pin        {"model", "revision"} or {"blocks": [ids]}: never evict these

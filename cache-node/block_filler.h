@@ -1,5 +1,5 @@
 // BlockFiller: fills a cache node's missing blocks from its upstreams, one fetch per block however
-// many ask for it (DESIGN.md, "Cache node internals", miss path).
+// many ask for it (docs/ARCHITECTURE.md, "Cache node internals").
 //
 // Coalescing: the first request for a missing block starts a fill on the filler's own threads and
 // records it in a table of fills under way; later requests for the same block find it there and
@@ -55,9 +55,10 @@ class BlockFiller {
   BlockFiller& operator=(const BlockFiller&) = delete;
 
   // Blocks until `id` is stored: filled now, or by a fill already under way. Returns the upstream
-  // that filled it ("" when it was already stored). Errors: kBlockNotFound when no upstream has
-  // it, kUpstreamFailed / kUpstreamTimeout when upstreams failed (the last failure's), kStoreFull
-  // when no room can be made. Thread-safe.
+  // that filled it, or "" at once when the index already has the block (the caller's read may
+  // have missed it: BlockIndex::Reconcile settles which is true). Errors: kBlockNotFound when no
+  // upstream has it, kUpstreamFailed / kUpstreamTimeout when upstreams failed (the last failure's),
+  // kStoreFull when no room can be made. Thread-safe.
   [[nodiscard]] Result<std::string> Fill(const BlockId& id);
 
   // Starts fills for those of `ids` that are neither stored nor being filled, without waiting,

@@ -237,7 +237,7 @@ Result<void> BlockIndex::Reserve(std::uint64_t stored_size) {
     const auto it = entries_.find(victim);
     const std::uint64_t size = it->second.meta.stored_size;
     Forget(it);
-    if (*deleted) {  // false: deleted by someone else without Removed() yet
+    if (*deleted) {  // false: an entry the store had lost (Reconcile drops those)
       ++evictions_;
       evicted_bytes_ += size;
     }
@@ -268,20 +268,44 @@ void BlockIndex::Added(const BlockId& id, const BlockMeta& meta) {
   Insert(id, entry);
 }
 
-void BlockIndex::Touched(const BlockId& id) {
+bool BlockIndex::Touched(const BlockId& id) {
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(id);
-  if (it == entries_.end()) return;
+  if (it == entries_.end()) return false;
   Entry& entry = it->second;
   Erase(entry);
   ++entry.meta.hits;
   Access(id, entry);
   Insert(id, entry);
+  return true;
 }
 
-void BlockIndex::Removed(const BlockId& id) {
+Result<bool> BlockIndex::Delete(const BlockId& id) {
   std::lock_guard lock(mutex_);
+  auto deleted = blocks_.Delete(id);
+  if (!deleted) return deleted.error();
   if (const auto it = entries_.find(id); it != entries_.end()) Forget(it);
+  return *deleted;
+}
+
+Result<void> BlockIndex::Reconcile(const BlockId& id) {
+  std::lock_guard lock(mutex_);
+  // Read under the mutex: a fill's Put may land before or after this read, but its Added, which
+  // needs the mutex, comes after whatever this decides.
+  auto meta = blocks_.Meta(id);
+  const auto it = entries_.find(id);
+  if (!meta) {
+    if (meta.error().code != Errc::kBlockNotFound) return meta.error();
+    if (it != entries_.end()) Forget(it);
+    return {};
+  }
+  if (it != entries_.end()) return {};
+  Entry& entry = entries_[id];
+  entry.meta = *meta;
+  entry.meta.pins = PinsLocked(id);
+  Access(id, entry);
+  Insert(id, entry);
+  return {};
 }
 
 void BlockIndex::SetPlanPins(std::vector<BlockId> ids) {
@@ -380,6 +404,14 @@ BlockIndex::Stats BlockIndex::stats() const {
 bool BlockIndex::Contains(const BlockId& id) const {
   std::lock_guard lock(mutex_);
   return entries_.contains(id);
+}
+
+BlockIndex::PlanCoverage BlockIndex::plan_coverage() const {
+  std::lock_guard lock(mutex_);
+  PlanCoverage coverage;
+  coverage.planned = plan_pins_.size();
+  for (const BlockId& id : plan_pins_) coverage.held += entries_.contains(id) ? 1 : 0;
+  return coverage;
 }
 
 std::vector<std::pair<BlockId, BlockMeta>> BlockIndex::List() const {

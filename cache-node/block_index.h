@@ -63,8 +63,9 @@ struct CapacityOptions {
 // outlive it.
 //
 // Capacity accounting: "used" is BlockStore::stored_bytes() plus the bytes reserved by fills in
-// progress. A fill does Reserve(size) -> BlockStore::Put -> Added(id, meta) on success, or
-// Release(size) when the put failed or found the block already stored.
+// progress. A fill does Reserve(size) -> BlockStore::Put -> Added(id, meta) when the put worked
+// (Added gives the reservation back when the block was already indexed), or Release(size) when it
+// failed.
 class BlockIndex {
  public:
   // Builds the index from the stored block metadata and the operator pins in `plan`. Evicts
@@ -96,13 +97,22 @@ class BlockIndex {
   // REQUIRES: a Reserve(meta.stored_size) not yet released or consumed.
   void Added(const BlockId& id, const BlockMeta& meta);
 
-  // A hit: the block's last access becomes now and its hits grow by one. Ignored for a block
-  // that is not indexed.
-  void Touched(const BlockId& id);
+  // A hit: the block's last access becomes now and its hits grow by one. False, changing
+  // nothing, for a block that is not indexed.
+  bool Touched(const BlockId& id);
 
-  // Forgets a block deleted from the BlockStore by someone else (a purge, a damaged frame). Its
-  // pins stay: they name ids, stored or not.
-  void Removed(const BlockId& id);
+  // Deletes `id` from the BlockStore and forgets it, in one step under the index's mutex, so that
+  // no fill's Added falls between the two (a purge, a damaged frame). Its pins stay: they name
+  // ids, stored or not. Returns whether the store held the block; the error of
+  // BlockStore::Delete, changing nothing, when it fails.
+  [[nodiscard]] Result<bool> Delete(const BlockId& id);
+
+  // Makes the index agree with the BlockStore about `id`, in one step under the index's mutex: an
+  // entry whose block the store no longer holds is dropped, and a stored block the index does not
+  // know of is added as its most recent access. For a caller that finds them disagreeing (a fill
+  // answers "already held" while the caller's read missed; a read hits a block the index lacks).
+  // A stored block is never dropped. kStorage when the store cannot be read.
+  [[nodiscard]] Result<void> Reconcile(const BlockId& id);
 
   // Replaces the plan pins: the blocks of the models the placement plan assigns to this node.
   // Ids not stored yet are pinned when they arrive. Not persisted: the caller sets them at start
@@ -139,6 +149,14 @@ class BlockIndex {
   [[nodiscard]] Stats stats() const;
 
   [[nodiscard]] bool Contains(const BlockId& id) const;
+
+  // The blocks the plan pins (SetPlanPins) and how many of them are indexed, for readiness: a
+  // node that holds its whole plan can serve it without its parent.
+  struct PlanCoverage {
+    std::uint64_t planned = 0;
+    std::uint64_t held = 0;
+  };
+  [[nodiscard]] PlanCoverage plan_coverage() const;
 
   // Every indexed block with its metadata as the index sees it now (pins = plan pin + operator
   // pins), sorted by id. For the admin API.

@@ -1,4 +1,4 @@
-// mei-cache-node: an edge cache at a base station (DESIGN.md, "Cache node internals"). Every flag
+// mei-cache-node: an edge cache at a base station (docs/ARCHITECTURE.md). Every flag
 // can also come from the environment (MEI_STORE, MEI_LISTEN, ...); the admin token only from a
 // file (--admin-token-file / MEI_ADMIN_TOKEN_FILE) or MEI_ADMIN_TOKEN, never from a flag value.
 #include <fmt/format.h>
@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   std::uint64_t revision_ttl_ms = 60'000;
   std::uint64_t connect_timeout_ms = 5'000;
   std::uint64_t upstream_timeout_ms = 30'000;
+  std::uint64_t health_interval_ms = 5'000;
   std::uint64_t header_timeout_ms = 10'000;
   std::uint64_t idle_timeout_ms = 60'000;
   bool check_config = false;
@@ -119,6 +120,11 @@ int main(int argc, char** argv) {
                  "Deadline for one upstream request (a block, a manifest), connect to last byte")
       ->envname("MEI_UPSTREAM_TIMEOUT_MS")
       ->capture_default_str();
+  app.add_option("--health-interval-ms", health_interval_ms,
+                 "How often the parent is probed for /readyz (ready: it answered within two "
+                 "intervals, or every block the plan pins is held)")
+      ->envname("MEI_HEALTH_INTERVAL_MS")
+      ->capture_default_str();
   app.add_option("--fill-concurrency", options.fill_concurrency, "Block fills at once")
       ->envname("MEI_FILL_CONCURRENCY")
       ->capture_default_str();
@@ -167,6 +173,7 @@ int main(int argc, char** argv) {
     options.revision_ttl = std::chrono::milliseconds(revision_ttl_ms);
     options.upstream_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
     options.upstream_timeout = std::chrono::milliseconds(upstream_timeout_ms);
+    options.health_interval = std::chrono::milliseconds(health_interval_ms);
     options.data_server.header_timeout = std::chrono::milliseconds(header_timeout_ms);
     options.data_server.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
     options.admin_server.header_timeout = options.data_server.header_timeout;

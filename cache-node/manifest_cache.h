@@ -1,4 +1,4 @@
-// ManifestCache: a cache node's manifests (DESIGN.md, "Cache node internals").
+// ManifestCache: a cache node's manifests (docs/ARCHITECTURE.md, "Cache node internals").
 //
 // A commit's manifest is immutable: once fetched from the parent it is kept in the node's store and
 // never fetched again. A revision name (main) moves, so what it points at is trusted for
@@ -34,8 +34,8 @@ class ManifestCache {
 
   // `revision` is a name or a 64-hex commit (ManifestStore::Get semantics). Errors: what the
   // parent says is not found (kModelNotFound, kRevisionNotFound); the parent's failure
-  // (kUpstreamFailed, kUpstreamTimeout) when nothing is held for the name; kBadManifest for a
-  // manifest the parent sent that does not check out.
+  // (kUpstreamFailed, kUpstreamTimeout) when nothing is held for the name, also when the manifest
+  // the parent sent does not check out (a stale one held for the name is served instead).
   [[nodiscard]] Result<Manifest> Get(std::string_view model, std::string_view revision);
 
   // What the parent knows (revision names with their commits), sorted, as a device asking the

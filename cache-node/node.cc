@@ -14,6 +14,7 @@
 #include "cache-node/node_metrics.h"
 #include "cache-node/plan_state.h"
 #include "cache-node/prefetcher.h"
+#include "cache-node/readiness.h"
 #include "cache-node/upstream.h"
 #include "common/http/admin_auth.h"
 #include "common/http/data_plane.h"
@@ -141,6 +142,7 @@ struct CacheNode::Parts {
   CacheCounters counters;
   std::unique_ptr<AccessLog> access_log;
   std::unique_ptr<BlockFiller> filler;
+  std::unique_ptr<Readiness> readiness;
   std::unique_ptr<ManifestCache> manifests;
   std::unique_ptr<NodeContent> content;
   std::unique_ptr<DataPlane> data_plane;
@@ -163,6 +165,9 @@ Result<void> CheckNodeOptions(const NodeOptions& options) {
   }
   if (options.capacity.capacity_bytes == 0) {
     return Error{Errc::kBadRequest, "--capacity must be more than 0 bytes"};
+  }
+  if (options.health_interval.count() <= 0) {
+    return Error{Errc::kBadRequest, "--health-interval-ms must be more than 0"};
   }
   if (auto url = http::ParseHttpUrl(options.parent_url); !url) {
     return Error{Errc::kBadRequest, "--parent: " + url.error().message};
@@ -239,9 +244,13 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
       [&p](const BlockId& id) { return p.UpstreamsFor(id); }, fill);
   p.manifests = std::make_unique<ManifestCache>(*p.store.manifests, p.parent, fill.fetch, p.health,
                                                 p.metrics, ManifestCacheOptions{o.revision_ttl});
+  p.readiness = std::make_unique<Readiness>(
+      p.store, *p.index, p.health, p.parent,
+      ReadinessOptions{.health_interval = o.health_interval, .fetch = fill.fetch});
   p.content = std::make_unique<NodeContent>(
       *p.store.blocks, *p.index, *p.filler, *p.manifests,
-      [&p](const BlockId& id) { return p.UpstreamsFor(id).front().name; });
+      [&p](const BlockId& id) { return p.UpstreamsFor(id).front().name; },
+      [&p] { return p.readiness->Check(); });
   p.data_plane =
       std::make_unique<DataPlane>(*p.content, p.metrics, DataPlaneOptions{.served_by = o.node_id});
   p.prefetcher = std::make_unique<Prefetcher>(*p.manifests, *p.index, *p.filler,

@@ -1,6 +1,7 @@
-// CacheNode: one edge cache at a base station, assembled (DESIGN.md, "Cache node internals"): the
-// RocksDB store and its block index, the filler and manifest cache behind the shared data plane,
-// the admin API on its own listener, the prefetcher, metrics and the access log.
+// CacheNode: one edge cache at a base station, assembled (docs/ARCHITECTURE.md, "Cache node
+// internals"): the RocksDB store and its block index, the filler and manifest cache behind the
+// shared data plane, readiness, the admin API on its own listener, the prefetcher, metrics and the
+// access log.
 #pragma once
 
 #include <chrono>
@@ -36,7 +37,11 @@ struct NodeOptions {
   std::uint64_t prefetch_rate_bytes_per_second = 0;  // 0: unlimited
   std::filesystem::path access_log_dir;              // empty: <store_dir>/logs
   AccessLogOptions access_log;
-  std::chrono::milliseconds flush_interval{5'000};  // block metadata persisted this often
+  // Maintenance tick: block metadata persisted, the sharing policy's model counts recounted,
+  // BlockStore::CollectGarbage run.
+  std::chrono::milliseconds flush_interval{5'000};
+  // The parent is probed this often for /readyz (cache-node/readiness.h).
+  std::chrono::milliseconds health_interval{5'000};
 };
 
 // What Start() checks before it opens anything: a node id, a token, a capacity, well-formed parent

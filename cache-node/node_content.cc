@@ -5,12 +5,15 @@
 namespace mei::cache_node {
 
 NodeContent::NodeContent(BlockStore& blocks, BlockIndex& index, BlockFiller& filler,
-                         ManifestCache& manifests, FirstUpstream first_upstream)
+                         ManifestCache& manifests, FirstUpstream first_upstream, ReadyCheck ready,
+                         MissHook on_miss)
     : blocks_(blocks),
       index_(index),
       filler_(filler),
       manifests_(manifests),
-      first_upstream_(std::move(first_upstream)) {}
+      first_upstream_(std::move(first_upstream)),
+      ready_(std::move(ready)),
+      on_miss_(std::move(on_miss)) {}
 
 Result<std::vector<ManifestStore::RevisionEntry>> NodeContent::ListRevisions() {
   return manifests_.List();
@@ -20,46 +23,61 @@ Result<Manifest> NodeContent::GetManifest(std::string_view model, std::string_vi
   return manifests_.Get(model, revision);
 }
 
+namespace {
+
+// The stored frame of `id`. Metadata that outlived its frame (a disk that lost data) would make
+// the store take the block for held and skip the fill's write: it counts as a damaged frame
+// (kBadFrame). The metadata is read first, then the frame again: a Put writes both in one batch,
+// so a fill that landed meanwhile is found, and a block deleted meanwhile has no metadata left.
+Result<StoredBlock> ReadStored(const BlockStore& blocks, const BlockId& id) {
+  auto stored = blocks.Get(id);
+  if (stored || stored.error().code != Errc::kBlockNotFound) return stored;
+  auto has = blocks.Has(id);
+  if (!has) return has.error();
+  if (!*has) return stored;
+  stored = blocks.Get(id);
+  if (!stored && stored.error().code == Errc::kBlockNotFound) {
+    return Error{Errc::kBadFrame, "block " + id.Hex() + " has metadata but no frame"};
+  }
+  return stored;
+}
+
+}  // namespace
+
 Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
-  // Two rounds: a block evicted between its fill and this read (a node far over capacity) is
-  // filled once more before giving up.
-  for (int round = 0; round < 2; ++round) {
-    auto stored = blocks_.Get(id);
-    if (!stored && stored.error().code == Errc::kBlockNotFound) {
-      // Metadata that outlived its frame (a disk that lost data) would make the store take the
-      // block for held and skip the fill's write: it counts as a damaged frame. The metadata is
-      // read first, then the frame again: a Put writes both in one batch, so a fill that landed
-      // meanwhile is found, and a block deleted meanwhile has no metadata left to drop.
-      auto has = blocks_.Has(id);
-      if (!has) return has.error();
-      if (*has) {
-        stored = blocks_.Get(id);
-        if (!stored && stored.error().code == Errc::kBlockNotFound) {
-          stored = Error{Errc::kBadFrame, "block " + id.Hex() + " has metadata but no frame"};
-        }
-      }
-    }
+  // Read, fill, read again. A fill that answers "already held" (the index has the block) makes
+  // the index agree with the store: when a concurrent fill or a read-ahead stored the block
+  // after this request's read missed, the next read finds it; when the index outlived a deletion,
+  // the entry goes and the next round fills. A block evicted between its fill and the read (a
+  // node far over capacity) is filled once more before giving up.
+  constexpr int kReads = 3;
+  for (int round = 0; round < kReads; ++round) {
+    auto stored = ReadStored(blocks_, id);
     if (stored) {
-      index_.Touched(id);
+      // Stored but not indexed (a purge raced a fill): index it, or it could never be evicted.
+      if (!index_.Touched(id)) {
+        if (auto reconciled = index_.Reconcile(id); !reconciled) return reconciled.error();
+      }
       return stored;
     }
     if (stored.error().code == Errc::kBadFrame) {
-      if (auto dropped = blocks_.Delete(id); !dropped) return dropped.error();
-      index_.Removed(id);
+      if (auto dropped = index_.Delete(id); !dropped) return dropped.error();
     } else if (stored.error().code != Errc::kBlockNotFound) {
       return stored.error();
     }
+    if (round + 1 == kReads) break;
+    if (on_miss_) on_miss_(id);
     auto filled = filler_.Fill(id);
     if (!filled) return filled.error();
-    // "Already held" while the store says otherwise: the index outlived a deletion (a purge that
-    // raced the fill). Forget it, so the next round fills for real.
-    if (filled->empty()) index_.Removed(id);
+    if (filled->empty()) {
+      if (auto reconciled = index_.Reconcile(id); !reconciled) return reconciled.error();
+    }
   }
   return Error{Errc::kStoreFull,
                "block " + id.Hex() + " was evicted as soon as it was stored; the node is too full"};
 }
 
-Result<void> NodeContent::Ready() { return {}; }
+Result<void> NodeContent::Ready() { return ready_(); }
 
 std::optional<ContentSource::CacheLookup> NodeContent::Lookup(std::span<const BlockId> ids) {
   std::size_t held = 0;

@@ -25,15 +25,22 @@ class NodeContent final : public ContentSource {
   // "peer:<id>"), for X-Cache replies and the access log. Thread-safe.
   using FirstUpstream = std::function<std::string(const BlockId&)>;
 
+  // For /readyz (cache-node/readiness.h). Thread-safe.
+  using ReadyCheck = std::function<Result<void>()>;
+  // Called on the request's thread after a read of the block missed and before its fill is asked
+  // for. Tests use it to order a concurrent fill deterministically; null in the node.
+  using MissHook = std::function<void(const BlockId&)>;
+
   // REQUIRES: every reference outlives this.
   NodeContent(BlockStore& blocks, BlockIndex& index, BlockFiller& filler, ManifestCache& manifests,
-              FirstUpstream first_upstream);
+              FirstUpstream first_upstream, ReadyCheck ready, MissHook on_miss = {});
 
   Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override;
   Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override;
   // A hit counts towards the block's recency and hits; a miss waits for the fill. A stored frame
   // that fails its checksum (damaged at rest), or that is gone while its metadata stayed, is
-  // dropped and filled again.
+  // dropped and filled again. Whatever the interleaving with other fills, a block this returns
+  // is indexed (counted against capacity, evictable).
   Result<StoredBlock> GetBlock(const BlockId& id) override;
   Result<void> Ready() override;
   std::optional<CacheLookup> Lookup(std::span<const BlockId> ids) override;
@@ -45,6 +52,8 @@ class NodeContent final : public ContentSource {
   BlockFiller& filler_;
   ManifestCache& manifests_;
   const FirstUpstream first_upstream_;
+  const ReadyCheck ready_;
+  const MissHook on_miss_;
 };
 
 }  // namespace mei::cache_node

@@ -26,6 +26,13 @@ std::map<std::string, UpstreamHealth::Entry> UpstreamHealth::Snapshot() const {
   return entries_;
 }
 
+std::optional<UpstreamHealth::Entry> UpstreamHealth::Of(const std::string& upstream) const {
+  std::lock_guard lock(mu_);
+  const auto found = entries_.find(upstream);
+  if (found == entries_.end()) return std::nullopt;
+  return found->second;
+}
+
 bool UpstreamHealth::Reachable(const std::string& upstream, std::uint64_t threshold) const {
   std::lock_guard lock(mu_);
   const auto found = entries_.find(upstream);

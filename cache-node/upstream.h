@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,9 @@ class UpstreamHealth {
 
   // Every upstream seen, by name.
   std::map<std::string, Entry> Snapshot() const;
+
+  // The entry of `upstream`, or nullopt when it was never recorded.
+  std::optional<Entry> Of(const std::string& upstream) const;
 
   // False once `upstream` failed at least `threshold` times in a row.
   bool Reachable(const std::string& upstream, std::uint64_t threshold = 3) const;

@@ -26,7 +26,13 @@ Result<Manifest> StoreContent::GetManifest(std::string_view model, std::string_v
 
 Result<StoredBlock> StoreContent::GetBlock(const BlockId& id) { return store_.blocks->Get(id); }
 
-Result<void> StoreContent::Ready() { return {}; }
+Result<void> CheckReadable(const Store& store) {
+  if (auto has = store.blocks->Has(BlockId{}); !has) return has.error();
+  if (auto plan = store.plan->Get("plan"); !plan) return plan.error();
+  return {};
+}
+
+Result<void> StoreContent::Ready() { return CheckReadable(store_); }
 
 namespace {
 
@@ -153,7 +159,6 @@ std::string_view CodingOf(Codec codec) {
   return "";
 }
 
-// X-Cache and the access log's cache facts from a caching content source's lookup.
 // Whether the request says "Cache-Control: only-if-cached" (directive names are case-insensitive).
 bool OnlyIfCached(const http::Request& request) {
   std::string value(request.Find("Cache-Control").value_or(""));
@@ -162,6 +167,7 @@ bool OnlyIfCached(const http::Request& request) {
   return value.find("only-if-cached") != std::string::npos;
 }
 
+// X-Cache and the access log's cache facts from a caching content source's lookup.
 void NoteCacheState(ContentSource& content, std::span<const BlockId> ids, Reply& reply) {
   std::optional<ContentSource::CacheLookup> lookup = content.Lookup(ids);
   if (!lookup) return;

@@ -1,7 +1,9 @@
-// DataPlane: the read API that the origin and every cache node serve alike (DESIGN.md, "HTTP
-// API"), so a device or a child cache can point at either.
+// DataPlane: the read API that the origin and every cache node serve alike
+// (docs/ARCHITECTURE.md, "HTTP APIs"), so a device or a child cache can point at either. Every
+// GET route also answers HEAD.
 //
-//   GET      /v1/models                                    models and revisions held
+//   GET      /v1/models                                    models and revisions known (a node:
+//                                                          its parent's list, else what it holds)
 //   GET      /v1/models/{org}/{name}/revisions/{rev}/manifest   manifest JSON; rev = name or commit
 //   GET,HEAD /v1/blocks/{id}                               one block's raw bytes (ranges; stored
 //                                                          zstd frames sent as is on request)
@@ -57,7 +59,8 @@ class ContentSource {
                                                      std::string_view revision) = 0;
   // The stored frame of a block, checksum verified; kBlockNotFound when it cannot be had.
   [[nodiscard]] virtual Result<StoredBlock> GetBlock(const BlockId& id) = 0;
-  // For /readyz: can requests be answered (store open, upstream reachable or stale allowed)?
+  // For /readyz: can requests be answered? Not ready is 503 with the error's JSON. The origin is
+  // ready when its store is readable; a cache node as cache-node/readiness.h says.
   [[nodiscard]] virtual Result<void> Ready() = 0;
 
   // A cache's answer to "are these blocks here?": status "HIT" (all), "MISS" (none) or "PARTIAL",
@@ -77,6 +80,11 @@ class ContentSource {
   // filling the missing ones in parallel. Must not block. Default: nothing.
   virtual void WillNeed(std::span<const BlockId> ids) { (void)ids; }
 };
+
+// Whether `store` answers reads: a lookup in its block metadata and one of its plan documents.
+// kStorage (RocksDB's reason) when either fails. The origin's readiness, and part of a cache
+// node's. Thread-safe.
+[[nodiscard]] Result<void> CheckReadable(const Store& store);
 
 // A ContentSource over a local Store and nothing else (the origin).
 class StoreContent final : public ContentSource {

@@ -447,12 +447,12 @@ TEST_F(BlockIndexTest, SharingEvictsLowestHitsTimesUseOverSizeFirst) {
   }
 }
 
-TEST_F(BlockIndexTest, RemovedBlockIsForgottenWithoutCountingAnEviction) {
+TEST_F(BlockIndexTest, DeletedBlockIsForgottenWithoutCountingAnEviction) {
   const std::vector<TestBlock> blocks = MakeBlocks(2, 1000, 300);
   OpenIndex(Options(1 << 20));
   FillAll(blocks);
-  ASSERT_TRUE(store_.blocks->Delete(blocks[0].id).value());
-  index_->Removed(blocks[0].id);
+  EXPECT_TRUE(index_->Delete(blocks[0].id).value());
+  EXPECT_FALSE(index_->Delete(blocks[0].id).value());  // no longer stored
   EXPECT_FALSE(index_->Contains(blocks[0].id));
   EXPECT_TRUE(index_->Contains(blocks[1].id));
   EXPECT_EQ(index_->stats().blocks, 1u);
@@ -460,6 +460,46 @@ TEST_F(BlockIndexTest, RemovedBlockIsForgottenWithoutCountingAnEviction) {
   EXPECT_EQ(index_->stats().evictions, 0u);
   ASSERT_TRUE(index_->Flush().has_value());
   EXPECT_EQ(store_.blocks->Has(blocks[0].id).value(), false);  // Flush does not bring it back
+}
+
+TEST_F(BlockIndexTest, ReconcileDropsAnEntryWhoseBlockIsGoneButNeverAStoredBlock) {
+  const std::vector<TestBlock> blocks = MakeBlocks(2, 1000, 310);
+  OpenIndex(Options(1 << 20));
+  FillAll(blocks);
+  // The index outlived a deletion made behind its back.
+  ASSERT_TRUE(store_.blocks->Delete(blocks[0].id).value());
+  ASSERT_TRUE(index_->Contains(blocks[0].id));
+  ASSERT_TRUE(index_->Reconcile(blocks[0].id).has_value());
+  EXPECT_FALSE(index_->Contains(blocks[0].id));
+  ASSERT_TRUE(index_->Reconcile(blocks[1].id).has_value());
+  EXPECT_TRUE(index_->Contains(blocks[1].id));
+  EXPECT_EQ(index_->stats().blocks, store_.blocks->block_count());
+}
+
+TEST_F(BlockIndexTest, ReconcileIndexesAStoredBlockTheIndexLacksAsEvictable) {
+  const TestBlock block = MakeBlock(1000, 320);
+  OpenIndex(Options(1 << 20));
+  ASSERT_TRUE(store_.blocks->Put(block.id, block.frame).value());  // stored, never Added
+  EXPECT_FALSE(index_->Touched(block.id));
+  ASSERT_TRUE(index_->Reconcile(block.id).has_value());
+  EXPECT_TRUE(index_->Contains(block.id));
+  EXPECT_TRUE(index_->Touched(block.id));
+  EXPECT_EQ(index_->stats().blocks, 1u);
+  EXPECT_EQ(DrainInEvictionOrder(), std::vector<BlockId>{block.id});
+}
+
+TEST_F(BlockIndexTest, PlanCoverageCountsThePlannedBlocksThatAreHeld) {
+  const std::vector<TestBlock> blocks = MakeBlocks(3, 1000, 330);
+  OpenIndex(Options(1 << 20));
+  EXPECT_EQ(index_->plan_coverage().planned, 0u);
+  index_->SetPlanPins({blocks[0].id, blocks[1].id, blocks[2].id});
+  FillAll({blocks[0], blocks[2]});
+  EXPECT_EQ(index_->plan_coverage().planned, 3u);
+  EXPECT_EQ(index_->plan_coverage().held, 2u);
+  FillAll({blocks[1]});
+  EXPECT_EQ(index_->plan_coverage().held, 3u);
+  EXPECT_TRUE(index_->Delete(blocks[1].id).value());
+  EXPECT_EQ(index_->plan_coverage().held, 2u);
 }
 
 TEST_F(BlockIndexTest, ReservationsCountAsUsedUntilAddedOrReleased) {

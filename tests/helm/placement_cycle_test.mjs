@@ -37,15 +37,18 @@ function get(url, headers = {}) {
   });
 }
 
+// /healthz answers at once; /readyz, as Kubernetes asks it, within a few probe periods (a cache
+// node is ready once its first probe of the parent has come back).
 async function assertProbes(base, what) {
-  for (const probe of ['/healthz', '/readyz']) {
-    const reply = await get(base + probe);
-    assert.equal(
-      reply.status,
-      200,
-      `${what} answered ${probe} with ${reply.status}: ${reply.body}`,
-    );
+  const health = await get(base + '/healthz');
+  assert.equal(health.status, 200, `${what} answered /healthz with ${health.status}: ${health.body}`);
+  const deadline = Date.now() + 15000;
+  let ready = await get(base + '/readyz');
+  while (ready.status !== 200 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ready = await get(base + '/readyz');
   }
+  assert.equal(ready.status, 200, `${what} answered /readyz with ${ready.status}: ${ready.body}`);
 }
 
 // The value of "--flag=value" in `args`, or undefined.

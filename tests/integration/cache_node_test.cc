@@ -386,5 +386,102 @@ TEST_F(CacheNodeTest, CurlThroughTheNodeIsByteIdenticalWithMissThenHitHeaders) {
             testing::Sha256OfFile(source, kFirst, kLast - kFirst + 1));
 }
 
+// The status code of GET `url` as curl reports it ("000" when it could not connect).
+std::string CurlStatus(const fs::path& curl, const std::string& url, const fs::path& scratch) {
+  const testing::ProcessResult run =
+      testing::RunProcess({curl.string(), "-s", "--noproxy", "*", "--max-time", "10", "-o",
+                           "/dev/null", "-w", "%{http_code}", url},
+                          scratch, testing::LoopbackEnvironment());
+  return run.out;
+}
+
+// /readyz: a node with nothing pinned is ready while its parent answers, 503 within a health
+// interval of the parent going away, and ready again once it is back; a node that holds every
+// block its plan pins stays ready without the parent.
+TEST_F(CacheNodeTest,
+       ReadyzIs503WithTheParentDownAndNothingPinnedAnd200OtherwiseOrWithThePlanHeld) {
+  constexpr auto kInterval = std::chrono::milliseconds(1000);
+  // Probes come once an interval; polling, curl and a loaded machine add to that.
+  constexpr auto kGrace = std::chrono::milliseconds(1500);
+  auto curl = testing::RequireTool("curl");
+  ASSERT_TRUE(curl);
+  auto parent = StartUpstream();
+  ASSERT_TRUE(parent);
+  const std::vector<std::string> flags = {"--health-interval-ms", std::to_string(kInterval.count()),
+                                          "--connect-timeout-ms", "500"};
+  auto bare = StartNode("edge-bare", parent->Url(), flags);
+  auto planned = StartNode("edge-planned", parent->Url(), flags);
+  ASSERT_FALSE(bare.endpoint.empty() || planned.endpoint.empty());
+  const std::vector<BlockId> ids = UniqueBlocks(small_);
+  PutPlan(planned, PlanJson({{"edge-planned", planned.Url(), ids, "acme/small"}}));
+  ASSERT_TRUE(PollUntil([&] { return StoredBlockIds(planned).size() == ids.size(); }));
+
+  const auto ready = [&](const ServedCacheNode& node) {
+    return CurlStatus(*curl, node.Url("/readyz"), scratch_ / "curl");
+  };
+  ASSERT_TRUE(PollUntil([&] { return ready(bare) == "200"; }, kInterval + kGrace));
+  EXPECT_EQ(ready(planned), "200");
+
+  parent->Stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  ASSERT_TRUE(PollUntil([&] { return ready(bare) == "503"; }, kInterval + kGrace));
+  EXPECT_LE(std::chrono::steady_clock::now() - stopped, kInterval + kGrace);
+  const http::ClientResponse not_ready = Get(bare.Url("/readyz"));
+  EXPECT_EQ(not_ready.status, 503);
+  ExpectJsonError(not_ready, Errc::kUpstreamFailed);
+  EXPECT_NE(not_ready.body.find("no plan"), std::string::npos) << not_ready.body;
+  // Once the planned node's own probes have failed twice, it is still ready and serves its plan.
+  const auto parent_failures = [&](const ServedCacheNode& node) -> std::uint64_t {
+    const boost::json::object status = AdminStatus(node);
+    for (const auto& upstream : status.at("upstreams").as_array()) {
+      if (upstream.at("name") == "parent") {
+        return upstream.at("consecutive_failures").to_number<std::uint64_t>();
+      }
+    }
+    return 0;
+  };
+  ASSERT_TRUE(PollUntil([&] { return parent_failures(planned) >= 2; }, 3 * kInterval + kGrace));
+  EXPECT_EQ(ready(planned), "200");
+  EXPECT_EQ(ready(bare), "503");
+  EXPECT_EQ(Get(planned.Url("/acme/small/resolve/main/model.safetensors")).status, 200);
+
+  ASSERT_TRUE(parent->Restart());
+  EXPECT_TRUE(PollUntil([&] { return ready(bare) == "200"; }, kInterval + kGrace));
+}
+
+// A whole-file download reads ahead: fills started for later blocks race the request's own reads.
+// Every block stored must stay indexed, so a second download is a HIT, every round.
+TEST_F(CacheNodeTest, TwentyColdThenHotDownloadsOfAMultiBlockFileAreHitsTheSecondTime) {
+  constexpr int kRounds = 20;
+  constexpr char kFile[] = "/acme/small/resolve/main/model.safetensors";
+  auto origin = StartUpstream();
+  ASSERT_TRUE(origin);
+  auto node = StartNode("edge-1", origin->Url());
+  ASSERT_FALSE(node.endpoint.empty());
+  const Sha256Digest expected = testing::Sha256OfFile(Source("model.safetensors"));
+  ASSERT_GT(UniqueBlocks(small_).size(), 16u);
+
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const http::ClientResponse cold = Get(node.Url(kFile));
+    ASSERT_EQ(cold.status, 200);
+    EXPECT_EQ(Sha256OfString(cold.body), expected);
+    const boost::json::object after_cold = AdminStatus(node);
+    EXPECT_EQ(after_cold.at("blocks"), after_cold.at("stored_blocks"));
+
+    const http::ClientResponse hot = Get(node.Url(kFile));
+    ASSERT_EQ(hot.status, 200);
+    EXPECT_EQ(hot.Header("X-Cache"), "HIT");
+    EXPECT_EQ(Sha256OfString(hot.body), expected);
+
+    const http::ClientResponse purged = testing::AdminRequest(
+        node, "POST", "/admin/v1/purge", R"({"model": "acme/small", "revision": "main"})");
+    ASSERT_EQ(purged.status, 200) << purged.body;
+    const boost::json::object after_purge = AdminStatus(node);
+    EXPECT_EQ(after_purge.at("blocks"), 0);
+    EXPECT_EQ(after_purge.at("stored_blocks"), 0);
+  }
+}
+
 }  // namespace
 }  // namespace mei
