@@ -6,9 +6,9 @@
 //                in offset order, is cut into blocks of at most max_block from its first byte.
 //                Bytes between tensors go with the preceding tensor; bytes before the first
 //                tensor go with the header.
-//   GGUF         everything before the data section is one block; each tensor's range runs from
-//                its offset to the next tensor's (padding included; the last to the end of file)
-//                and is cut as above.
+//   GGUF         everything before the first tensor's data (header, metadata, tensor infos,
+//                padding) is one block; each tensor's range runs from its offset to the next
+//                tensor's (padding included; the last to the end of file) and is cut as above.
 //   other        files up to single_block_limit are one block; larger ones are cut by FastCDC.
 // Header-only formats read only their header; "other" files are read once, in max-size windows.
 #pragma once

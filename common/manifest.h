@@ -1,4 +1,5 @@
-// Manifest: what a model revision is made of (schema "mei.manifest.v1", see DESIGN.md).
+// Manifest: what a model revision is made of (schema "mei.manifest.v1"; an example is in
+// docs/ARCHITECTURE.md, "Manifests").
 //
 // A revision name ("main") is mutable and points at a commit; a commit is immutable and is the
 // SHA-256 of the canonical JSON of the manifest without its "commit" and "revision" fields, so

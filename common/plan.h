@@ -3,7 +3,7 @@
 // Written by the placement optimizer (`mei-placement solve`) and read by cache nodes from
 // `PUT /admin/v1/plan`. The same document goes to every node: a node takes its own entry from
 // `nodes` by node id, and uses `peers` (with peer URLs from `nodes[*].url`) to fetch a block from a
-// sibling before going to the origin. The JSON form:
+// sibling before going to its parent. The JSON form:
 //
 //   { "schema": "mei.plan.v1", "created": "2026-11-24T12:00:00Z", "algorithm": "greedy",
 //     "nodes": { "bs-0": { "url": "http://127.0.0.1:9001", "capacity": 1073741824,

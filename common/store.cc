@@ -256,9 +256,8 @@ Result<std::optional<rocksdb::PinnableSlice>> Read(const RocksHandle& handle,
   return value;
 }
 
-// Whether `key` is in `family`: a memory-only probe first, a full read when it cannot tell.
-// A plain Get: bloom filters make a miss cheap. (KeyMayExist is not used: in RocksDB 7.8 it can
-// report a value found for a key that is absent.)
+// Whether `key` is in `family`, by a plain Get: bloom filters make a miss cheap. (KeyMayExist is
+// not used: in RocksDB 7.8 it can report a value found for a key that is absent.)
 Result<bool> Contains(const RocksHandle& handle, RocksHandle::Family family,
                       const rocksdb::Slice& key, std::string_view what) {
   auto read = Read(handle, family, key, what);

@@ -1,9 +1,11 @@
-// Store: the node's RocksDB database, holding blocks and manifests.
+// Store: the RocksDB database of an origin or a cache node, holding blocks, manifests and the
+// node's settings.
 //
 // One RocksDB instance per store directory with column families:
-//   blocks      32-byte binary block id -> stored frame (codec.h). Integrated BlobDB is on, so
-//               multi-MiB values live in blob files and are not rewritten by compaction; blob GC
-//               is on.
+//   blocks      32-byte binary block id -> stored frame (codec.h). Frames of at least
+//               StoreOptions::min_blob_size live in blob files (integrated BlobDB), smaller ones in
+//               the SST files. RocksDB's blob garbage collection is off: frames are relocated only
+//               by BlockStore::CollectGarbage.
 //   block_meta  32-byte binary block id -> BlockMeta (fixed little-endian encoding)
 //   manifests   "c/" + commit hex -> manifest JSON; "r/" + model + "@" + revision -> commit hex
 //   plan        the cache node's persistent settings (PlanStore): its placement plan under
@@ -96,22 +98,17 @@ class StoredBlock {
 
 class RocksHandle;  // internal: the shared database handle
 
-// Blocks keyed by id. Thread-safe.
+// Blocks keyed by id. Thread-safe: writes are serialised by one mutex, reads take none.
 //
-// Full disk. Every write reports a full disk (RocksDB's NoSpace or SpaceLimit) as kStoreFull, so
-// that the HTTP layer answers 507 and the caller can tell it from any other storage failure
-// (kStorage). Reads keep working while the disk is full. A put is refused with kStoreFull before
-// it is written when the filesystem would be left with less than StoreOptions::min_free_bytes
-// (plus the SST files' size) once the memtables are flushed: RocksDB itself never runs out of
-// space, which would stop every write until it is resumed, the deletes that could make room
-// among them. A put that finds too little room first flushes the memtables (so that the free
-// space is exact, not an estimate) and, when blocks were deleted since the last time, compacts
-// the blocks family (also the first time after opening), which drops the deleted frames and
-// deletes every blob file left with no live frame; then it checks again. So deleting blocks (a
-// purge, an eviction) makes room for the next put on a full disk. Should RocksDB stop anyway (the
-// disk filled from elsewhere), every write fails with kStoreFull until RocksDB resumes by itself,
-// within seconds of the filesystem having room again (its SstFileManager polls the free space every
-// 5 s).
+// Full disk. A write that finds the disk full (RocksDB's NoSpace or SpaceLimit) fails with
+// kStoreFull, distinct from any other storage failure (kStorage); reads keep working. A put is
+// refused with kStoreFull, storing nothing, when it would leave the filesystem with less than
+// StoreOptions::min_free_bytes beyond the SST files and the unflushed memtables, so that RocksDB
+// itself never runs out of space. Before refusing, the put flushes the memtables and, when blocks
+// were deleted since the last time (or since the store was opened), compacts the blocks family,
+// which deletes every blob file left with no live frame; so deleting blocks makes room for the
+// next put. Should RocksDB stop on a full disk anyway (filled from elsewhere), writes fail with
+// kStoreFull until RocksDB resumes once there is room again.
 class BlockStore {
  public:
   // REQUIRES: `db` open. `min_free_bytes` as in StoreOptions.
@@ -135,22 +132,20 @@ class BlockStore {
   [[nodiscard]] Result<bool> Has(const BlockId& id) const;
   [[nodiscard]] Result<BlockMeta> Meta(const BlockId& id) const;
 
-  // Removes the block and its metadata; false when it was not there. Its disk space comes back
-  // with CollectGarbage, or at once when a put finds the disk full (blob files with no live
-  // frame left are deleted).
+  // Removes the block and its metadata; false when it was not there. The frame's disk space comes
+  // back once a compaction leaves its blob file with no live frame (a put that finds the disk full
+  // forces one), or when CollectGarbage relocates the file's other frames.
   [[nodiscard]] Result<bool> Delete(const BlockId& id);
 
-  // Gives back the disk space of deleted frames that share blob files with live ones. Frames are
-  // written once, to a blob file, and RocksDB's background compactions never move them (its blob
-  // garbage collection would rewrite the oldest quarter of the store at every compaction, live
-  // or not, which halved fill throughput); this is the only place frames are relocated. When
-  // the blob files hold more than a quarter of garbage (their bytes beyond the live frames'),
-  // it compacts the blocks family, then relocates the live frames of the oldest blob files up to
-  // the newest one that is at least half garbage, and those files are deleted. Skipped when the
-  // filesystem lacks the room to write the relocated frames (plus min_free_bytes). When no file
-  // is half garbage, later calls do nothing until an eighth of the store more is garbage. Returns
-  // the blob bytes given back (0 when it did nothing). Meant for one maintenance thread: it takes
-  // as long as writing the relocated frames, while puts and reads go on.
+  // Gives back the disk space of deleted frames that share blob files with live ones; the only
+  // place frames are relocated. Does nothing unless more than a quarter of the blob bytes is
+  // garbage (bytes beyond the live frames'). Then it compacts the deletes away and relocates the
+  // live frames of the oldest blob files, up to the newest one that is at least half garbage, so
+  // that those files are deleted; the relocation is skipped when the filesystem lacks room for
+  // the frames plus min_free_bytes. After a call that found no file half garbage, calls do nothing
+  // until an eighth of the store more is garbage. Returns the blob bytes given back (0 when it
+  // did nothing). Thread-safe, but meant for one maintenance thread: it runs as long as writing
+  // the relocated frames takes, while puts and reads go on.
   [[nodiscard]] Result<std::uint64_t> CollectGarbage();
 
   // Persists the usage fields of stored blocks' metadata (last_access_ms, hits, pins) in one

@@ -1,5 +1,5 @@
-// Small files read whole, as text: scenarios, plans, topologies, tokens' neighbours. (Files are
-// written whole through common/atomic_file.h, so a reader never sees half of one.)
+// Small files read whole, as text: scenarios, traces, plans, manifests, meictl's topology files.
+// (Files are written whole through common/atomic_file.h, so a reader never sees half of one.)
 #pragma once
 
 #include <filesystem>

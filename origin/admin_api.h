@@ -1,5 +1,5 @@
 // AdminApi: the origin's operator API, served on a listener of its own by `mei-origin serve
-// --admin-listen` (DESIGN.md, "Admin API"), so that a model is published while the origin serves.
+// --admin-listen`, so that a model is published while the origin serves.
 //
 //   GET  /admin/v1/status   {"role": "origin", "models": [{"model", "revision", "commit"}...],
 //                           "blocks": N, "stored_bytes": N}: every revision name in the store,

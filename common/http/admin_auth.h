@@ -1,6 +1,7 @@
-// Bearer-token authentication of the admin APIs (cache node and origin) (DESIGN.md, "Admin API";
-// RFC 6750 section 2.1). The token comes from a file or the environment, never from a command line,
-// and never appears in an error message or a log line: messages name the problem, not the value.
+// Bearer-token authentication of the admin APIs of the cache node and the origin (RFC 6750
+// section 2.1; docs/ARCHITECTURE.md, "Admin APIs"). The token comes from a file or the
+// environment, never from a command line, and never appears in an error message or a log line:
+// messages name the problem, not the value.
 #pragma once
 
 #include <array>

@@ -1,4 +1,4 @@
-// What the admin APIs (the cache node's and the origin's; DESIGN.md, "Admin API") share: their
+// What the admin APIs (the cache node's and the origin's; docs/ARCHITECTURE.md) share: their
 // replies carry the route label "admin" (for metrics and the access log), and every request first
 // passes the bearer-token check and names a route /admin/v1/{name}.
 #pragma once

@@ -1,4 +1,4 @@
-// The client side of the data-plane API (DESIGN.md, "HTTP API"): what a cache node fills from its
+// The client side of the data-plane API (data_plane.h): what a cache node fills from its
 // parent and peers with, and what the device client downloads with. Each call is one blocking
 // request through mei::http::Fetch (kept-alive connections, per-step deadlines), and everything
 // that comes back is checked before it is returned: a block against its SHA-256, a manifest

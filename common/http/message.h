@@ -51,8 +51,8 @@ class BodySource {
   [[nodiscard]] virtual Result<Chunk> Next() = 0;
 };
 
-// What an access log records about a reply besides its status and size (DESIGN.md, "Access
-// log"); the data plane fills in what applies to the route, the rest stays empty.
+// What an access log records about a reply besides its status and size (the cache node's access
+// log); the data plane fills in what applies to the route, the rest stays empty.
 struct ReplyFacts {
   std::string model;
   std::string revision;  // as asked: a name or a commit

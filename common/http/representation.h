@@ -28,10 +28,10 @@ struct Representation {
 };
 
 // The reply to `request` (GET or HEAD; the caller rejects other methods) for `representation`.
-// Reads the request's Range, If-None-Match and If-Range headers. Multipart bodies use a boundary
-// that cannot collide with part contents (it is not in any part header, and parts are opaque to
-// clients that use Content-Range). Bodies are opened lazily: a HEAD request or a 304/416 answer
-// never calls open_range.
+// Reads the request's Range, If-None-Match and If-Range headers. Multipart bodies use a fresh
+// random boundary of 32 hex digits per reply: it is in no part header, and a client that reads
+// each part by its Content-Range does not scan the part's bytes for it. Bodies are opened lazily:
+// a HEAD request or a 304/416 answer never calls open_range.
 [[nodiscard]] Reply AnswerRepresentation(const Request& request,
                                          const Representation& representation,
                                          const RangeLimits& limits = {});

@@ -4,7 +4,7 @@
 // Each segment is decoded on its own (RFC 3986 section 2.4), so "%2F" inside a segment stays part
 // of that segment instead of becoming a separator; the routes decide what a '/' inside a segment
 // means (allowed in a revision such as "refs%2Fpr%2F1", a 400 inside a file path component).
-// Header-only; used by the data plane and the cache node's admin API.
+// Header-only; used by the data plane and the admin APIs.
 #pragma once
 
 #include <optional>

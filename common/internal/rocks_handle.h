@@ -1,8 +1,8 @@
 // RocksHandle: the one RocksDB database behind a store directory, with its column family handles.
 //
-// Created by OpenStore and shared by the directory's BlockStore and ManifestStore; the database
-// closes (and RocksDB's directory lock is released) when the last owner lets go. The accessors are
-// thread-safe: rocksdb::DB is.
+// Created by OpenStore and shared by the directory's BlockStore, ManifestStore and PlanStore; the
+// database closes (and RocksDB's directory lock is released) when the last owner lets go. The
+// accessors are thread-safe: rocksdb::DB is.
 #pragma once
 
 #include <rocksdb/db.h>

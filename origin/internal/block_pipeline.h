@@ -1,8 +1,8 @@
 // BlockPipeline: hashes, encodes and stores blocks on worker threads while one reader feeds them.
 //
-// The reader takes a buffer (which bounds the memory in flight: at most `buffers` blocks exist at
-// once), fills it, and submits it with the slot its id must be written to. Workers compute the
-// SHA-256, skip ids the store already holds, encode the rest and put them. Drain() waits for
+// The reader takes a buffer (which bounds the memory in flight: at most 2 x workers + 1 blocks
+// exist at once), fills it, and submits it with the slot its id must be written to. Workers compute
+// the SHA-256, skip ids the store already holds, encode the rest and put them. Drain() waits for
 // everything submitted and reports the first error. Single reader; the pipeline itself is
 // internally synchronized.
 #pragma once

@@ -43,8 +43,9 @@ struct BlockDownloadOptions {
 
 // Fetches `blocks` (distinct) into `store`. When `stop` is set from another thread (Ctrl-C), it
 // returns as soon as the fetches in flight are stored, without an error: the caller who set it
-// knows the download is incomplete. Errors: for the first block no node could serve, the last
-// error with the block id and every node's reason; kIo / kStoreFull from the local store.
+// knows the download is incomplete. Errors: for the first block no node could serve,
+// kUpstreamFailed naming the block and every node's reason in the last round; kIo / kStoreFull
+// from the local store.
 [[nodiscard]] Result<void> DownloadBlocks(std::span<const ManifestBlock> blocks,
                                           NodeFailover& nodes, const LocalBlockStore& store,
                                           BlockDownloadOptions options, DownloadProgress& progress,

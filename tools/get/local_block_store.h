@@ -37,8 +37,8 @@ class LocalBlockStore {
   // after which nothing new is under `id`.
   [[nodiscard]] Result<void> Put(const BlockId& id, std::span<const std::byte> frame) const;
 
-  // The frame stored under `id`, its checksum checked. kBlockNotFound when there is none or it is
-  // damaged (a damaged frame is removed); kIo when it cannot be read.
+  // The frame stored under `id`, its checksum checked. kBlockNotFound when there is none, or when
+  // it is damaged or cannot be read whole (such a frame is removed); kIo when it cannot be opened.
   [[nodiscard]] Result<std::vector<std::byte>> ReadFrame(const BlockId& id) const;
 
   // Removes the frame under `id`, if any.

@@ -1,4 +1,4 @@
-// mei-get: the device client (DESIGN.md, "Device client"). Downloads a model revision from an edge
+// mei-get: the device client (tools/get/README.md). Downloads a model revision from an edge
 // node, fetching only the blocks the device's local block store lacks, over several connections,
 // falling back node by node, verifying every block and file, resuming after an interruption.
 //
