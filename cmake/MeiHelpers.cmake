@@ -90,6 +90,11 @@ function(mei_test)
   endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_compile_options(${ARG_NAME} PRIVATE ${MEI_WARNINGS})
+  # A test's own code is glue around the libraries, which keep their flags: in the build types
+  # that optimise, it is compiled without optimisation and with line tables only, in a third of
+  # the time of -O2 -g (CI compiles about a hundred test files).
+  target_compile_options(${ARG_NAME} PRIVATE
+    "$<$<CONFIG:RelWithDebInfo,Release,MinSizeRel>:-O0;-g1>")
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   target_compile_definitions(${ARG_NAME} PRIVATE MEI_BINARY_DIR="${PROJECT_BINARY_DIR}")
   mei_add_sanitizer_defaults(${ARG_NAME})
