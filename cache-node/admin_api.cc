@@ -273,13 +273,10 @@ Reply Purge(const AdminContext& context, const Request& request) {
       ++shared;
       continue;
     }
-    if (context.index.IsPinned(id)) {
-      ++pinned;
-      continue;
-    }
-    auto deleted = context.index.Delete(id);
-    if (!deleted) return http::AdminError(deleted.error());
-    if (*deleted) ++purged;
+    auto outcome = context.index.Purge(id);
+    if (!outcome) return http::AdminError(outcome.error());
+    if (*outcome == BlockIndex::Purged::kDeleted) ++purged;
+    if (*outcome == BlockIndex::Purged::kPinned) ++pinned;
   }
   return JsonReply(
       200, json::object{{"purged", purged}, {"kept_pinned", pinned}, {"kept_shared", shared}});

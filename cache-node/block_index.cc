@@ -258,9 +258,12 @@ void BlockIndex::Added(const BlockId& id, const BlockMeta& meta) {
   std::lock_guard lock(mutex_);
   assert(reserved_bytes_ >= meta.stored_size);
   reserved_bytes_ -= std::min(reserved_bytes_, meta.stored_size);
-  const auto [it, inserted] = entries_.try_emplace(id);
-  if (!inserted) return;
-  Entry& entry = it->second;
+  if (entries_.contains(id)) return;
+  // A purge (Delete) that ran between the fill's put and this call found nothing to forget; an
+  // entry made now would name a block the store no longer has. Checked under the mutex, which
+  // every Delete takes.
+  if (auto stored = blocks_.Has(id); stored && !*stored) return;
+  Entry& entry = entries_[id];
   entry.meta = meta;
   entry.meta.hits = 0;
   entry.meta.pins = PinsLocked(id);
@@ -286,6 +289,15 @@ Result<bool> BlockIndex::Delete(const BlockId& id) {
   if (!deleted) return deleted.error();
   if (const auto it = entries_.find(id); it != entries_.end()) Forget(it);
   return *deleted;
+}
+
+Result<BlockIndex::Purged> BlockIndex::Purge(const BlockId& id) {
+  std::lock_guard lock(mutex_);
+  if (PinsLocked(id) > 0) return Purged::kPinned;
+  auto deleted = blocks_.Delete(id);
+  if (!deleted) return deleted.error();
+  if (const auto it = entries_.find(id); it != entries_.end()) Forget(it);
+  return *deleted ? Purged::kDeleted : Purged::kNotStored;
 }
 
 Result<void> BlockIndex::Reconcile(const BlockId& id) {

@@ -58,9 +58,10 @@ struct CapacityOptions {
   std::function<std::uint64_t()> now_ms;
 };
 
-// Thread-safe: every method takes one internal mutex; eviction runs on the caller's thread while
-// it holds it. The index refers to the BlockStore and PlanStore it was opened on, which must
-// outlive it.
+// Thread-safe: every method takes one internal mutex. Eviction, Delete, Purge, Reconcile and
+// Added read or write the BlockStore while they hold it (so store and index change together),
+// which makes them wait behind a put that is flushing on a full disk. The index refers to the
+// BlockStore and PlanStore it was opened on, which must outlive it.
 //
 // Capacity accounting: "used" is BlockStore::stored_bytes() plus the bytes reserved by fills in
 // progress. A fill does Reserve(size) -> BlockStore::Put -> Added(id, meta) when the put worked
@@ -93,7 +94,8 @@ class BlockIndex {
 
   // Records a block just stored, as its most recent access, and consumes its reservation
   // (meta.stored_size). The index sets last_access_ms itself; hits and pins in `meta` are
-  // ignored (pins are the index's own). A block already indexed only gives the reservation back.
+  // ignored (pins are the index's own). A block already indexed, or deleted from the store since
+  // it was put (a purge in between), only gives the reservation back.
   // REQUIRES: a Reserve(meta.stored_size) not yet released or consumed.
   void Added(const BlockId& id, const BlockMeta& meta);
 
@@ -106,6 +108,13 @@ class BlockIndex {
   // ids, stored or not. Returns whether the store held the block; the error of
   // BlockStore::Delete, changing nothing, when it fails.
   [[nodiscard]] Result<bool> Delete(const BlockId& id);
+
+  // What Purge did with a block.
+  enum class Purged { kDeleted, kNotStored, kPinned };
+  // Deletes `id` from the BlockStore and forgets it unless it is pinned (plan or operator pin),
+  // checked and done in one step under the index's mutex, so a pin or a plan that arrives
+  // meanwhile is never overtaken. The error of BlockStore::Delete, changing nothing, when it fails.
+  [[nodiscard]] Result<Purged> Purge(const BlockId& id);
 
   // Makes the index agree with the BlockStore about `id`, in one step under the index's mutex: an
   // entry whose block the store no longer holds is dropped, and a stored block the index does not

@@ -121,8 +121,9 @@ int main(int argc, char** argv) {
       ->envname("MEI_UPSTREAM_TIMEOUT_MS")
       ->capture_default_str();
   app.add_option("--health-interval-ms", health_interval_ms,
-                 "How often the parent is probed for /readyz (ready: it answered within two "
-                 "intervals, or every block the plan pins is held)")
+                 "How often the parent is probed for /readyz (ready: its last answer was a "
+                 "success within three intervals, or every block the plan pins is held); "
+                 "at most 1 hour")
       ->envname("MEI_HEALTH_INTERVAL_MS")
       ->capture_default_str();
   app.add_option("--fill-concurrency", options.fill_concurrency, "Block fills at once")

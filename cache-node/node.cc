@@ -166,8 +166,9 @@ Result<void> CheckNodeOptions(const NodeOptions& options) {
   if (options.capacity.capacity_bytes == 0) {
     return Error{Errc::kBadRequest, "--capacity must be more than 0 bytes"};
   }
-  if (options.health_interval.count() <= 0) {
-    return Error{Errc::kBadRequest, "--health-interval-ms must be more than 0"};
+  if (options.health_interval <= std::chrono::milliseconds(0) ||
+      options.health_interval > std::chrono::hours(1)) {
+    return Error{Errc::kBadRequest, "--health-interval-ms must be more than 0 and at most 1 hour"};
   }
   if (auto url = http::ParseHttpUrl(options.parent_url); !url) {
     return Error{Errc::kBadRequest, "--parent: " + url.error().message};

@@ -44,8 +44,9 @@ struct NodeOptions {
   std::chrono::milliseconds health_interval{5'000};
 };
 
-// What Start() checks before it opens anything: a node id, a token, a capacity, well-formed parent
-// and peer URLs. kBadRequest naming the first problem.
+// What Start() checks before it opens anything: a node id, a token, a capacity, a health interval
+// of more than 0 and at most 1 hour, well-formed parent and peer URLs. kBadRequest naming the
+// first problem.
 [[nodiscard]] Result<void> CheckNodeOptions(const NodeOptions& options);
 
 class CacheNode {

@@ -51,6 +51,10 @@ Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
   // the entry goes and the next round fills. A block evicted between its fill and the read (a
   // node far over capacity) is filled once more before giving up.
   constexpr int kReads = 3;
+  const Error evicted{Errc::kStoreFull, "block " + id.Hex() +
+                                            " was evicted as soon as it was stored; the node is "
+                                            "too full"};
+  Error last = evicted;  // why the last read missed
   for (int round = 0; round < kReads; ++round) {
     auto stored = ReadStored(blocks_, id);
     if (stored) {
@@ -62,6 +66,7 @@ Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
     }
     if (stored.error().code == Errc::kBadFrame) {
       if (auto dropped = index_.Delete(id); !dropped) return dropped.error();
+      last = stored.error();
     } else if (stored.error().code != Errc::kBlockNotFound) {
       return stored.error();
     }
@@ -71,10 +76,11 @@ Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
     if (!filled) return filled.error();
     if (filled->empty()) {
       if (auto reconciled = index_.Reconcile(id); !reconciled) return reconciled.error();
+    } else {
+      last = evicted;
     }
   }
-  return Error{Errc::kStoreFull,
-               "block " + id.Hex() + " was evicted as soon as it was stored; the node is too full"};
+  return last;
 }
 
 Result<void> NodeContent::Ready() { return ready_(); }

@@ -31,7 +31,7 @@ class NodeContent final : public ContentSource {
   // for. Tests use it to order a concurrent fill deterministically; null in the node.
   using MissHook = std::function<void(const BlockId&)>;
 
-  // REQUIRES: every reference outlives this.
+  // REQUIRES: every reference outlives this; first_upstream and ready are not null.
   NodeContent(BlockStore& blocks, BlockIndex& index, BlockFiller& filler, ManifestCache& manifests,
               FirstUpstream first_upstream, ReadyCheck ready, MissHook on_miss = {});
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -73,7 +74,8 @@ void Readiness::Probe() {
 Result<void> Readiness::Check() const {
   if (auto readable = CheckReadable(store_); !readable) return readable.error();
   const std::optional<UpstreamHealth::Entry> parent = health_.Of(parent_.name);
-  const auto fresh = std::chrono::system_clock::now() - 2 * options_.health_interval;
+  // Probes come one interval after the last one ended, and one may take an interval itself.
+  const auto fresh = std::chrono::system_clock::now() - 3 * options_.health_interval;
   if (parent && parent->consecutive_failures == 0 && parent->last_success >= fresh) return {};
 
   const BlockIndex::PlanCoverage plan = index_.plan_coverage();

@@ -2,7 +2,8 @@
 // readiness probe of the Helm chart, which takes a node out of its Service while it is not).
 //
 // A node is ready when its store is open and readable, and either its parent's last answer was a
-// success no older than two health intervals, or the node holds every block its placement plan
+// success no older than three health intervals (a probe starts an interval after the last one
+// ended and may take an interval), or the node holds every block its placement plan
 // pins: a node that can serve its planned models without the parent stays in service. A node
 // without a plan (or with an empty one) needs its parent.
 //
@@ -24,7 +25,7 @@
 namespace mei::cache_node {
 
 struct ReadinessOptions {
-  // How often the parent is probed; its last success may be at most twice this old.
+  // How often the parent is probed; its last success may be at most three times this old.
   std::chrono::milliseconds health_interval{5'000};
   // The probe's client: connect timeout and X-Mei-Client. Its deadline is the health interval.
   FetchContext fetch;
@@ -33,7 +34,7 @@ struct ReadinessOptions {
 // Thread-safe. Probes from construction until destruction.
 class Readiness {
  public:
-  // REQUIRES: every reference outlives this; health_interval > 0.
+  // REQUIRES: every reference outlives this; 0 < health_interval <= 1 hour.
   Readiness(const Store& store, const BlockIndex& index, UpstreamHealth& health, Upstream parent,
             ReadinessOptions options);
   // Stops probing; waits for a probe under way (at most one health interval).

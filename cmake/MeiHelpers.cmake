@@ -90,9 +90,12 @@ function(mei_test)
   endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_compile_options(${ARG_NAME} PRIVATE ${MEI_WARNINGS})
-  # A test's own code is glue around the libraries, which keep their flags: in the build types
-  # that optimise, it is compiled without optimisation and with line tables only, in a third of
-  # the time of -O2 -g (CI compiles about a hundred test files).
+  # A test's own code is glue around the libraries: in the build types that optimise, it is
+  # compiled without optimisation and with line tables only, in a third of the time of -O2 -g (CI
+  # compiles about a hundred test files). The libraries keep their flags, but an inline function
+  # that a test and a library both instantiate (a std or Asio template) is kept once by the
+  # linker, possibly the test's unoptimised copy: unit tests are no benchmarks. The process-level
+  # tests run the real binaries, which are built as users get them.
   target_compile_options(${ARG_NAME} PRIVATE
     "$<$<CONFIG:RelWithDebInfo,Release,MinSizeRel>:-O0;-g1>")
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)

@@ -28,7 +28,6 @@ Result<StoredBlock> StoreContent::GetBlock(const BlockId& id) { return store_.bl
 
 Result<void> CheckReadable(const Store& store) {
   if (auto has = store.blocks->Has(BlockId{}); !has) return has.error();
-  if (auto plan = store.plan->Get("plan"); !plan) return plan.error();
   return {};
 }
 

@@ -81,9 +81,9 @@ class ContentSource {
   virtual void WillNeed(std::span<const BlockId> ids) { (void)ids; }
 };
 
-// Whether `store` answers reads: a lookup in its block metadata and one of its plan documents.
-// kStorage (RocksDB's reason) when either fails. The origin's readiness, and part of a cache
-// node's. Thread-safe.
+// Whether `store` answers reads: a point lookup in its block metadata (of an id no block has, so
+// it reads no value). kStorage (RocksDB's reason) when it fails. The origin's readiness, and part
+// of a cache node's. Thread-safe.
 [[nodiscard]] Result<void> CheckReadable(const Store& store);
 
 // A ContentSource over a local Store and nothing else (the origin).

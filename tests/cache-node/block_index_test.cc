@@ -488,6 +488,33 @@ TEST_F(BlockIndexTest, ReconcileIndexesAStoredBlockTheIndexLacksAsEvictable) {
   EXPECT_EQ(DrainInEvictionOrder(), std::vector<BlockId>{block.id});
 }
 
+TEST_F(BlockIndexTest, APurgeBetweenAFillsPutAndItsAddedLeavesNoEntry) {
+  const TestBlock block = MakeBlock(1000, 340);
+  OpenIndex(Options(1 << 20));
+  ASSERT_TRUE(index_->Reserve(block.frame.size()).has_value());
+  ASSERT_TRUE(store_.blocks->Put(block.id, block.frame).value());
+  const BlockMeta meta = store_.blocks->Meta(block.id).value();
+  ASSERT_EQ(index_->Purge(block.id).value(), BlockIndex::Purged::kDeleted);
+  index_->Added(block.id, meta);
+  EXPECT_FALSE(index_->Contains(block.id));
+  EXPECT_EQ(index_->stats().blocks, store_.blocks->block_count());
+  EXPECT_EQ(index_->stats().used_bytes, 0u);  // the reservation came back
+}
+
+TEST_F(BlockIndexTest, PurgeTakesUnpinnedBlocksAndLeavesPinnedOnes) {
+  const std::vector<TestBlock> blocks = MakeBlocks(3, 1000, 350);
+  OpenIndex(Options(1 << 20));
+  FillAll(blocks);
+  index_->SetPlanPins({blocks[0].id});
+  ASSERT_TRUE(index_->Pin(std::vector<BlockId>{blocks[1].id}).has_value());
+  EXPECT_EQ(index_->Purge(blocks[0].id).value(), BlockIndex::Purged::kPinned);
+  EXPECT_EQ(index_->Purge(blocks[1].id).value(), BlockIndex::Purged::kPinned);
+  EXPECT_EQ(index_->Purge(blocks[2].id).value(), BlockIndex::Purged::kDeleted);
+  EXPECT_EQ(index_->Purge(blocks[2].id).value(), BlockIndex::Purged::kNotStored);
+  EXPECT_EQ(Stored().size(), 2u);
+  EXPECT_EQ(index_->stats().blocks, 2u);
+}
+
 TEST_F(BlockIndexTest, PlanCoverageCountsThePlannedBlocksThatAreHeld) {
   const std::vector<TestBlock> blocks = MakeBlocks(3, 1000, 330);
   OpenIndex(Options(1 << 20));

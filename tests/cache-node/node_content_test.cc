@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cache-node/block_filler.h"
@@ -79,8 +80,9 @@ class NodeContentTest : public testing::UpstreamFixture {
 // A read-ahead (or another request) stores the block after this request's read missed and before
 // it asks for the fill, which then answers "already held". The stored block must stay indexed.
 TEST_F(NodeContentTest, ABlockStoredBetweenTheReadAndTheFillStaysIndexed) {
-  on_miss_ = [this](const BlockId& id) {
-    on_miss_ = nullptr;  // only the first miss
+  bool first = true;
+  on_miss_ = [this, &first](const BlockId& id) {
+    if (!std::exchange(first, false)) return;
     filler_->Prefetch(std::vector<BlockId>{id});
     ASSERT_TRUE(WaitUntil([&] { return index_->Contains(id) && filler_->in_flight() == 0; }));
   };
