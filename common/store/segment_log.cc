@@ -1,0 +1,255 @@
+#include "common/store/segment_log.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace mei {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kSuffix = ".seg";
+constexpr std::size_t kDigits = 10;
+
+Error Io(std::string_view what, const fs::path& path, int error) {
+  return Error{Errc::kIo,
+               fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(error))};
+}
+
+fs::path SegmentPath(const fs::path& dir, std::uint32_t number) {
+  return dir / fmt::format("{:0{}}{}", number, kDigits, kSuffix);
+}
+
+// The number of a segment's file name, or nothing for any other name.
+std::optional<std::uint32_t> SegmentNumber(std::string_view name) {
+  if (name.size() != kDigits + kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
+  std::uint32_t number = 0;
+  const char* end = name.data() + kDigits;
+  const auto [ptr, ec] = std::from_chars(name.data(), end, number);
+  if (ec != std::errc() || ptr != end || number == 0) return std::nullopt;
+  return number;
+}
+
+}  // namespace
+
+Segment::Segment(std::uint32_t number, fs::path path, int fd)
+    : number_(number), path_(std::move(path)), fd_(fd) {}
+
+Segment::~Segment() { ::close(fd_); }
+
+Result<void> Segment::Read(std::uint64_t offset, std::span<std::byte> out) const {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t got =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return Io("read", path_, errno);
+    }
+    if (got == 0) {
+      return Error{Errc::kBadFrame, fmt::format("{} ends at {} bytes, before the {} bytes at {}",
+                                                path_.string(), offset + done, out.size(), offset)};
+    }
+    done += static_cast<std::size_t>(got);
+  }
+  return {};
+}
+
+SegmentLog::SegmentLog(fs::path dir, SegmentLogOptions options, int dir_fd)
+    : dir_(std::move(dir)), options_(options), dir_fd_(dir_fd) {}
+
+SegmentLog::~SegmentLog() { ::close(dir_fd_); }
+
+Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(fs::path dir, SegmentLogOptions options) {
+  if (options.segment_bytes == 0) {
+    return Error{Errc::kBadRequest, "the segment size must be more than 0 bytes"};
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Io("create the segment directory", dir, ec.value());
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Io("open the segment directory", dir, errno);
+  std::unique_ptr<SegmentLog> log(new SegmentLog(dir, options, dir_fd));
+
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto number = SegmentNumber(it->path().filename().string());
+    if (!number) continue;
+    const int fd = ::open(it->path().c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Io("open segment", it->path(), errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int error = errno;
+      ::close(fd);
+      return Io("stat segment", it->path(), error);
+    }
+    Entry& entry = log->segments_[*number];
+    entry.segment = std::make_shared<const Segment>(*number, it->path(), fd);
+    entry.bytes = static_cast<std::uint64_t>(st.st_size);
+  }
+  if (ec) return Io("list the segment directory", dir, ec.value());
+  if (log->segments_.empty()) {
+    std::lock_guard lock(log->mu_);
+    if (auto started = log->StartSegmentLocked(1); !started) return started.error();
+  }
+  return log;
+}
+
+Result<void> SegmentLog::StartSegmentLocked(std::uint32_t number) {
+  const fs::path path = SegmentPath(dir_, number);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return Io("create segment", path, errno);
+  Entry& entry = segments_[number];
+  entry.segment = std::make_shared<const Segment>(number, path, fd);
+  entry.bytes = 0;
+  directory_unsynced_ = true;
+  return {};
+}
+
+Result<FrameLocation> SegmentLog::Append(std::span<const std::byte> frame) {
+  if (frame.empty()) return Error{Errc::kBadRequest, "an empty frame cannot be appended"};
+  std::lock_guard lock(mu_);
+  auto active = std::prev(segments_.end());
+  if (active->second.bytes > 0 && active->second.bytes + frame.size() > options_.segment_bytes) {
+    if (auto started = StartSegmentLocked(active->first + 1); !started) return started.error();
+    active = std::prev(segments_.end());
+  }
+  Entry& entry = active->second;
+  const Segment& segment = *entry.segment;
+  std::size_t done = 0;
+  while (done < frame.size()) {
+    const ssize_t wrote = ::pwrite(segment.fd(), frame.data() + done, frame.size() - done,
+                                   static_cast<off_t>(entry.bytes + done));
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) {
+      const int error = wrote < 0 ? errno : EIO;
+      // Leave no partial frame behind: the next append starts where this one did.
+      if (::ftruncate(segment.fd(), static_cast<off_t>(entry.bytes)) != 0) {
+        return Io("cut a failed append from segment", segment.path(), errno);
+      }
+      if (error == ENOSPC || error == EDQUOT) {
+        return Error{Errc::kStoreFull, fmt::format("the disk of {} is full: {}",
+                                                   segment.path().string(), std::strerror(error))};
+      }
+      return Io("write segment", segment.path(), error);
+    }
+    done += static_cast<std::size_t>(wrote);
+  }
+  const FrameLocation where{segment.number(), entry.bytes, frame.size()};
+  entry.bytes += frame.size();
+  entry.unsynced = true;
+  return where;
+}
+
+Result<void> SegmentLog::Sync() {
+  std::vector<std::shared_ptr<const Segment>> to_sync;
+  bool directory = false;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [number, entry] : segments_) {
+      if (!entry.unsynced) continue;
+      to_sync.push_back(entry.segment);
+      entry.unsynced = false;
+    }
+    directory = std::exchange(directory_unsynced_, false);
+  }
+  // Outside the mutex, so appends go on meanwhile; what fails is marked for the next call.
+  std::optional<Error> failure;
+  for (const auto& segment : to_sync) {
+    if (::fdatasync(segment->fd()) == 0) continue;
+    failure = Io("sync segment", segment->path(), errno);
+    std::lock_guard lock(mu_);
+    if (auto it = segments_.find(segment->number()); it != segments_.end()) {
+      it->second.unsynced = true;
+    }
+  }
+  if (directory && ::fsync(dir_fd_) != 0) {
+    failure = Io("sync the segment directory", dir_, errno);
+    std::lock_guard lock(mu_);
+    directory_unsynced_ = true;
+  }
+  if (failure) return *failure;
+  return {};
+}
+
+Result<std::shared_ptr<const Segment>> SegmentLog::Get(std::uint32_t number) const {
+  std::lock_guard lock(mu_);
+  const auto it = segments_.find(number);
+  if (it == segments_.end()) {
+    return Error{Errc::kBadFrame,
+                 fmt::format("there is no segment {} in {}", number, dir_.string())};
+  }
+  return it->second.segment;
+}
+
+Result<void> SegmentLog::Read(const FrameLocation& where, std::vector<std::byte>& out) const {
+  std::shared_ptr<const Segment> segment;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = segments_.find(where.segment);
+    if (it == segments_.end() || where.offset > it->second.bytes ||
+        where.length > it->second.bytes - where.offset) {
+      return Error{Errc::kBadFrame,
+                   fmt::format("{} bytes at {} of segment {} lie outside what it holds",
+                               where.length, where.offset, where.segment)};
+    }
+    segment = it->second.segment;
+  }
+  out.resize(where.length);
+  return segment->Read(where.offset, out);
+}
+
+Result<void> SegmentLog::Truncate(std::uint32_t number, std::uint64_t length) {
+  std::lock_guard lock(mu_);
+  const auto it = segments_.find(number);
+  if (it == segments_.end()) {
+    return Error{Errc::kBadRequest, fmt::format("there is no segment {} to cut", number)};
+  }
+  Entry& entry = it->second;
+  if (length > entry.bytes) {
+    return Error{Errc::kBadRequest, fmt::format("segment {} holds {} bytes, fewer than {}", number,
+                                                entry.bytes, length)};
+  }
+  if (::ftruncate(entry.segment->fd(), static_cast<off_t>(length)) != 0) {
+    return Io("cut segment", entry.segment->path(), errno);
+  }
+  entry.bytes = length;
+  entry.unsynced = true;
+  return {};
+}
+
+Result<void> SegmentLog::Remove(std::uint32_t number) {
+  std::lock_guard lock(mu_);
+  const auto it = segments_.find(number);
+  if (it == segments_.end() || it == std::prev(segments_.end())) {
+    return Error{Errc::kBadRequest,
+                 fmt::format("segment {} {}", number,
+                             it == segments_.end() ? "does not exist" : "takes the appends")};
+  }
+  if (::unlink(it->second.segment->path().c_str()) != 0) {
+    return Io("remove segment", it->second.segment->path(), errno);
+  }
+  segments_.erase(it);
+  directory_unsynced_ = true;
+  return {};
+}
+
+std::vector<SegmentLog::SegmentInfo> SegmentLog::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<SegmentInfo> list;
+  list.reserve(segments_.size());
+  for (const auto& [number, entry] : segments_) list.push_back({number, entry.bytes});
+  return list;
+}
+
+}  // namespace mei

@@ -1,0 +1,138 @@
+// SegmentLog: append-only segment files that hold stored frames, the payload layer of the block
+// store's next layout (RocksDB as the index, frames in files of the store's own, sent with
+// sendfile); BlockStore does not use it yet. A segment is one file, `<dir>/<number, 10 digits>.seg`; frames are appended to the
+// active segment (the highest number) until it passes SegmentLogOptions::segment_bytes, then to a
+// new one. Nothing here knows what a frame is: callers record where each one went
+// (FrameLocation) and check what they read back.
+//
+// Durability: an append is in the page cache when Append returns; Sync makes every append before
+// it durable (fdatasync of each segment written since the last Sync, and of the directory when a
+// segment was created or removed). A caller that writes an index entry for a frame syncs first.
+//
+// Readers hold a Segment (shared_ptr): its descriptor stays open, so the bytes it held stay
+// readable even after Remove unlinked the file; the space comes back when the last reader lets go.
+//
+// Thread-safe: appends, truncation and removal are serialised by one mutex; reads go through a
+// held Segment without it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "common/errc.h"
+
+namespace mei {
+
+// Where a frame was appended: its segment, its offset there and its length in bytes.
+struct FrameLocation {
+  std::uint32_t segment = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+
+  friend bool operator==(const FrameLocation&, const FrameLocation&) = default;
+};
+
+struct SegmentLogOptions {
+  // An append goes to a new segment when it would take the active one past this (a frame larger
+  // than this gets a segment of its own).
+  std::uint64_t segment_bytes = 256ull << 20;
+};
+
+// One segment file, open for reading. Immutable; thread-safe.
+class Segment {
+ public:
+  // Takes ownership of `fd`.
+  Segment(std::uint32_t number, std::filesystem::path path, int fd);
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  [[nodiscard]] std::uint32_t number() const { return number_; }
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  // The open descriptor, for pread(2) and sendfile(2). Valid while this Segment lives.
+  [[nodiscard]] int fd() const { return fd_; }
+
+  // Reads exactly out.size() bytes at `offset`. kBadFrame when the file ends first, kIo on a read
+  // error.
+  [[nodiscard]] Result<void> Read(std::uint64_t offset, std::span<std::byte> out) const;
+
+ private:
+  const std::uint32_t number_;
+  const std::filesystem::path path_;
+  const int fd_;
+};
+
+class SegmentLog {
+ public:
+  // Opens `dir` (created when missing) and every segment in it; files with other names are left
+  // alone. Appends continue at the end of the highest-numbered segment (a new directory starts
+  // with segment 1). kBadRequest for segment_bytes 0; kIo when the directory or a segment cannot
+  // be opened.
+  [[nodiscard]] static Result<std::unique_ptr<SegmentLog>> Open(std::filesystem::path dir,
+                                                                SegmentLogOptions options = {});
+  ~SegmentLog();
+  SegmentLog(const SegmentLog&) = delete;
+  SegmentLog& operator=(const SegmentLog&) = delete;
+
+  // Appends `frame` (not empty) and returns where it went; durable only after Sync. kStoreFull,
+  // leaving the segment as it was, when the disk is full; kIo on any other write error.
+  [[nodiscard]] Result<FrameLocation> Append(std::span<const std::byte> frame);
+
+  // Makes every append made before the call durable. kIo when a sync fails (the segments it
+  // could not sync stay to be synced by the next call).
+  [[nodiscard]] Result<void> Sync();
+
+  // Segment `number`, held open for reading. kBadFrame when there is no such segment.
+  [[nodiscard]] Result<std::shared_ptr<const Segment>> Get(std::uint32_t number) const;
+
+  // Reads the frame at `where` into `out` (resized to where.length). kBadFrame when `where` is not
+  // inside what was appended to its segment; kIo on a read error.
+  [[nodiscard]] Result<void> Read(const FrameLocation& where, std::vector<std::byte>& out) const;
+
+  // Cuts segment `number` to `length` bytes: a torn tail past the last frame an index names,
+  // found at open. Appends to it continue from there. kBadRequest when `length` is past its end
+  // or there is no such segment; kIo when the file cannot be cut.
+  [[nodiscard]] Result<void> Truncate(std::uint32_t number, std::uint64_t length);
+
+  // Unlinks segment `number` (its live frames were moved elsewhere). Readers that hold it keep
+  // reading it. kBadRequest for the active segment or one that does not exist; kIo when the file
+  // cannot be removed.
+  [[nodiscard]] Result<void> Remove(std::uint32_t number);
+
+  struct SegmentInfo {
+    std::uint32_t number = 0;
+    std::uint64_t bytes = 0;  // appended so far
+
+    friend bool operator==(const SegmentInfo&, const SegmentInfo&) = default;
+  };
+  // Every segment, by number; the last is the active one.
+  [[nodiscard]] std::vector<SegmentInfo> List() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<const Segment> segment;
+    std::uint64_t bytes = 0;
+    bool unsynced = false;
+  };
+
+  SegmentLog(std::filesystem::path dir, SegmentLogOptions options, int dir_fd);
+
+  // REQUIRES: mu_ held. Creates and opens segment `number` as the active one.
+  [[nodiscard]] Result<void> StartSegmentLocked(std::uint32_t number);
+
+  const std::filesystem::path dir_;
+  const SegmentLogOptions options_;
+  const int dir_fd_;  // for fsync of the directory's entries
+
+  mutable std::mutex mu_;
+  std::map<std::uint32_t, Entry> segments_;  // guarded by mu_; never empty after Open
+  bool directory_unsynced_ = false;          // guarded by mu_
+};
+
+}  // namespace mei
