@@ -10,8 +10,8 @@
 //   POST /admin/v1/unpin      the same, undone
 //   POST /admin/v1/purge      {"model", "revision"} or {"blocks": [ids]}: delete what is not
 //                             pinned (a model's blocks that another known model uses are kept)
-//   PUT  /admin/v1/plan       a mei.plan.v1 document: pins this node's blocks, unpins the rest,
-//                             prefetches its models
+//   PUT  /admin/v1/plan       a mei.plan.v1 document: replaces the plan pins with this node's
+//                             blocks (operator pins stay), prefetches its models
 //   GET  /admin/v1/plan       the plan in force (404 when none)
 //   GET  /admin/v1/trace?since=T   access-log lines from T on (RFC 3339 or Unix seconds),
 //                             application/x-ndjson

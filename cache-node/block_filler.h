@@ -9,9 +9,10 @@
 // arrives afterwards finds the block in the store.
 //
 // A fill tries the upstreams in the order the node gives for the block (the peers the plan says
-// hold it, then the parent). Each answer is verified (upstream.h: decodes to its raw size, SHA-256
-// equals the id); a block that fails is counted and never stored, and the next upstream is tried.
-// Room is made through the block index (eviction) before the frame is written.
+// hold it, then the parent). Each answer is verified (common/http/data_plane_client.h: decodes
+// to its raw size, SHA-256 equals the id); a block that fails is counted and never stored, and the
+// next upstream is tried. Room is made through the block index (eviction) before the frame is
+// written.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>

@@ -31,7 +31,8 @@ namespace mei::cache_node {
 // needs no knowledge of the models and adapts at once when demand moves.
 //
 // kSharing values a block by how much serving it is worth per byte it occupies:
-// value = hits x (number of held models whose manifests use the block) / stored size, and
+// value = hits x (number of models whose manifests the node knows that use the block) / stored
+// size, and
 // evicts the lowest value first, ties going to the least recently used. It is the value-per-byte
 // idea of GreedyDual-Size (Cao and Irani, "Cost-Aware WWW Proxy Caching Algorithms", 1997),
 // without its aging, with the benefit of a block counted once per model that shares it: a tensor
@@ -85,8 +86,9 @@ class BlockIndex {
   // stored_size would pass the high watermark, deletes unpinned blocks from the BlockStore in
   // policy order until used + stored_size is at the low watermark or nothing evictable is left.
   // kStoreFull, evicting nothing, when even evicting every unpinned block would leave used +
-  // stored_size above the high watermark; the error of BlockStore::Delete when a deletion fails
-  // (blocks evicted before it stay evicted).
+  // stored_size above the high watermark, or after evicting when the store still holds bytes the
+  // index does not know of; the error of BlockStore::Delete when a deletion fails (blocks evicted
+  // before it or before a kStoreFull stay evicted).
   [[nodiscard]] Result<void> Reserve(std::uint64_t stored_size);
 
   // Gives back a reservation whose block was not stored.
@@ -138,7 +140,8 @@ class BlockIndex {
   // Whether `id` has a plan pin or an operator pin (stored or not).
   [[nodiscard]] bool IsPinned(const BlockId& id) const;
 
-  // For kSharing: how many of the models this node holds use each block (absent ids count 0).
+  // For kSharing: how many of the models whose manifests the node knows (stored manifests) use
+  // each block (absent ids count 0).
   // Replaces the previous counts. Kept but unused under kLru.
   void SetModelUse(std::unordered_map<BlockId, std::uint32_t> use_count);
 

@@ -60,10 +60,10 @@ class CacheNode {
   std::string endpoint() const;        // data plane, "127.0.0.1:40123"
   std::string admin_endpoint() const;  // admin API
 
-  // Stops both listeners after in-flight responses, stops prefetching, flushes metadata.
-  // Idempotent; thread-safe.
+  // Stops both listeners after their in-flight responses. Idempotent; thread-safe. Prefetching,
+  // the maintenance thread, readiness probes and the metadata flush stop in the destructor.
   void Drain();
-  // Blocks until Drain() has finished.
+  // Blocks until the data listener has drained.
   void Wait();
 
   struct Parts;

@@ -16,11 +16,12 @@ inline constexpr std::string_view kUpstreamBytesTotal = "mei_cache_upstream_byte
 inline constexpr std::string_view kUpstreamFetchesTotal = "mei_cache_upstream_fetches_total";
 // Requests for a block that joined a fill already under way instead of starting one.
 inline constexpr std::string_view kCoalescedWaitersTotal = "mei_cache_coalesced_waiters_total";
-// Blocks from an upstream whose SHA-256 was not their id (never stored): {upstream}.
+// Blocks from an upstream that did not decode to their raw size or whose SHA-256 was not their id
+// (never stored): {upstream}.
 inline constexpr std::string_view kIntegrityFailuresTotal = "mei_cache_integrity_failures_total";
 // Time to fill one block, from the first upstream tried to the block stored: {upstream}.
 inline constexpr std::string_view kFillSeconds = "mei_cache_fill_duration_seconds";
-// Fills that failed on every upstream: {code}.
+// Fills that failed, on every upstream or when storing the block: {code}.
 inline constexpr std::string_view kFillFailuresTotal = "mei_cache_fill_failures_total";
 // Blob file bytes given back by BlockStore::CollectGarbage (relocating partly evicted files).
 inline constexpr std::string_view kGarbageCollectedBytesTotal =

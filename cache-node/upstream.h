@@ -38,7 +38,8 @@ class UpstreamHealth {
     std::chrono::system_clock::time_point last_failure{};
   };
 
-  // A fetch from `upstream` worked or failed. A 404 is not a failure of the upstream.
+  // A fetch from `upstream` worked or failed. Every error counts as a failure: callers record a
+  // 404 (the upstream answered) as a success or not at all.
   void Record(const std::string& upstream, const Result<void>& outcome);
 
   // Every upstream seen, by name.

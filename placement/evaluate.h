@@ -2,8 +2,8 @@
 // requests.
 //
 // A request (u, i) is a hit when a node u reaches holds all of model i and size(i) / rate(u, n)
-// is within the deadline. It is downloaded from the fastest node that holds the model or, when
-// going through the origin is faster or no reachable node holds it, from the origin through u's
+// is within the deadline. A hit is downloaded from the fastest node that holds the model; a miss
+// from that node too when it is no slower than the origin, otherwise from the origin through u's
 // node at min(origin rate, link rate); only then does it cost origin bytes: the bytes of i's
 // fragments that the node does not hold.
 #pragma once

@@ -1,5 +1,6 @@
-// Online caching policies replayed over requests: LRU, LFU and the cache node's sharing-aware
-// eviction.
+// Online caching policies replayed over requests: LRU, LFU and a sharing-aware eviction in the
+// spirit of the cache node's (which counts the models whose manifests it knows, where this counts
+// the models fully held).
 //
 // Each node caches whole models at fragment granularity. A request that hits is served by the
 // fastest in-deadline node holding the model, which records a use of the model's fragments. A

@@ -1,6 +1,6 @@
 // Pushing a plan to the cache nodes: PUT /admin/v1/plan on each node's admin API
-// (docs/ARCHITECTURE.md, "Admin APIs"). Kept out of the mei::placement library, which does no I/O over the network: only
-// the mei-placement binary links this.
+// (docs/ARCHITECTURE.md, "Admin APIs"). Kept out of the mei::placement library, which does no I/O
+// over the network: only the mei-placement binary (and its test) links this.
 #pragma once
 
 #include <span>

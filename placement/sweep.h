@@ -22,7 +22,10 @@ enum class SweepParameter {
   kZipf,      // the generator's Zipf exponent; a new scenario per value
 };
 
+// "capacity", "shared" or "zipf"; kBadRequest naming them otherwise.
 [[nodiscard]] Result<SweepParameter> ParseSweepParameter(std::string_view name);
+// The CSV column of `parameter`: "capacity_gib", "shared" or "zipf" (not always a name that
+// ParseSweepParameter takes). Static storage.
 [[nodiscard]] std::string_view NameOf(SweepParameter parameter);
 
 struct SweepOptions {

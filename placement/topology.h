@@ -45,8 +45,8 @@ struct Topology {
   [[nodiscard]] std::optional<std::uint32_t> FindUser(std::string_view id) const;
 };
 
-// Checks ids (non-empty, unique), capacities, rates and link targets, and sorts each user's links
-// fastest first. kBadRequest naming the first problem.
+// Checks the origin rate and the deadline (> 0), ids (non-empty, unique), link rates and targets,
+// and sorts each user's links fastest first. kBadRequest naming the first problem.
 [[nodiscard]] Result<void> NormalizeTopology(Topology& topology);
 
 // JSON: {"deadline_s":.., "origin_rate":.., "nodes":[{"id","url","capacity","x","y"}],

@@ -1,7 +1,8 @@
 // Trace: requests for whole models, read from a trace file or from cache-node access logs.
 //
 // Three line formats, recognised per line:
-//   - CSV `time,user,node,model,revision` (an optional header line starting with "time"; the
+//   - CSV `time,user,node,model,revision` (an optional header line starting with "time", as the
+//     input's first line; the
 //     revision may be empty or absent, meaning "main");
 //   - JSON lines {"time", "user" (or "cell"), "node", "model", "revision"};
 //   - cache-node access-log lines (JSON with a "route", read as common/access_record.h defines

@@ -1,9 +1,9 @@
 // SegmentLog: append-only segment files that hold stored frames, the payload layer of the block
 // store's next layout (RocksDB as the index, frames in files of the store's own, sent with
-// sendfile); BlockStore does not use it yet. A segment is one file, `<dir>/<number, 10 digits>.seg`; frames are appended to the
-// active segment (the highest number) until it passes SegmentLogOptions::segment_bytes, then to a
-// new one. Nothing here knows what a frame is: callers record where each one went
-// (FrameLocation) and check what they read back.
+// sendfile); BlockStore does not use it yet. A segment is one file, `<dir>/<number, 10
+// digits>.seg`; frames are appended to the active segment (the highest number) until it passes
+// SegmentLogOptions::segment_bytes, then to a new one. Nothing here knows what a frame is: callers
+// record where each one went (FrameLocation) and check what they read back.
 //
 // Durability: an append is in the page cache when Append returns; Sync makes every append before
 // it durable (fdatasync of each segment written since the last Sync, and of the directory when a

@@ -40,6 +40,7 @@ class JsonFields {
     return std::string((*v)->get_string());
   }
 
+  // `fallback` when the key is absent or not a string (a wrong type is not an error).
   std::string StringOr(std::string_view key, std::string fallback) const {
     auto s = String(key);
     return s ? std::move(*s) : std::move(fallback);

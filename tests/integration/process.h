@@ -25,7 +25,8 @@ struct ProcessResult {
 using EnvironmentChanges = std::vector<std::string>;
 
 // Runs `argv` (argv[0] a path) to completion with stdin from /dev/null, capturing stdout and
-// stderr through files under `scratch`. Aborts the test (ADD_FAILURE) if it cannot start.
+// stderr through files under `scratch`. ADD_FAILURE and a result with exit_code -1 if it cannot
+// start.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::filesystem::path& scratch,
                          const EnvironmentChanges& environment = {});
 

@@ -61,7 +61,8 @@ class TestUpstream {
   std::uint64_t block_requests_for(const BlockId& id) const;
   // Block requests whose X-Mei-Client header was `client` (a cache node sends its node id).
   std::uint64_t block_requests_from(std::string_view client) const;
-  // Answered requests by the data plane's route label ("block", "manifest", "file", ...).
+  // Answered requests by the data plane's route label ("blocks", "manifest", "resolve", "models",
+  // "hub_api", "health", ...).
   std::uint64_t requests(std::string_view route) const;
 
   // From now on, block requests wait at a gate until ReleaseBlocks().
