@@ -18,26 +18,6 @@ namespace {
 namespace json = boost::json;
 using internal::BadInput;
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-bool ParseDigits(std::string_view text, std::size_t at, std::size_t count, unsigned& out) {
-  if (at + count > text.size()) return false;
-  out = 0;
-  for (std::size_t i = at; i < at + count; ++i) {
-    if (text[i] < '0' || text[i] > '9') return false;
-    out = out * 10 + static_cast<unsigned>(text[i] - '0');
-  }
-  return true;
-}
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
@@ -156,32 +136,11 @@ Result<double> ParseTraceTime(std::string_view text) {
   if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(seconds)) {
     return seconds;
   }
-  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  const bool shape = text.size() >= 20 && ParseDigits(text, 0, 4, y) && text[4] == '-' &&
-                     ParseDigits(text, 5, 2, mo) && text[7] == '-' && ParseDigits(text, 8, 2, d) &&
-                     text[10] == 'T' && ParseDigits(text, 11, 2, h) && text[13] == ':' &&
-                     ParseDigits(text, 14, 2, mi) && text[16] == ':' &&
-                     ParseDigits(text, 17, 2, s) && text.back() == 'Z';
-  if (!shape || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) {
-    return BadInput(fmt::format("time \"{}\" is neither seconds nor RFC 3339 UTC", text));
+  auto time = ParseTimestamp(text);
+  if (!time) {
+    return BadInput(fmt::format("time \"{}\" is neither seconds nor RFC 3339", text));
   }
-  double frac = 0;
-  std::string_view rest = text.substr(19, text.size() - 20);
-  if (!rest.empty()) {
-    if (rest[0] != '.' || rest.size() < 2) {
-      return BadInput(fmt::format("time \"{}\" has a malformed fraction", text));
-    }
-    double scale = 0.1;
-    for (char c : rest.substr(1)) {
-      if (c < '0' || c > '9') {
-        return BadInput(fmt::format("time \"{}\" has a malformed fraction", text));
-      }
-      frac += (c - '0') * scale;
-      scale /= 10;
-    }
-  }
-  const std::int64_t days = DaysFromCivil(y, mo, d);
-  return static_cast<double>(days * 86400 + h * 3600 + mi * 60 + s) + frac;
+  return std::chrono::duration<double>(time->time_since_epoch()).count();
 }
 
 Result<Trace> ParseTrace(std::string_view text, const TraceReadOptions& options) {

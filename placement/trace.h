@@ -2,15 +2,14 @@
 //
 // Three line formats, recognised per line:
 //   - CSV `time,user,node,model,revision` (an optional header line starting with "time", as the
-//     input's first line; the
-//     revision may be empty or absent, meaning "main");
+//     input's first line; the revision may be empty or absent, meaning "main");
 //   - JSON lines {"time", "user" (or "cell"), "node", "model", "revision"};
 //   - cache-node access-log lines (JSON with a "route", read as common/access_record.h defines
 //     them): only "manifest" and "resolve" routes with a status below 400 count, and the lines
 //     one client sends for one model through one node within `session_gap_s` of each other are
 //     one request (a download resolves every file).
-// Times are seconds (a number) or RFC 3339 UTC ("2026-11-24T12:00:00.123Z"). Empty lines and lines
-// starting with '#' are ignored. Thread-compatible.
+// Times are seconds (a number) or RFC 3339 ("2026-11-24T12:00:00.123Z", common/access_record.h).
+// Empty lines and lines starting with '#' are ignored. Thread-compatible.
 #pragma once
 
 #include <cstddef>
@@ -47,7 +46,8 @@ struct Trace {
 // and "line N: <what is wrong>". Never throws.
 [[nodiscard]] Result<Trace> ParseTrace(std::string_view text, const TraceReadOptions& options);
 
-// Seconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.frac]Z", or of a plain number of seconds.
+// A plain number of seconds, or the seconds since the epoch of an RFC 3339 date-time as
+// ParseTimestamp (common/access_record.h) reads it.
 // kBadRequest otherwise.
 [[nodiscard]] Result<double> ParseTraceTime(std::string_view text);
 
