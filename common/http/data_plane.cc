@@ -321,17 +321,16 @@ class Router {
     const std::string_view coding = CodingOf(block->header().codec);
     // A block that another reply has decoded meanwhile no longer has its stored payload at hand;
     // it goes out decoded (identity is always an acceptable coding).
-    std::optional<http::Chunk> payload;
-    if (!coding.empty() && !request_.Find("Range") &&
-        http::internal::AcceptsCoding(request_.Find("Accept-Encoding").value_or(""), coding)) {
-      payload = block->Payload();
-    }
+    const bool as_stored =
+        !coding.empty() && !request_.Find("Range") &&
+        http::internal::AcceptsCoding(request_.Find("Accept-Encoding").value_or(""), coding);
+    std::optional<http::Chunk> payload = as_stored ? block->Payload() : std::nullopt;
     Reply reply;
     if (payload && RequestMatchesEtag(request_, etag)) {
       reply = NotModified(etag, kImmutable, kRoute);
     } else if (payload) {
       reply.status = 200;
-      reply.content_length = payload->bytes.size();
+      reply.content_length = payload->size();
       reply.With("Content-Type", "application/octet-stream")
           .With("Content-Encoding", std::string(coding))
           .With("X-Mei-Raw-Size", std::to_string(block->header().raw_size))

@@ -33,11 +33,25 @@ struct Request {
   [[nodiscard]] std::optional<std::string_view> Find(std::string_view name) const;
 };
 
-// A piece of a response body. `bytes` stays valid while `owner` lives: an owned buffer, or a
-// pinned RocksDB value (StoredBlock), so stored raw blocks are sent without a copy.
+// Bytes [offset, offset + length) of an open file. The fd must stay open while the owner of the
+// chunk that carries the region lives.
+struct FileRegion {
+  int fd = -1;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+// A piece of a response body: `bytes`, or, when `file` is set, that file region (`bytes` then
+// empty). Either stays valid while `owner` lives: an owned buffer, a pinned RocksDB value
+// (StoredBlock), or whatever keeps a segment file open, so stored payloads are sent without a
+// copy (file regions with sendfile(2), see server.h).
 struct Chunk {
   std::span<const std::byte> bytes;
   std::shared_ptr<const void> owner;
+  std::optional<FileRegion> file = std::nullopt;
+
+  // The chunk's size in bytes: file->length for a file region, else bytes.size().
+  [[nodiscard]] std::uint64_t size() const { return file ? file->length : bytes.size(); }
 };
 
 // Produces a body piece by piece. Next() may block (RocksDB reads, zstd decoding, upstream
@@ -46,8 +60,8 @@ class BodySource {
  public:
   virtual ~BodySource() = default;
 
-  // The next chunk, or an empty chunk once the body is complete. An error ends the response
-  // early (the headers are already sent, so the server closes the connection).
+  // The next chunk, or an empty chunk (size() == 0) once the body is complete. An error ends the
+  // response early (the headers are already sent, so the server closes the connection).
   [[nodiscard]] virtual Result<Chunk> Next() = 0;
 };
 

@@ -33,7 +33,7 @@ class RangeSource final : public BodySource {
     }
     Result<Chunk> chunk = source_->Next();
     if (!chunk) return chunk;
-    const std::uint64_t size = chunk->bytes.size();
+    const std::uint64_t size = chunk->size();
     if (size == 0) {
       if (sent_ != range_.size()) {
         return Error{Errc::kInternal, fmt::format("bytes {}-{} of the representation ended after "
@@ -84,7 +84,7 @@ class MultipartSource final : public BodySource {
       }
       if (!part_) part_ = std::make_unique<RangeSource>(open_range_, piece.range);
       Result<Chunk> chunk = part_->Next();
-      if (!chunk || !chunk->bytes.empty()) return chunk;
+      if (!chunk || chunk->size() != 0) return chunk;
       part_.reset();
       ++next_;
     }

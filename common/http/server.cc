@@ -1,5 +1,9 @@
 #include "common/http/server.h"
 
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -7,6 +11,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -17,6 +22,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/assert.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -24,6 +30,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/system/errc.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -100,6 +108,118 @@ net::awaitable<Written> WriteAll(beast::tcp_stream& stream,
   }
   SetAbortiveClose(stream, false);
   co_return written;
+}
+
+// Bytes one sendfile(2) call is asked for: Linux moves at most 0x7ffff000 at once anyway.
+constexpr std::uint64_t kSendfileStepBytes = 1 << 30;
+
+// Waits until the socket can take more bytes, or until `deadline`: true when it can, false with
+// `error` set (beast::error::timeout at the deadline). Both waits have ended when this returns
+// (the || of awaitable_operators waits for the loser's cancellation), so neither outlives it.
+net::awaitable<bool> WaitWritable(tcp::socket& socket, net::steady_timer& timer,
+                                  Clock::time_point deadline, error_code& error) {
+  using namespace net::experimental::awaitable_operators;
+  timer.expires_at(deadline);
+  const auto first =
+      co_await (socket.async_wait(tcp::socket::wait_write, kAsTuple) || timer.async_wait(kAsTuple));
+  if (first.index() == 1) {
+    error = beast::error::timeout;
+    co_return false;
+  }
+  error = std::get<0>(std::get<0>(first));
+  co_return !error;
+}
+
+// Writes `head`, then the bytes of `region` with sendfile(2), so they go from the page cache to
+// the socket without a copy through user space; `written` counts both, exactly as WriteAll would.
+// The socket is non-blocking: when sendfile(2) finds its buffer full (EAGAIN), the coroutine waits
+// for it to drain, and a write that makes no progress for `idle` is cut as in WriteAll (the
+// socket, set to close with a reset meanwhile, is closed: beast::error::timeout). A file shorter
+// than the region (sendfile(2) returns 0 early) ends the write with an error but the graceful
+// close, like a body source's error, so the client keeps the bytes that were sent.
+//
+// The head goes first with send(MSG_MORE): TCP holds its bytes back, as a partial segment, until
+// the file bytes that sendfile(2) appends fill the segment or its last piece (sent without
+// MSG_MORE) pushes it, so the head does not leave as a small packet of its own even though every
+// socket has TCP_NODELAY. That costs no system call beyond the send itself, where TCP_CORK would
+// take two setsockopt calls per chunk and an uncork on every way out. A head that the socket does
+// not take at once is written by WriteAll, which costs that one small packet.
+net::awaitable<Written> SendFileRegion(beast::tcp_stream& stream, std::string_view head,
+                                       const FileRegion& region, Milliseconds idle) {
+  Written written;
+  tcp::socket& socket = stream.socket();
+  if (!socket.native_non_blocking()) socket.native_non_blocking(true, written.error);
+  if (written.error) co_return written;
+  if (!head.empty()) {
+    ssize_t sent;
+    do {
+      sent = ::send(socket.native_handle(), head.data(), head.size(),
+                    MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent > 0) {
+      written.bytes += static_cast<std::uint64_t>(sent);
+      head.remove_prefix(static_cast<std::size_t>(sent));
+    }
+    if (!head.empty()) {  // EAGAIN, a partial send, or an error that WriteAll meets again
+      const Written rest =
+          co_await WriteAll(stream, {net::buffer(head), net::const_buffer()}, idle);
+      written.bytes += rest.bytes;
+      written.error = rest.error;
+      if (written.error) co_return written;
+    }
+  }
+
+  SetAbortiveClose(stream, true);
+  net::steady_timer timer(stream.get_executor());
+  off_t offset = static_cast<off_t>(region.offset);
+  std::uint64_t left = region.length;
+  Clock::time_point progress = Clock::now();
+  while (left > 0) {
+    const ssize_t sent = ::sendfile(socket.native_handle(), region.fd, &offset,
+                                    static_cast<std::size_t>(std::min(left, kSendfileStepBytes)));
+    if (sent > 0) {
+      written.bytes += static_cast<std::uint64_t>(sent);
+      left -= static_cast<std::uint64_t>(sent);
+      progress = Clock::now();
+      continue;
+    }
+    if (sent == 0) {
+      SetAbortiveClose(stream, false);
+      written.error = boost::system::errc::make_error_code(boost::system::errc::io_error);
+      co_return written;
+    }
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (error != EAGAIN && error != EWOULDBLOCK) {
+      written.error = error_code(error, boost::system::system_category());
+      co_return written;
+    }
+    if (!co_await WaitWritable(socket, timer, progress + idle, written.error)) {
+      if (written.error == beast::error::timeout) stream.close();
+      co_return written;
+    }
+  }
+  SetAbortiveClose(stream, false);
+  co_return written;
+}
+
+// Writes `head` and then `chunk`: with WriteAll for bytes, with SendFileRegion for a file region.
+net::awaitable<Written> WriteChunk(beast::tcp_stream& stream, std::string_view head,
+                                   const Chunk& chunk, Milliseconds idle) {
+  BOOST_ASSERT_MSG(!chunk.file || chunk.bytes.empty(), "a file chunk has bytes too");
+  if (chunk.file) co_return co_await SendFileRegion(stream, head, *chunk.file, idle);
+  co_return co_await WriteAll(
+      stream, {net::buffer(head), net::buffer(chunk.bytes.data(), chunk.bytes.size())}, idle);
+}
+
+// sendfile(2) has no MSG_NOSIGNAL: on a connection the peer has closed it raises SIGPIPE, whose
+// default action ends the process. The I/O threads, the only ones that write to sockets, block
+// it: the write fails with EPIPE, and the signal stays pending on the thread, never delivered.
+void BlockBrokenPipeSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
 // Shuts down sending, discards what the client still sends (bounded), then closes.
@@ -488,7 +608,8 @@ net::awaitable<void> Server::Impl::AnswerError(beast::tcp_stream& stream, const 
 
 // Sends `reply`. A streamed body's first chunk is produced before the head is written, so a body
 // source that fails at once (a missing block, an unreachable upstream) still gets a proper error
-// reply, and the head and the first chunk leave in one write.
+// reply, and the head and the first chunk leave together (in one write, or for a file chunk in a
+// send(MSG_MORE) that the file's bytes join: SendFileRegion).
 net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& stream, Reply reply,
                                                             bool head, bool keep_alive) {
   if (reply.status < 200 || reply.status > 599) {
@@ -498,7 +619,7 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& s
   const bool has_body = !head && internal::StatusHasBody(reply.status);
   if (has_body && reply.body) {
     Produced first = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
-    const std::uint64_t size = first.chunk.bytes.size();
+    const std::uint64_t size = first.chunk.size();
     if (first.error) {
       reply = Reply::FromError(*first.error);
     } else if (size > reply.content_length || (size == 0 && reply.content_length != 0)) {
@@ -526,14 +647,16 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& s
   co_return outcome;
 }
 
-// Streams a body chunk by chunk. Each chunk is written whole, then released, and only then is
-// the next one produced (on a worker), so a response holds at most one chunk however slowly its
-// client reads: a slow reader costs its socket buffers and one block, never a block queued behind
-// another. Storage reads still overlap network writes: the kernel's send buffer keeps the link
-// busy while the next chunk is produced, and file bodies read blocks ahead within a budget for the
-// whole process (internal/block_body.h). After the last byte the source is asked once more, and
-// must report its end: a source that fails, ends early or runs past content_length closes the
-// connection (the head is already sent, so closing is the only way left to tell the client).
+// Streams a body chunk by chunk: byte chunks with WriteAll, file chunks with sendfile(2)
+// (SendFileRegion), both under the idle timeout. Each chunk is written whole, then released, and
+// only then is the next one produced (on a worker), so a response holds at most one chunk however
+// slowly its client reads: a slow reader costs its socket buffers and one block, never a block
+// queued behind another. Storage reads still overlap network writes: the kernel's send buffer
+// keeps the link busy while the next chunk is produced, and file bodies read blocks ahead within a
+// budget for the whole process (internal/block_body.h). After the last byte the source is asked
+// once more, and must report its end: a source that fails, ends early or runs past content_length
+// closes the connection (the head is already sent, so closing is the only way left to tell the
+// client); so does a file region that ends early.
 net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& stream,
                                                            const Reply& reply, Chunk first,
                                                            bool keep_alive) {
@@ -544,17 +667,15 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& st
   outcome.status = reply.status;
   bool ended_cleanly = false;
   for (;;) {
-    const Written written = co_await WriteAll(
-        stream,
-        {net::buffer(pending_head), net::buffer(current.bytes.data(), current.bytes.size())},
-        options.idle_timeout);
+    const Written written =
+        co_await WriteChunk(stream, pending_head, current, options.idle_timeout);
     outcome.body_bytes += std::max(written.bytes, pending_head.size()) - pending_head.size();
     pending_head = {};
     current = Chunk{};
     if (written.error) break;
     Produced next = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
     if (next.error) break;
-    const std::uint64_t size = next.chunk.bytes.size();
+    const std::uint64_t size = next.chunk.size();
     if (size == 0) {
       ended_cleanly = outcome.body_bytes == reply.content_length;
       break;
@@ -676,7 +797,10 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler han
   Impl* raw = impl.get();
   net::co_spawn(impl->accept_strand, impl->Accept(impl->Register(nullptr, false)), net::detached);
   for (unsigned i = 0; i < std::max(1u, impl->options.io_threads); ++i) {
-    impl->io_threads.emplace_back([raw] { raw->RunIo(); });
+    impl->io_threads.emplace_back([raw] {
+      BlockBrokenPipeSignal();
+      raw->RunIo();
+    });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -7,13 +7,16 @@
 // call run on a separate pool of worker threads, never on the I/O threads, so RocksDB reads and
 // decoding never stall other connections. Response bodies are written chunk by chunk, the next
 // chunk produced only once the last one is written, so a response holds one chunk at a time
-// however slowly its client reads. Each write gets an idle timeout (never a deadline for the whole
-// response: a phone on a slow link may take an hour); a write that makes no progress for that long
-// resets the connection, which frees its socket buffers at once. A request whose body is framed
-// by a Transfer-Encoding other than "chunked" alone is 400. Connections beyond max_connections get
-// 503 and are closed. Keep-alive is honoured up to
-// max_requests_per_connection. Drain() stops accepting, lets in-flight responses finish (up to
-// drain_timeout), closes idle connections, and returns.
+// however slowly its client reads; a chunk of bytes goes out with plain writes, a file chunk
+// (Chunk::file) with sendfile(2), from the page cache without a copy (a region that turns out to
+// run past the end of its file ends the response like a body source's error). The I/O threads
+// block SIGPIPE, which sendfile(2) would raise on a closed connection. Each write gets an idle
+// timeout (never a deadline for the whole response: a phone on a slow link may take an hour); a
+// write that makes no progress for that long resets the connection, which frees its socket
+// buffers at once. A request whose body is framed by a Transfer-Encoding other than "chunked"
+// alone is 400. Connections beyond max_connections get 503 and are closed. Keep-alive is honoured
+// up to max_requests_per_connection. Drain() stops accepting, lets in-flight responses finish (up
+// to drain_timeout), closes idle connections, and returns.
 #pragma once
 
 #include <chrono>

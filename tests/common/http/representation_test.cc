@@ -413,7 +413,7 @@ TEST(AnswerRepresentationTest, OverlongSourceFailsBeforeExceedingTheContentLengt
         error = chunk.error();
       } else {
         ASSERT_FALSE(chunk->bytes.empty()) << "the body ended without an error";
-        yielded += chunk->bytes.size();
+        yielded += chunk->size();
       }
     }
     EXPECT_EQ(error->code, Errc::kInternal);

@@ -15,11 +15,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -27,6 +29,7 @@
 
 #include "common/http/internal/endpoint.h"
 #include "common/http/internal/response_head.h"
+#include "common/http/representation.h"
 
 namespace mei::http {
 namespace {
@@ -52,6 +55,14 @@ std::size_t FirstMismatch(const std::string& body) {
     if (body[i] != PatternByte(i)) return i;
   }
   return std::string::npos;
+}
+
+// The offset of the first byte where `a` and `b` differ (the shorter one's length when one is a
+// prefix of the other), or npos when they are equal.
+std::size_t FirstDifference(std::string_view a, std::string_view b) {
+  const auto [in_a, in_b] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
+  if (in_a == a.end() && in_b == b.end()) return std::string::npos;
+  return static_cast<std::size_t>(in_a - a.begin());
 }
 
 // Produces `total` pattern bytes in chunks of `chunk_size`, each in its own buffer. `before` runs
@@ -94,6 +105,94 @@ Reply StreamReply(std::uint64_t total, std::size_t chunk_size, PatternSource::Ho
   reply.content_length = total;
   reply.body = std::make_unique<PatternSource>(total, chunk_size, std::move(before));
   reply.route = "stream";
+  return reply;
+}
+
+// A temporary file of random bytes standing in for a segment file of the store: open for
+// reading and already unlinked, so it is gone once the last chunk over it is released.
+class SegmentFile {
+ public:
+  explicit SegmentFile(std::uint64_t size) : bytes_(static_cast<std::size_t>(size), '\0') {
+    std::mt19937_64 random(size);
+    for (char& byte : bytes_) byte = static_cast<char>(random());
+    std::string path =
+        (std::filesystem::path(::testing::TempDir()) / "mei_server_test_XXXXXX").string();
+    fd_ = ::mkstemp(path.data());
+    if (fd_ < 0) return;
+    ::unlink(path.c_str());
+    std::string_view rest = bytes_;
+    while (!rest.empty()) {
+      const ssize_t written = ::write(fd_, rest.data(), rest.size());
+      if (written <= 0) break;
+      rest.remove_prefix(static_cast<std::size_t>(written));
+    }
+    complete_ = rest.empty();
+  }
+  ~SegmentFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SegmentFile(const SegmentFile&) = delete;
+  SegmentFile& operator=(const SegmentFile&) = delete;
+
+  // Whether the file was created and holds every byte.
+  bool ok() const { return fd_ >= 0 && complete_; }
+  int fd() const { return fd_; }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+  int fd_ = -1;
+  bool complete_ = false;
+};
+
+// A chunk of bytes [offset, offset + length) of `file`, which the chunk keeps open. The region
+// may run past the end of the file.
+Chunk FileChunk(const std::shared_ptr<const SegmentFile>& file, std::uint64_t offset,
+                std::uint64_t length) {
+  Chunk chunk;
+  chunk.owner = file;
+  chunk.file = FileRegion{file->fd(), offset, length};
+  return chunk;
+}
+
+Chunk TextChunk(std::string text) {
+  auto owned = std::make_shared<const std::string>(std::move(text));
+  return Chunk{std::as_bytes(std::span(*owned)), owned};
+}
+
+// What a client receives for `chunk` (a file chunk's owner being its SegmentFile).
+std::string BytesOf(const Chunk& chunk) {
+  if (chunk.file) {
+    const auto& file = *std::static_pointer_cast<const SegmentFile>(chunk.owner);
+    return file.bytes().substr(chunk.file->offset, chunk.file->length);
+  }
+  return std::string(reinterpret_cast<const char*>(chunk.bytes.data()), chunk.bytes.size());
+}
+
+// Yields `chunks` in order, then the end.
+class ChunkListSource : public BodySource {
+ public:
+  explicit ChunkListSource(std::vector<Chunk> chunks) : chunks_(chunks.begin(), chunks.end()) {}
+
+  Result<Chunk> Next() override {
+    if (chunks_.empty()) return Chunk{};
+    Chunk chunk = std::move(chunks_.front());
+    chunks_.pop_front();
+    return chunk;
+  }
+
+ private:
+  std::deque<Chunk> chunks_;
+};
+
+// A reply of `chunks`, with the sum of their sizes as its Content-Length.
+Reply ChunkListReply(std::vector<Chunk> chunks) {
+  Reply reply;
+  reply.status = 200;
+  reply.headers.push_back({"Content-Type", "application/octet-stream"});
+  for (const Chunk& chunk : chunks) reply.content_length += chunk.size();
+  reply.body = std::make_unique<ChunkListSource>(std::move(chunks));
+  reply.route = "file";
   return reply;
 }
 
@@ -168,6 +267,9 @@ class Client {
     ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
     return std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
   }
+
+  // Sends a FIN: the client will send nothing more, but still reads.
+  void ShutdownSend() { ::shutdown(fd_, SHUT_WR); }
 
   bool Send(std::string_view bytes) {
     while (!bytes.empty()) {
@@ -872,6 +974,253 @@ TEST(ServerTest, NextChunkIsProducedOnlyOnceTheCurrentOneIsWritten) {
       << "chunk 1 was produced while chunk 0 was still being written";
 }
 
+// File chunks go out with sendfile(2), byte chunks with writes; a reply may start with either, and
+// its body ends exactly at Content-Length, so the connection carries the next reply.
+TEST(ServerTest, FileChunksInterleavedWithByteChunksArriveByteExact) {
+  auto file = std::make_shared<const SegmentFile>(5 * kMiB);
+  ASSERT_TRUE(file->ok());
+  const auto chunks_for = [&](std::string_view target) {
+    std::vector<Chunk> chunks;
+    if (target == "/bytes-first") chunks.push_back(TextChunk("--before--"));
+    chunks.push_back(FileChunk(file, 0, kMiB));
+    chunks.push_back(TextChunk("--between--"));
+    chunks.push_back(FileChunk(file, kMiB + 17, 2 * kMiB));
+    chunks.push_back(TextChunk(std::string(100'000, 'x')));
+    chunks.push_back(FileChunk(file, 4 * kMiB, kMiB));  // to the end of the file
+    return chunks;
+  };
+  ExchangeLog log;
+  auto server = StartOrDie(
+      TestOptions(),
+      [&](const Request& request) { return ChunkListReply(chunks_for(request.target)); },
+      log.Observer());
+  ASSERT_TRUE(server);
+  Client client(server->endpoint());
+  ASSERT_TRUE(client.Send(Get("/file-first") + Get("/bytes-first")));
+  for (const std::string_view target : {"/file-first", "/bytes-first"}) {
+    SCOPED_TRACE(target);
+    std::string expected;
+    for (const Chunk& chunk : chunks_for(target)) expected += BytesOf(chunk);
+    const std::optional<Response> response = client.Read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->Find("Content-Length"), std::to_string(expected.size()));
+    ASSERT_TRUE(response->complete);
+    EXPECT_EQ(FirstDifference(response->body, expected), std::string::npos);
+    const std::optional<Seen> seen = log.Next();
+    ASSERT_TRUE(seen);
+    EXPECT_TRUE(seen->complete);
+    EXPECT_EQ(seen->bytes_sent, expected.size());
+  }
+}
+
+// Ranges of a representation whose bytes come as file chunks: the whole (200), one range (206)
+// and several (multipart/byteranges, its framing in byte chunks between the file chunks).
+TEST(ServerTest, RangeAndMultipartRepliesOverFileChunksAreByteExact) {
+  auto file = std::make_shared<const SegmentFile>(5 * kMiB);
+  ASSERT_TRUE(file->ok());
+  const std::string& bytes = file->bytes();
+  Representation representation;
+  representation.length = bytes.size();
+  representation.etag = "\"segment\"";
+  representation.open_range = [file](ByteRange range) -> std::unique_ptr<BodySource> {
+    std::vector<Chunk> chunks;  // at most 1 MiB each, as a store serves a block's extent
+    for (std::uint64_t at = range.first; at <= range.last; at += kMiB) {
+      chunks.push_back(FileChunk(file, at, std::min<std::uint64_t>(kMiB, range.last + 1 - at)));
+    }
+    return std::make_unique<ChunkListSource>(std::move(chunks));
+  };
+  auto server = StartOrDie(TestOptions(), [&](const Request& request) {
+    return AnswerRepresentation(request, representation);
+  });
+  ASSERT_TRUE(server);
+  Client client(server->endpoint());
+  const std::string length = std::to_string(bytes.size());
+
+  ASSERT_TRUE(client.Send(Get("/whole")));
+  const std::optional<Response> whole = client.Read();
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->status, 200);
+  ASSERT_TRUE(whole->complete);
+  EXPECT_EQ(FirstDifference(whole->body, bytes), std::string::npos);
+
+  ASSERT_TRUE(client.Send(Get("/one", "Range: bytes=100-2097251\r\n")));
+  const std::optional<Response> one = client.Read();
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 206);
+  EXPECT_EQ(one->Find("Content-Range"), "bytes 100-2097251/" + length);
+  ASSERT_TRUE(one->complete);
+  EXPECT_EQ(FirstDifference(one->body, bytes.substr(100, 2 * kMiB)), std::string::npos);
+
+  ASSERT_TRUE(client.Send(Get("/two", "Range: bytes=0-99,3000000-\r\n")));
+  const std::optional<Response> two = client.Read();
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->status, 206);
+  const std::string_view content_type = two->Find("Content-Type").value_or("");
+  const std::string_view prefix = "multipart/byteranges; boundary=";
+  ASSERT_TRUE(content_type.starts_with(prefix)) << content_type;
+  const std::string boundary(content_type.substr(prefix.size()));
+  const std::string part = "\r\n--" + boundary + "\r\nContent-Type: application/octet-stream\r\n";
+  const std::string expected = part + "Content-Range: bytes 0-99/" + length + "\r\n\r\n" +
+                               bytes.substr(0, 100) + part + "Content-Range: bytes 3000000-" +
+                               std::to_string(bytes.size() - 1) + "/" + length + "\r\n\r\n" +
+                               bytes.substr(3000000) + "\r\n--" + boundary + "--\r\n";
+  ASSERT_TRUE(two->complete);
+  EXPECT_EQ(FirstDifference(two->body, expected), std::string::npos);
+}
+
+// sendfile(2) on a full socket waits for it to drain under the idle timeout that writes get: a
+// reader that stops in the middle of a file chunk is reset after idle_timeout, and others are
+// still served.
+TEST(ServerTest, SlowReaderIsResetAfterIdleTimeoutDuringAFileChunk) {
+  ServerOptions options = TestOptions();
+  options.idle_timeout = 300ms;
+  auto file = std::make_shared<const SegmentFile>(16 * kMiB);
+  ASSERT_TRUE(file->ok());
+  const std::string expected = "head bytes" + file->bytes();
+  ExchangeLog log;
+  auto server = StartOrDie(
+      options,
+      [&](const Request& request) {
+        if (request.target == "/small") return ChunkListReply({FileChunk(file, 0, 1000)});
+        return ChunkListReply({TextChunk("head bytes"), FileChunk(file, 0, 16 * kMiB)});
+      },
+      log.Observer());
+  ASSERT_TRUE(server);
+  Client client(server->endpoint(), /*receive_buffer_bytes=*/64 * 1024);
+  const Clock::time_point start = Clock::now();
+  ASSERT_TRUE(client.Send(Get("/big")));
+  const std::optional<Seen> seen = log.Next();  // only once the server gave up on the client
+  ASSERT_TRUE(seen);
+  EXPECT_GE(Clock::now() - start, 250ms);
+  EXPECT_FALSE(seen->complete);
+  EXPECT_GT(seen->bytes_sent, 10u) << "the file chunk was never started";
+  EXPECT_LT(seen->bytes_sent, expected.size());
+
+  const std::optional<Response> response = client.Read();
+  ASSERT_TRUE(response);
+  EXPECT_FALSE(response->complete);
+  EXPECT_LE(response->body.size(), seen->bytes_sent);
+  EXPECT_EQ(FirstDifference(response->body, expected.substr(0, response->body.size())),
+            std::string::npos);
+  EXPECT_TRUE(client.reset());
+
+  Client other(server->endpoint());
+  ASSERT_TRUE(other.Send(Get("/small")));
+  const std::optional<Response> small = other.Read();
+  ASSERT_TRUE(small);
+  EXPECT_TRUE(small->complete);
+  EXPECT_EQ(small->body, file->bytes().substr(0, 1000));
+}
+
+// The idle timeout is about progress, not about a whole file chunk: a reader far slower than the
+// server, but never idle for idle_timeout, gets a 16 MiB file chunk whole.
+TEST(ServerTest, SteadyReaderOfAFileChunkIsServedForLongerThanIdleTimeout) {
+  ServerOptions options = TestOptions();
+  options.idle_timeout = 300ms;
+  auto file = std::make_shared<const SegmentFile>(16 * kMiB);
+  ASSERT_TRUE(file->ok());
+  auto server = StartOrDie(
+      options, [&](const Request&) { return ChunkListReply({FileChunk(file, 0, 16 * kMiB)}); });
+  ASSERT_TRUE(server);
+  Client client(server->endpoint(), /*receive_buffer_bytes=*/64 * 1024);
+  const Clock::time_point start = Clock::now();
+  ASSERT_TRUE(client.Send(Get("/big")));
+  std::string bytes;  // read at the pace of SteadyReaderIsServedForLongerThanIdleTimeout's reader
+  std::size_t head_end = std::string::npos;
+  while (head_end == std::string::npos || bytes.size() < head_end + 4 + 16 * kMiB) {
+    std::this_thread::sleep_for(5ms);
+    if (!client.ReadSome(256 * 1024, bytes)) break;
+    head_end = bytes.find("\r\n\r\n");
+  }
+  const auto elapsed = Clock::now() - start;
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(FirstDifference(std::string_view(bytes).substr(head_end + 4), file->bytes()),
+            std::string::npos);
+  EXPECT_GT(elapsed, 3 * options.idle_timeout);
+}
+
+// A file shorter than a chunk's region ends the response where the file ends, like a body
+// source's error: the client gets the bytes that exist and then the end of the connection (no
+// reset), the observer counts exactly those bytes, and the next connection is served.
+TEST(ServerTest, FileRegionPastTheEndOfItsFileEndsTheResponseEarly) {
+  auto file = std::make_shared<const SegmentFile>(kMiB);
+  ASSERT_TRUE(file->ok());
+  const std::vector<std::vector<Chunk>> cases = {
+      {FileChunk(file, kMiB / 2, kMiB)},                      // the first chunk runs past the end
+      {TextChunk("before"), FileChunk(file, 2 * kMiB, 100)},  // a later one starts past it
+  };
+  const std::vector<std::string> delivered = {file->bytes().substr(kMiB / 2), "before"};
+  ExchangeLog log;
+  auto server = StartOrDie(
+      TestOptions(),
+      [&](const Request& request) {
+        if (request.target == "/whole") return ChunkListReply({FileChunk(file, 0, kMiB)});
+        return ChunkListReply(cases.at(std::stoul(request.target.substr(1))));
+      },
+      log.Observer());
+  ASSERT_TRUE(server);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(i);
+    Client client(server->endpoint());
+    ASSERT_TRUE(client.Send(Get("/" + std::to_string(i))));
+    const std::optional<Response> response = client.Read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+    EXPECT_FALSE(response->complete);
+    EXPECT_EQ(FirstDifference(response->body, delivered[i]), std::string::npos);
+    const Client::Rest rest = client.ReadToEnd();
+    EXPECT_TRUE(rest.eof);
+    EXPECT_EQ(rest.bytes, "");
+    EXPECT_FALSE(client.reset());
+    const std::optional<Seen> seen = log.Next();
+    ASSERT_TRUE(seen);
+    EXPECT_FALSE(seen->complete);
+    EXPECT_EQ(seen->bytes_sent, delivered[i].size());
+  }
+  Client next(server->endpoint());
+  ASSERT_TRUE(next.Send(Get("/whole")));
+  const std::optional<Response> whole = next.Read();
+  ASSERT_TRUE(whole);
+  EXPECT_TRUE(whole->complete);
+  EXPECT_EQ(FirstDifference(whole->body, file->bytes()), std::string::npos);
+}
+
+// A client that half-closes after its request and then goes away in the middle of a file chunk
+// makes sendfile(2) fail with EPIPE, which raises SIGPIPE (sendfile has no MSG_NOSIGNAL): the
+// process survives it, the response ends, and the next connection is served.
+TEST(ServerTest, ClientGoingAwayDuringAFileChunkDoesNotStopTheServer) {
+  auto file = std::make_shared<const SegmentFile>(16 * kMiB);
+  ASSERT_TRUE(file->ok());
+  ExchangeLog log;
+  auto server = StartOrDie(
+      TestOptions(),
+      [&](const Request& request) {
+        if (request.target == "/small") return ChunkListReply({FileChunk(file, 0, 1000)});
+        return ChunkListReply({FileChunk(file, 0, 16 * kMiB)});
+      },
+      log.Observer());
+  ASSERT_TRUE(server);
+  {
+    Client client(server->endpoint(), /*receive_buffer_bytes=*/64 * 1024);
+    ASSERT_TRUE(client.Send(Get("/big")));
+    client.ShutdownSend();
+    std::string some;
+    ASSERT_TRUE(client.ReadSome(1, some));
+  }  // closed with unread bytes: a reset, which meets the server's half-closed connection
+  const std::optional<Seen> seen = log.Next();
+  ASSERT_TRUE(seen);
+  EXPECT_FALSE(seen->complete);
+  EXPECT_LT(seen->bytes_sent, 16 * kMiB);
+
+  Client other(server->endpoint());
+  ASSERT_TRUE(other.Send(Get("/small")));
+  const std::optional<Response> small = other.Read();
+  ASSERT_TRUE(small);
+  EXPECT_TRUE(small->complete);
+  EXPECT_EQ(small->body, file->bytes().substr(0, 1000));
+}
+
 // RFC 9112 section 6.1: only "chunked", last, frames a request body besides Content-Length. Any
 // other Transfer-Encoding (which Beast would read as no body at all, taking the body for the next
 // request) is 400, and the connection is closed before what follows is read as a request.
@@ -996,6 +1345,34 @@ TEST(ServerTest, DrainClosesAStalledResponseAfterDrainTimeout) {
   const std::optional<Seen> seen = log.Next();
   ASSERT_TRUE(seen);
   EXPECT_FALSE(seen->complete);
+}
+
+// Drain's close ends a response that waits for a slow reader inside a file chunk, as it does for
+// byte chunks.
+TEST(ServerTest, DrainClosesAResponseStalledInAFileChunkAfterDrainTimeout) {
+  ServerOptions options = TestOptions();
+  options.drain_timeout = 200ms;
+  options.idle_timeout = 60s;
+  auto file = std::make_shared<const SegmentFile>(16 * kMiB);
+  ASSERT_TRUE(file->ok());
+  ExchangeLog log;
+  auto server = StartOrDie(
+      options, [&](const Request&) { return ChunkListReply({FileChunk(file, 0, 16 * kMiB)}); },
+      log.Observer());
+  ASSERT_TRUE(server);
+  Client client(server->endpoint(), /*receive_buffer_bytes=*/64 * 1024);
+  ASSERT_TRUE(client.Send(Get("/big")));
+  std::string some;
+  ASSERT_TRUE(client.ReadSome(1, some));  // the response is under way
+  const Clock::time_point start = Clock::now();
+  server->Drain();
+  const auto elapsed = Clock::now() - start;
+  EXPECT_GE(elapsed, 200ms);
+  EXPECT_LT(elapsed, kPatience);
+  const std::optional<Seen> seen = log.Next();
+  ASSERT_TRUE(seen);
+  EXPECT_FALSE(seen->complete);
+  EXPECT_LT(seen->bytes_sent, 16 * kMiB);
 }
 
 TEST(ServerTest, ObserverIsToldRouteStatusBytesAndRequest) {
