@@ -1,5 +1,8 @@
 #include "cache-node/node.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -88,9 +91,9 @@ struct CacheNode::Parts {
       lock.unlock();
       (void)index->Flush();
       RecountModelUse();
-      // Evictions leave garbage in blob files that keep live blocks; give that space back.
-      if (auto collected = store.blocks->CollectGarbage(); collected && *collected > 0) {
-        metrics.Add(kGarbageCollectedBytesTotal, {}, static_cast<double>(*collected));
+      // Evictions leave holes in segments that keep live blocks; give that space back.
+      if (auto reclaimed = store.blocks->Compact(); reclaimed && *reclaimed > 0) {
+        metrics.Add(kCompactionReclaimedBytesTotal, {}, static_cast<double>(*reclaimed));
       }
       lock.lock();
     }
@@ -204,9 +207,17 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
   StoreOptions store_options;
   store_options.log_block_writes = false;  // a crash loses only blocks that can be filled again
   store_options.block_memtable_bytes = 16ull << 20;  // at most two: 32 MiB of the memory budget
-  store_options.block_cache_bytes = 16ull << 20;     // SST metadata only; frames live in blobs
+  store_options.block_cache_bytes = 16ull << 20;     // index and metadata; frames are in segments
+  // Holes in the active segment wait until it is full and compacted: segments of a sixteenth of
+  // the capacity bound that slack (4 to 256 MiB).
+  store_options.segment_bytes =
+      std::clamp<std::uint64_t>(o.capacity.capacity_bytes / 16, 4ull << 20, 256ull << 20);
   auto store = OpenStore(o.store_dir, store_options);
   if (!store) return store.error();
+  // Dropped blocks are simply not held any more: the next request fills them again.
+  if (const std::string repaired = DescribeRecovery(store->blocks->recovery()); !repaired.empty()) {
+    fmt::print(stderr, "mei-cache-node: {}\n", repaired);
+  }
   p.store = std::move(*store);
   auto index = BlockIndex::Open(*p.store.blocks, *p.store.plan, o.capacity);
   if (!index) return index.error();

@@ -38,7 +38,7 @@ struct NodeOptions {
   std::filesystem::path access_log_dir;              // empty: <store_dir>/logs
   AccessLogOptions access_log;
   // Maintenance tick: block metadata persisted, the sharing policy's model counts recounted,
-  // BlockStore::CollectGarbage run.
+  // BlockStore::Compact run.
   std::chrono::milliseconds flush_interval{5'000};
   // The parent is probed this often for /readyz (cache-node/readiness.h).
   std::chrono::milliseconds health_interval{5'000};

@@ -19,8 +19,9 @@ void DeclareNodeMetrics(MetricsRegistry& metrics) {
                   "Time to fill one block from upstreams, by the upstream that served it.");
   metrics.Declare(std::string(kFillFailuresTotal), MetricType::kCounter,
                   "Block fills that failed on every upstream, by error code.");
-  metrics.Declare(std::string(kGarbageCollectedBytesTotal), MetricType::kCounter,
-                  "Disk bytes given back by relocating the live blocks of partly evicted files.");
+  metrics.Declare(std::string(kCompactionReclaimedBytesTotal), MetricType::kCounter,
+                  "Disk bytes given back by compacting partly evicted segments, net of the bytes "
+                  "rewritten.");
 }
 
 }  // namespace mei::cache_node

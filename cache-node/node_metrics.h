@@ -23,9 +23,10 @@ inline constexpr std::string_view kIntegrityFailuresTotal = "mei_cache_integrity
 inline constexpr std::string_view kFillSeconds = "mei_cache_fill_duration_seconds";
 // Fills that failed, on every upstream or when storing the block: {code}.
 inline constexpr std::string_view kFillFailuresTotal = "mei_cache_fill_failures_total";
-// Blob file bytes given back by BlockStore::CollectGarbage (relocating partly evicted files).
-inline constexpr std::string_view kGarbageCollectedBytesTotal =
-    "mei_cache_store_garbage_collected_bytes_total";
+// Segment bytes given back by BlockStore::Compact (rewriting the live frames of partly evicted
+// segments), net of the bytes rewritten.
+inline constexpr std::string_view kCompactionReclaimedBytesTotal =
+    "mei_cache_store_compaction_reclaimed_bytes_total";
 // Read at render time from the block index.
 inline constexpr std::string_view kEvictionsTotal = "mei_cache_evictions_total";
 inline constexpr std::string_view kEvictedBytesTotal = "mei_cache_evicted_bytes_total";

@@ -1,5 +1,6 @@
 #include "origin/serve.h"
 
+#include <fmt/format.h>
 #include <malloc.h>
 
 #include <boost/asio/io_context.hpp>
@@ -45,6 +46,11 @@ Result<int> Serve(const ServeOptions& options) {
   store_options.create_if_missing = admin_on;
   auto store = OpenStore(options.store_dir, store_options);
   if (!store) return store.error();
+  // Blocks dropped here are missing from the manifests that name them: the operator ingests
+  // those files again.
+  if (const std::string repaired = DescribeRecovery(store->blocks->recovery()); !repaired.empty()) {
+    fmt::print(stderr, "mei-origin: {}\n", repaired);
+  }
   StoreContent content(*store);
   MetricsRegistry metrics;
   DataPlane data_plane(content, metrics);

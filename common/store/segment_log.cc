@@ -152,6 +152,9 @@ Result<FrameLocation> SegmentLog::Append(std::span<const std::byte> frame) {
 }
 
 Result<void> SegmentLog::Sync() {
+  // Held throughout: a caller whose appends an earlier Sync took off the list must not return
+  // before that Sync's fdatasync has.
+  std::lock_guard sync_lock(sync_mu_);
   std::vector<std::shared_ptr<const Segment>> to_sync;
   bool directory = false;
   {
@@ -192,21 +195,23 @@ Result<std::shared_ptr<const Segment>> SegmentLog::Get(std::uint32_t number) con
   return it->second.segment;
 }
 
-Result<void> SegmentLog::Read(const FrameLocation& where, std::vector<std::byte>& out) const {
-  std::shared_ptr<const Segment> segment;
-  {
-    std::lock_guard lock(mu_);
-    const auto it = segments_.find(where.segment);
-    if (it == segments_.end() || where.offset > it->second.bytes ||
-        where.length > it->second.bytes - where.offset) {
-      return Error{Errc::kBadFrame,
-                   fmt::format("{} bytes at {} of segment {} lie outside what it holds",
-                               where.length, where.offset, where.segment)};
-    }
-    segment = it->second.segment;
+Result<std::shared_ptr<const Segment>> SegmentLog::Hold(const FrameLocation& where) const {
+  std::lock_guard lock(mu_);
+  const auto it = segments_.find(where.segment);
+  if (it == segments_.end() || where.offset > it->second.bytes ||
+      where.length > it->second.bytes - where.offset) {
+    return Error{Errc::kBadFrame,
+                 fmt::format("{} bytes at {} of segment {} lie outside what it holds", where.length,
+                             where.offset, where.segment)};
   }
+  return it->second.segment;
+}
+
+Result<void> SegmentLog::Read(const FrameLocation& where, std::vector<std::byte>& out) const {
+  auto segment = Hold(where);
+  if (!segment) return segment.error();
   out.resize(where.length);
-  return segment->Read(where.offset, out);
+  return (*segment)->Read(where.offset, out);
 }
 
 Result<void> SegmentLog::Truncate(std::uint32_t number, std::uint64_t length) {
@@ -230,11 +235,13 @@ Result<void> SegmentLog::Truncate(std::uint32_t number, std::uint64_t length) {
 
 Result<void> SegmentLog::Remove(std::uint32_t number) {
   std::lock_guard lock(mu_);
-  const auto it = segments_.find(number);
-  if (it == segments_.end() || it == std::prev(segments_.end())) {
-    return Error{Errc::kBadRequest,
-                 fmt::format("segment {} {}", number,
-                             it == segments_.end() ? "does not exist" : "takes the appends")};
+  auto it = segments_.find(number);
+  if (it == segments_.end()) {
+    return Error{Errc::kBadRequest, fmt::format("segment {} does not exist", number)};
+  }
+  if (it == std::prev(segments_.end())) {
+    if (auto started = StartSegmentLocked(number + 1); !started) return started.error();
+    it = segments_.find(number);
   }
   if (::unlink(it->second.segment->path().c_str()) != 0) {
     return Io("remove segment", it->second.segment->path(), errno);
@@ -242,6 +249,11 @@ Result<void> SegmentLog::Remove(std::uint32_t number) {
   segments_.erase(it);
   directory_unsynced_ = true;
   return {};
+}
+
+std::uint32_t SegmentLog::active() const {
+  std::lock_guard lock(mu_);
+  return std::prev(segments_.end())->first;
 }
 
 std::vector<SegmentLog::SegmentInfo> SegmentLog::List() const {

@@ -1,13 +1,15 @@
 // SegmentLog: append-only segment files that hold stored frames, the payload layer of the block
-// store's next layout (RocksDB as the index, frames in files of the store's own, sent with
-// sendfile); BlockStore does not use it yet. A segment is one file, `<dir>/<number, 10
-// digits>.seg`; frames are appended to the active segment (the highest number) until it passes
-// SegmentLogOptions::segment_bytes, then to a new one. Nothing here knows what a frame is: callers
-// record where each one went (FrameLocation) and check what they read back.
+// store (common/store/block_store.h: RocksDB is the index, frames live in these files and are sent
+// with sendfile). A segment is one file, `<dir>/<number, 10 digits>.seg`; frames are appended to
+// the active segment (the highest number) until it passes SegmentLogOptions::segment_bytes, then
+// to a new one. Nothing here knows what a frame is: callers record where each one went
+// (FrameLocation) and check what they read back.
 //
 // Durability: an append is in the page cache when Append returns; Sync makes every append before
 // it durable (fdatasync of each segment written since the last Sync, and of the directory when a
-// segment was created or removed). A caller that writes an index entry for a frame syncs first.
+// segment was created or removed). Syncs are serialised: a Sync that returns has waited for any
+// Sync under way, so concurrent callers share one fdatasync (group commit) and none returns
+// before its appends are durable. A caller that writes an index entry for a frame syncs first.
 //
 // Readers hold a Segment (shared_ptr): its descriptor stays open, so the bytes it held stay
 // readable even after Remove unlinked the file; the space comes back when the last reader lets go.
@@ -91,6 +93,10 @@ class SegmentLog {
   // Segment `number`, held open for reading. kBadFrame when there is no such segment.
   [[nodiscard]] Result<std::shared_ptr<const Segment>> Get(std::uint32_t number) const;
 
+  // The segment that holds `where`, held open for reading (pread, sendfile). kBadFrame when there
+  // is no such segment or `where` is not inside what was appended to it.
+  [[nodiscard]] Result<std::shared_ptr<const Segment>> Hold(const FrameLocation& where) const;
+
   // Reads the frame at `where` into `out` (resized to where.length). kBadFrame when `where` is not
   // inside what was appended to its segment; kIo on a read error.
   [[nodiscard]] Result<void> Read(const FrameLocation& where, std::vector<std::byte>& out) const;
@@ -101,8 +107,8 @@ class SegmentLog {
   [[nodiscard]] Result<void> Truncate(std::uint32_t number, std::uint64_t length);
 
   // Unlinks segment `number` (its live frames were moved elsewhere). Readers that hold it keep
-  // reading it. kBadRequest for the active segment or one that does not exist; kIo when the file
-  // cannot be removed.
+  // reading it. Removing the active segment first starts the next one, which takes the appends.
+  // kBadRequest for a segment that does not exist; kIo when the file cannot be removed.
   [[nodiscard]] Result<void> Remove(std::uint32_t number);
 
   struct SegmentInfo {
@@ -113,6 +119,9 @@ class SegmentLog {
   };
   // Every segment, by number; the last is the active one.
   [[nodiscard]] std::vector<SegmentInfo> List() const;
+
+  // The number of the segment that takes the appends.
+  [[nodiscard]] std::uint32_t active() const;
 
  private:
   struct Entry {
@@ -130,6 +139,7 @@ class SegmentLog {
   const SegmentLogOptions options_;
   const int dir_fd_;  // for fsync of the directory's entries
 
+  std::mutex sync_mu_;  // held for a whole Sync; taken before mu_
   mutable std::mutex mu_;
   std::map<std::uint32_t, Entry> segments_;  // guarded by mu_; never empty after Open
   bool directory_unsynced_ = false;          // guarded by mu_

@@ -39,9 +39,9 @@ class ReadinessTest : public testing::UpstreamFixture {
 
   void StartReadiness(const std::string& parent_url,
                       std::chrono::milliseconds interval = kInterval) {
-    readiness_ = std::make_unique<Readiness>(
-        node_, *index_, health_, Upstream{"parent", parent_url},
-        ReadinessOptions{.health_interval = interval, .fetch = fetch_});
+    readiness_ =
+        std::make_unique<Readiness>(node_, *index_, health_, Upstream{"parent", parent_url},
+                                    ReadinessOptions{.health_interval = interval, .fetch = fetch_});
   }
 
   bool Ready() const { return readiness_->Check().has_value(); }
@@ -50,6 +50,7 @@ class ReadinessTest : public testing::UpstreamFixture {
   void Hold(const BlockId& id) {
     auto stored = upstream_store_->blocks->Get(id);
     ASSERT_TRUE(stored) << stored.error().message;
+    ASSERT_TRUE(stored->Load());
     ASSERT_TRUE(index_->Reserve(stored->frame().size()));
     ASSERT_TRUE(node_.blocks->Put(id, stored->frame()).value());
     index_->Added(id, node_.blocks->Meta(id).value());
@@ -80,8 +81,7 @@ TEST_F(ReadinessTest, ANodeIsNotReadyBeforeItsParentFirstAnswers) {
   // A parent that takes connections into its backlog and never answers: the first probe is under
   // way for a whole interval.
   boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor silent(
-      io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
   StartReadiness("http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()),
                  std::chrono::seconds(30));
   const Result<void> ready = readiness_->Check();

@@ -187,17 +187,17 @@ TEST_F(BlockStoreTest, DeleteRemovesBlockAndMetadata) {
   EXPECT_EQ(store.blocks->block_count(), 0u);
 }
 
-// Bytes of the blob files in a store directory, as the filesystem sees them.
-std::uint64_t BlobFileBytes(const fs::path& dir) {
+// Bytes of the segment files in a store directory, as the filesystem sees them.
+std::uint64_t SegmentFileBytes(const fs::path& dir) {
   std::uint64_t bytes = 0;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
-    if (entry.path().extension() == ".blob") bytes += entry.file_size();
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir / "segments")) {
+    if (entry.path().extension() == ".seg") bytes += entry.file_size();
   }
   return bytes;
 }
 
-// 32 incompressible blocks of 128 KiB with a 1 MiB memtable: several blob files.
-std::vector<TestBlock> PutSpreadOverBlobFiles(Store& store) {
+// 32 incompressible blocks of 128 KiB in segments of 1 MiB: several segments.
+std::vector<TestBlock> PutSpreadOverSegments(Store& store) {
   std::vector<TestBlock> blocks;
   for (std::uint64_t i = 0; i < 32; ++i) {
     blocks.push_back(MakeBlock(RandomBytes(128 * 1024, 100 + i)));
@@ -206,23 +206,29 @@ std::vector<TestBlock> PutSpreadOverBlobFiles(Store& store) {
   return blocks;
 }
 
-TEST_F(BlockStoreTest, CollectGarbageRelocatesLiveFramesOfMostlyDeletedBlobFiles) {
+StoreOptions SmallSegments() {
   StoreOptions options;
-  options.block_memtable_bytes = 1 << 20;
+  options.segment_bytes = 1 << 20;
+  return options;
+}
+
+TEST_F(BlockStoreTest, CompactRewritesTheLiveFramesOfMostlyDeletedSegments) {
   {
-    Store store = Open(options);
-    const std::vector<TestBlock> blocks = PutSpreadOverBlobFiles(store);
-    EXPECT_EQ(store.blocks->CollectGarbage().value(), 0u) << "nothing was deleted";
-    // Three of every four blocks go: every blob file keeps a live frame, so none can simply be
-    // deleted; only relocating the live ones gives the space back.
+    Store store = Open(SmallSegments());
+    const std::vector<TestBlock> blocks = PutSpreadOverSegments(store);
+    EXPECT_EQ(store.blocks->Compact().value(), 0u) << "nothing was deleted";
+    const std::uint64_t before = SegmentFileBytes(dir_);
+    // Three of every four blocks go: every segment keeps a live frame, so none can simply be
+    // removed; only rewriting the live ones gives the space back.
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       if (i % 4 != 0) {
         ASSERT_TRUE(store.blocks->Delete(blocks[i].id).value());
       }
     }
+    EXPECT_EQ(SegmentFileBytes(dir_), before) << "holes alone give nothing back";
     const std::uint64_t deleted_bytes = 24 * blocks[0].frame.size();
-    // The frames deleted while still in the memtable never reached a blob file.
-    EXPECT_GE(store.blocks->CollectGarbage().value(), deleted_bytes / 2);
+    EXPECT_GE(store.blocks->Compact().value(), deleted_bytes * 3 / 4);
+    EXPECT_LE(SegmentFileBytes(dir_), before - deleted_bytes * 3 / 4);
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       if (i % 4 != 0) {
         EXPECT_FALSE(store.blocks->Has(blocks[i].id).value());
@@ -232,25 +238,58 @@ TEST_F(BlockStoreTest, CollectGarbageRelocatesLiveFramesOfMostlyDeletedBlobFiles
       ASSERT_TRUE(store.blocks->ReadRaw(blocks[i].id, raw).has_value()) << "block " << i;
       EXPECT_EQ(raw, blocks[i].raw);
     }
-    EXPECT_EQ(store.blocks->CollectGarbage().value(), 0u) << "no garbage left to collect";
+    EXPECT_EQ(store.blocks->Compact().value(), 0u) << "nothing sparse left";
   }
-  // Reopened (RocksDB deletes obsolete files by then at the latest): the disk holds about the
-  // live frames.
-  Store store = Open(options);
+  // Reopened: the moves were durable, and the disk holds about the live frames.
+  Store store = Open(SmallSegments());
+  EXPECT_TRUE(store.blocks->recovery().dropped.empty());
   EXPECT_EQ(store.blocks->block_count(), 8u);
-  EXPECT_LE(BlobFileBytes(dir_), store.blocks->stored_bytes() * 11 / 10);
+  EXPECT_LE(SegmentFileBytes(dir_), store.blocks->stored_bytes() * 2);
 }
 
-TEST_F(BlockStoreTest, CollectGarbageLeavesAStoreWithLittleGarbageAlone) {
-  StoreOptions options;
-  options.block_memtable_bytes = 1 << 20;
-  Store store = Open(options);
-  const std::vector<TestBlock> blocks = PutSpreadOverBlobFiles(store);
+TEST_F(BlockStoreTest, CompactLeavesSegmentsThatAreMostlyLiveAlone) {
+  Store store = Open(SmallSegments());
+  const std::vector<TestBlock> blocks = PutSpreadOverSegments(store);
   for (std::size_t i = 0; i < 4; ++i) ASSERT_TRUE(store.blocks->Delete(blocks[i * 8].id).value());
-  EXPECT_EQ(store.blocks->CollectGarbage().value(), 0u) << "an eighth of garbage is not collected";
+  EXPECT_EQ(store.blocks->Compact().value(), 0u) << "an eighth of holes is not compacted";
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     EXPECT_EQ(store.blocks->Has(blocks[i].id).value(), i % 8 != 0) << "block " << i;
   }
+}
+
+TEST_F(BlockStoreTest, ASegmentLeftWithNoLiveFrameIsRemovedAtOnce) {
+  Store store = Open(SmallSegments());
+  const std::vector<TestBlock> blocks = PutSpreadOverSegments(store);
+  const std::uint64_t before = SegmentFileBytes(dir_);
+  for (std::size_t i = 0; i < 8; ++i) ASSERT_TRUE(store.blocks->Delete(blocks[i].id).value());
+  // The first 8 frames filled the first segment (7 frames of 128 KiB and a bit fit in 1 MiB).
+  EXPECT_LT(SegmentFileBytes(dir_), before);
+  for (std::size_t i = 8; i < blocks.size(); ++i) {
+    std::vector<std::byte> raw;
+    ASSERT_TRUE(store.blocks->ReadRaw(blocks[i].id, raw).has_value()) << "block " << i;
+  }
+}
+
+// A reader that located a block before a compaction moved it keeps reading the old bytes, and the
+// old segment's space comes back when it lets go.
+TEST_F(BlockStoreTest, AReaderHoldingAFrameReadsItWholeWhileCompactionMovesIt) {
+  Store store = Open(SmallSegments());
+  const std::vector<TestBlock> blocks = PutSpreadOverSegments(store);
+  StoredBlock held = store.blocks->Get(blocks[0].id).value();
+  ASSERT_FALSE(held.in_memory());
+  for (std::size_t i = 1; i < blocks.size(); ++i) {
+    if (i % 4 != 0) {
+      ASSERT_TRUE(store.blocks->Delete(blocks[i].id).value());
+    }
+  }
+  ASSERT_GT(store.blocks->Compact().value(), 0u);
+  StoredBlock moved = store.blocks->Get(blocks[0].id).value();
+  EXPECT_NE(moved.payload_file()->segment->number(), held.payload_file()->segment->number());
+  EXPECT_FALSE(fs::exists(held.payload_file()->segment->path()));
+  ASSERT_TRUE(held.Load()) << "the held segment is unlinked but still open";
+  EXPECT_EQ(AsString(held.frame()), AsString(blocks[0].frame));
+  ASSERT_TRUE(moved.Load());
+  EXPECT_EQ(AsString(moved.frame()), AsString(blocks[0].frame));
 }
 
 TEST_F(BlockStoreTest, PutOfStoredIdReturnsFalseAndKeepsCounters) {
@@ -349,20 +388,26 @@ TEST_F(BlockStoreTest, HasIsExactForAbsentIdsAfterReopen) {
   }
 }
 
-TEST_F(BlockStoreTest, LargeBlockLivesInBlobFileAndReadsBack) {
+TEST_F(BlockStoreTest, LargeBlockLivesInASegmentAndSmallOneInline) {
   const TestBlock block = MakeBlock(RandomBytes(8 << 20, 7));
+  const TestBlock small = MakeBlock(RandomBytes(1000, 17));
   {
     Store store = Open();
     ASSERT_TRUE(store.blocks->Put(block.id, block.frame).value());
+    ASSERT_TRUE(store.blocks->Put(small.id, small.frame).value());
   }
-  Store store = Open();  // recovery flushes the WAL into tables and blob files
-  std::size_t blob_files = 0;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir_)) {
-    if (entry.path().extension() == ".blob") ++blob_files;
-  }
-  EXPECT_GT(blob_files, 0u);
+  Store store = Open();
+  EXPECT_TRUE(store.blocks->recovery().clean);
+  EXPECT_EQ(SegmentFileBytes(dir_), block.frame.size());
   auto stored = store.blocks->Get(block.id);
   ASSERT_TRUE(stored.has_value()) << stored.error().message;
+  ASSERT_FALSE(stored->in_memory());
+  const std::optional<SegmentRegion> region = stored->payload_file();
+  ASSERT_TRUE(region.has_value());
+  EXPECT_EQ(region->offset, kFrameHeaderSize);
+  EXPECT_EQ(region->length, block.raw.size());
+  EXPECT_EQ(stored->header().raw_size, block.raw.size());
+  ASSERT_TRUE(stored->Load());
   EXPECT_EQ(stored->frame().size(), block.frame.size());
   EXPECT_TRUE(AsString(stored->frame()) == AsString(block.frame));
   std::vector<std::byte> raw;

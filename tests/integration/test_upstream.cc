@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/common/http/chunk_bytes.h"
+
 namespace mei::testing {
 namespace {
 
@@ -32,11 +34,11 @@ class CorruptingBody final : public http::BodySource {
 
   Result<http::Chunk> Next() override {
     auto chunk = inner_->Next();
-    if (!chunk || flipped_ || chunk->bytes.empty()) return chunk;
+    if (!chunk || flipped_ || chunk->size() == 0) return chunk;
     flipped_ = true;
-    auto copy = std::make_shared<std::vector<std::byte>>(chunk->bytes.begin(), chunk->bytes.end());
-    (*copy)[copy->size() / 2] ^= std::byte{0x5a};
-    return http::Chunk{std::span<const std::byte>(*copy), copy};
+    auto copy = std::make_shared<std::string>(ChunkBytes(*chunk));
+    (*copy)[copy->size() / 2] ^= 0x5a;
+    return http::Chunk{std::as_bytes(std::span<const char>(*copy)), copy};
   }
 
  private:
@@ -47,7 +49,9 @@ class CorruptingBody final : public http::BodySource {
 }  // namespace
 
 std::shared_ptr<Store> OpenUpstreamStore(const std::filesystem::path& dir) {
-  auto store = OpenStore(dir, StoreOptions{.create_if_missing = false});
+  StoreOptions options;
+  options.create_if_missing = false;
+  auto store = OpenStore(dir, options);
   if (!store) {
     ADD_FAILURE() << "cannot open the upstream store " << dir << ": " << store.error().message;
     return nullptr;

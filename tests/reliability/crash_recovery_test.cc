@@ -192,6 +192,9 @@ StoreAudit AuditStore(const fs::path& dir) {
     stored_bytes += meta.stored_size;
     audit.blocks.insert(id);
     auto frame = store->blocks->Get(id);
+    if (frame) {
+      if (auto loaded = frame->Load(); !loaded) frame = loaded.error();
+    }
     if (!frame) {
       ADD_FAILURE() << "block " << id.Hex()
                     << " is listed but its frame is not readable: " << frame.error().message;

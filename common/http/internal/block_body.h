@@ -1,11 +1,13 @@
 // Body sources over stored blocks: the bytes of one block, and a byte range of a file reassembled
 // block by block.
 //
-// Raw-codec blocks are sent straight from RocksDB's pinned buffer (a Chunk whose owner holds the
-// StoredBlock); compressed ones are decoded into a buffer that the chunk owns. A file body holds
-// at most one block at a time, so memory does not grow with the file. The SHA-256 of a block is
-// not recomputed here: the store verified the frame checksum on read and the decoder verifies the
-// raw size, which is what can go wrong at rest; ids were verified when blocks were stored.
+// Raw-codec blocks are sent without a copy: a frame in a segment file as a file region (the server
+// sends it with sendfile(2); the chunk's owner holds the segment open), an inline one from
+// RocksDB's pinned buffer. Compressed ones are read and decoded into a buffer that the chunk owns.
+// A file body holds at most one block at a time, so memory does not grow with the file. Nothing
+// here recomputes a block's SHA-256 or checksums a frame that is sent as it is stored: ids were
+// verified when blocks were stored, decoding verifies the frame's checksum and raw size, and
+// clients verify the SHA-256 of what they receive against the manifest.
 // Header-only; used by data_plane.cc.
 #pragma once
 
@@ -73,7 +75,7 @@ class DecoderPool {
   }
 };
 
-// The raw bytes of a compressed stored block.
+// The raw bytes of a compressed stored block. REQUIRES: block.in_memory().
 [[nodiscard]] inline Result<std::shared_ptr<const std::vector<std::byte>>> DecodeStoredBlock(
     const StoredBlock& block) {
   auto raw = std::make_shared<std::vector<std::byte>>();
@@ -82,6 +84,19 @@ class DecoderPool {
   DecoderPool::Give(std::move(decoder));
   if (!decoded) return decoded.error();
   return std::shared_ptr<const std::vector<std::byte>>(std::move(raw));
+}
+
+// `length` bytes of a stored payload from `offset`, as a chunk that `owner` keeps valid: a file
+// region of its segment, or a span of the frame in memory.
+[[nodiscard]] inline Chunk PayloadChunk(const StoredBlock& block, std::uint64_t offset,
+                                        std::uint64_t length, std::shared_ptr<const void> owner) {
+  if (const std::optional<SegmentRegion> region = block.payload_file()) {
+    Chunk chunk;
+    chunk.file = FileRegion{region->segment->fd(), region->offset + offset, length};
+    chunk.owner = std::move(owner);
+    return chunk;
+  }
+  return Chunk{block.payload().subspan(offset, length), std::move(owner)};
 }
 
 // A body of exactly one chunk, fixed in advance.
@@ -101,10 +116,10 @@ class ChunkBody final : public BodySource {
 };
 
 // One stored block shared by the bodies that send it (a multipart reply opens several ranges;
-// concurrent downloads share it through LiveBlocks): compressed blocks are decoded at most once,
-// on the first body read, so HEAD, 304 and 416 answers never decode. Once decoded, the stored
-// frame is let go, so a block is held once, as its raw bytes. Chunks keep it alive.
-// Thread-safe. REQUIRES: owned by a shared_ptr (chunks share its ownership).
+// concurrent downloads share it through LiveBlocks): compressed blocks are read and decoded at
+// most once, on the first body read, so HEAD, 304 and 416 answers never read a payload. Once
+// decoded, the stored frame is let go, so a block is held once, as its raw bytes. Chunks keep it
+// alive. Thread-safe. REQUIRES: owned by a shared_ptr (chunks share its ownership).
 class SharedBlock : public std::enable_shared_from_this<SharedBlock> {
  public:
   explicit SharedBlock(StoredBlock block)
@@ -119,9 +134,10 @@ class SharedBlock : public std::enable_shared_from_this<SharedBlock> {
     }
     std::lock_guard lock(mu_);
     if (header_.codec == Codec::kRaw) {  // the frame's payload is the raw bytes; it is kept
-      return Chunk{frame_->payload().subspan(range.first, range.size()), shared_from_this()};
+      return PayloadChunk(*frame_, range.first, range.size(), shared_from_this());
     }
     if (!raw_) {
+      if (auto loaded = frame_->Load(); !loaded) return loaded.error();
       auto raw = DecodeStoredBlock(*frame_);
       if (!raw) return raw.error();
       raw_ = std::move(*raw);
@@ -136,13 +152,13 @@ class SharedBlock : public std::enable_shared_from_this<SharedBlock> {
   [[nodiscard]] std::optional<Chunk> Payload() {
     std::lock_guard lock(mu_);
     if (!frame_) return std::nullopt;
-    return Chunk{frame_->payload(), frame_};
+    return PayloadChunk(*frame_, 0, frame_->payload_size(), frame_);
   }
 
  private:
   const FrameHeader header_;
   std::mutex mu_;
-  std::shared_ptr<const StoredBlock> frame_;  // null once a compressed block is decoded
+  std::shared_ptr<StoredBlock> frame_;  // null once a compressed block is decoded
   std::shared_ptr<const std::vector<std::byte>> raw_;
 };
 

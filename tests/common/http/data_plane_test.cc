@@ -25,6 +25,7 @@
 #include "common/metrics.h"
 #include "common/store.h"
 #include "tests/common/bf16_weights.h"
+#include "tests/common/http/chunk_bytes.h"
 
 namespace mei {
 namespace {
@@ -216,7 +217,12 @@ class DataPlaneTest : public ::testing::Test {
     return id;
   }
 
-  StoredBlock Stored(const BlockId& id) { return store_->blocks->Get(id).value(); }
+  // The block as stored, its frame read into memory.
+  StoredBlock Stored(const BlockId& id) {
+    StoredBlock stored = store_->blocks->Get(id).value();
+    EXPECT_TRUE(stored.Load());
+    return stored;
+  }
 
   ManifestFile MakeFile(std::string path, std::string format, const std::vector<BlockId>& ids) {
     ManifestFile file;
@@ -254,9 +260,9 @@ class DataPlaneTest : public ::testing::Test {
     while (true) {
       auto chunk = reply.body->Next();
       if (!chunk) return chunk.error();
-      if (chunk->bytes.empty()) break;
+      if (chunk->size() == 0) break;
       EXPECT_NE(chunk->owner, nullptr);
-      body += AsString(chunk->bytes);
+      body += testing::ChunkBytes(*chunk);
       if (chunks != nullptr) ++*chunks;
     }
     EXPECT_EQ(body.size(), reply.content_length);
@@ -386,6 +392,26 @@ TEST_F(DataPlaneTest, BlockGetReturnsRawBytesForEveryCodec) {
     EXPECT_EQ(Header(reply, "Vary"), "Accept-Encoding");
     EXPECT_EQ(Header(reply, "Content-Encoding"), "<absent>");
     EXPECT_EQ(Header(reply, "Content-Type"), "application/octet-stream");
+  }
+}
+
+// A raw block large enough to live in a segment goes out as file regions of the segment (sent with
+// sendfile), whole, ranged, and as the stored payload.
+TEST_F(DataPlaneTest, ARawBlockInASegmentIsSentAsFileRegions) {
+  const std::vector<std::byte> raw = RandomBytes(300 * 1024, 9);
+  const BlockId id = AddBlock(raw, 0);
+  ASSERT_FALSE(store_->blocks->Get(id).value().in_memory());
+  for (const std::string range : {"", "bytes=1000-200999"}) {
+    Reply reply =
+        Get("/v1/blocks/" + id.Hex(), range.empty() ? std::vector<http::Header>{}
+                                                    : std::vector<http::Header>{{"Range", range}});
+    ASSERT_NE(reply.body, nullptr) << range;
+    auto chunk = reply.body->Next();
+    ASSERT_TRUE(chunk.has_value()) << chunk.error().message;
+    ASSERT_TRUE(chunk->file.has_value()) << "no copy of the payload: " << range;
+    const std::string sent = testing::ChunkBytes(*chunk);
+    const std::string expected = AsString(raw);
+    EXPECT_EQ(sent, range.empty() ? expected : expected.substr(1000, 200000)) << range;
   }
 }
 

@@ -131,12 +131,21 @@ TEST_F(SegmentLogTest, ARemovedSegmentStaysReadableToAReaderThatHoldsIt) {
   ASSERT_TRUE(log->Sync());
 }
 
-TEST_F(SegmentLogTest, RemoveRefusesTheActiveSegmentAndOnesThatDoNotExist) {
+TEST_F(SegmentLogTest, RemovingTheActiveSegmentStartsTheNextAndUnknownOnesAreRefused) {
   auto log = OpenLog();
   ASSERT_NE(log, nullptr);
-  EXPECT_EQ(log->Remove(1).error().code, Errc::kBadRequest);
+  const FrameLocation old = log->Append(Bytes(10, 'a')).value();
+  std::shared_ptr<const Segment> reader = log->Hold(old).value();
   EXPECT_EQ(log->Remove(2).error().code, Errc::kBadRequest);
-  EXPECT_TRUE(fs::exists(dir_ / "0000000001.seg"));
+  ASSERT_TRUE(log->Remove(1));
+  EXPECT_FALSE(fs::exists(dir_ / "0000000001.seg"));
+  EXPECT_EQ(log->active(), 2u);
+  EXPECT_EQ(log->Append(Bytes(5, 'b')).value(), (FrameLocation{2, 0, 5}));
+  std::vector<std::byte> held(old.length);
+  ASSERT_TRUE(reader->Read(old.offset, held));
+  EXPECT_EQ(held, Bytes(10, 'a'));
+  EXPECT_EQ(log->Hold(old).error().code, Errc::kBadFrame);
+  ASSERT_TRUE(log->Sync());
 }
 
 TEST_F(SegmentLogTest, ReadsOutsideWhatWasAppendedAreBadFrame) {

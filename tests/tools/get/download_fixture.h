@@ -56,7 +56,7 @@ class DownloadFixture : public cache_node::testing::UpstreamFixture {
   std::vector<std::byte> UpstreamFrame(const BlockId& id) const {
     auto stored = upstream_store_->blocks->Get(id);
     EXPECT_TRUE(stored) << stored.error().message;
-    if (!stored) return {};
+    if (!stored || !stored->Load()) return {};
     return {stored->frame().begin(), stored->frame().end()};
   }
 
