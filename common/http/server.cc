@@ -1,5 +1,6 @@
 #include "common/http/server.h"
 
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -110,6 +111,20 @@ net::awaitable<Written> WriteAll(beast::tcp_stream& stream,
   co_return written;
 }
 
+// TCP_CORK on a socket for as long as it lives (SendFileRegion). Errors are ignored: an uncorked
+// socket only sends smaller segments.
+class Cork {
+ public:
+  explicit Cork(int fd) : fd_(fd) { Set(1); }
+  ~Cork() { Set(0); }
+  Cork(const Cork&) = delete;
+  Cork& operator=(const Cork&) = delete;
+
+ private:
+  void Set(int on) const { (void)::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on); }
+  const int fd_;
+};
+
 // Bytes one sendfile(2) call is asked for: Linux moves at most 0x7ffff000 at once anyway.
 constexpr std::uint64_t kSendfileStepBytes = 1 << 30;
 
@@ -138,23 +153,23 @@ net::awaitable<bool> WaitWritable(tcp::socket& socket, net::steady_timer& timer,
 // than the region (sendfile(2) returns 0 early) ends the write with an error but the graceful
 // close, like a body source's error, so the client keeps the bytes that were sent.
 //
-// The head goes first with send(MSG_MORE): TCP holds its bytes back, as a partial segment, until
-// the file bytes that sendfile(2) appends fill the segment or its last piece (sent without
-// MSG_MORE) pushes it, so the head does not leave as a small packet of its own even though every
-// socket has TCP_NODELAY. That costs no system call beyond the send itself, where TCP_CORK would
-// take two setsockopt calls per chunk and an uncork on every way out. A head that the socket does
-// not take at once is written by WriteAll, which costs that one small packet.
+// The socket is corked (TCP_CORK) from the head to the region's last byte, as nginx's tcp_nopush
+// does: TCP then sends only full segments, so the head leaves with the first file bytes and a
+// sendfile that the send buffer cuts short leaves no small segment behind. Without it, every
+// socket having TCP_NODELAY, each piece sendfile(2) hands to TCP went out at once, and serving a
+// hot file took about a third more CPU than nginx (loopback, 2 cores) and ran at 0.7x its speed.
+// Uncorking at the end pushes the last partial segment.
 net::awaitable<Written> SendFileRegion(beast::tcp_stream& stream, std::string_view head,
                                        const FileRegion& region, Milliseconds idle) {
   Written written;
   tcp::socket& socket = stream.socket();
   if (!socket.native_non_blocking()) socket.native_non_blocking(true, written.error);
   if (written.error) co_return written;
+  const Cork cork(socket.native_handle());
   if (!head.empty()) {
     ssize_t sent;
     do {
-      sent = ::send(socket.native_handle(), head.data(), head.size(),
-                    MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+      sent = ::send(socket.native_handle(), head.data(), head.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     if (sent > 0) {
       written.bytes += static_cast<std::uint64_t>(sent);
@@ -608,8 +623,8 @@ net::awaitable<void> Server::Impl::AnswerError(beast::tcp_stream& stream, const 
 
 // Sends `reply`. A streamed body's first chunk is produced before the head is written, so a body
 // source that fails at once (a missing block, an unreachable upstream) still gets a proper error
-// reply, and the head and the first chunk leave together (in one write, or for a file chunk in a
-// send(MSG_MORE) that the file's bytes join: SendFileRegion).
+// reply, and the head and the first chunk leave together (in one write, or for a file chunk in the
+// corked segments that sendfile fills: SendFileRegion).
 net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& stream, Reply reply,
                                                             bool head, bool keep_alive) {
   if (reply.status < 200 || reply.status > 599) {

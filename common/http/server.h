@@ -8,7 +8,8 @@
 // decoding never stall other connections. Response bodies are written chunk by chunk, the next
 // chunk produced only once the last one is written, so a response holds one chunk at a time
 // however slowly its client reads; a chunk of bytes goes out with plain writes, a file chunk
-// (Chunk::file) with sendfile(2), from the page cache without a copy (a region that turns out to
+// (Chunk::file) with sendfile(2) on a corked socket (TCP_CORK: full segments, as nginx's
+// tcp_nopush), from the page cache without a copy (a region that turns out to
 // run past the end of its file ends the response like a body source's error). The I/O threads
 // block SIGPIPE, which sendfile(2) would raise on a closed connection. Each write gets an idle
 // timeout (never a deadline for the whole response: a phone on a slow link may take an hour); a
