@@ -83,6 +83,12 @@ Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
   return last;
 }
 
+std::optional<StoredBlock> NodeContent::TryGetBlock(const BlockId& id) {
+  auto stored = blocks_.Get(id);
+  if (!stored || !index_.Touched(id)) return std::nullopt;  // GetBlock reconciles or fills
+  return std::move(*stored);
+}
+
 Result<void> NodeContent::Ready() { return ready_(); }
 
 std::optional<ContentSource::CacheLookup> NodeContent::Lookup(std::span<const BlockId> ids) {

@@ -42,6 +42,8 @@ class NodeContent final : public ContentSource {
   // dropped and filled again. Whatever the interleaving with other fills, a block this returns
   // is indexed (counted against capacity, evictable).
   Result<StoredBlock> GetBlock(const BlockId& id) override;
+  // A block the store and the index both hold (a hit), touched in the index; else nullopt.
+  std::optional<StoredBlock> TryGetBlock(const BlockId& id) override;
   Result<void> Ready() override;
   std::optional<CacheLookup> Lookup(std::span<const BlockId> ids) override;
   void WillNeed(std::span<const BlockId> ids) override;

@@ -159,6 +159,7 @@ Result<Store> OpenStore(const std::filesystem::path& dir, StoreOptions options) 
   settings.min_free_bytes = options.min_free_bytes;
   settings.sync_before_index = options.log_block_writes;
   settings.compact_below_live_share = options.compact_below_live_share;
+  settings.segment_bytes = options.segment_bytes;
   settings.on_frame_appended = std::move(options.on_frame_appended);
   Store store;
   store.blocks =

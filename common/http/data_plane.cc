@@ -26,6 +26,12 @@ Result<Manifest> StoreContent::GetManifest(std::string_view model, std::string_v
 
 Result<StoredBlock> StoreContent::GetBlock(const BlockId& id) { return store_.blocks->Get(id); }
 
+std::optional<StoredBlock> StoreContent::TryGetBlock(const BlockId& id) {
+  auto block = store_.blocks->Get(id);
+  if (!block) return std::nullopt;  // absent or damaged: GetBlock on a worker says which
+  return std::move(*block);
+}
+
 Result<void> CheckReadable(const Store& store) {
   if (auto has = store.blocks->Has(BlockId{}); !has) return has.error();
   return {};

@@ -57,8 +57,15 @@ class ContentSource {
   // `revision` is a name or a 64-hex commit (ManifestStore::Get semantics).
   [[nodiscard]] virtual Result<Manifest> GetManifest(std::string_view model,
                                                      std::string_view revision) = 0;
-  // The stored frame of a block, checksum verified; kBlockNotFound when it cannot be had.
+  // The stored block (StoredBlock: located, or in memory and checksum verified); kBlockNotFound
+  // when it cannot be had.
   [[nodiscard]] virtual Result<StoredBlock> GetBlock(const BlockId& id) = 0;
+  // The stored block when it is held here and can be had by a store lookup alone (no fill, no
+  // network; called on an I/O thread), else nullopt. Default: nullopt.
+  [[nodiscard]] virtual std::optional<StoredBlock> TryGetBlock(const BlockId& id) {
+    (void)id;
+    return std::nullopt;
+  }
   // For /readyz: can requests be answered? Not ready is 503 with the error's JSON. The origin is
   // ready when its store is readable; a cache node as cache-node/readiness.h says.
   [[nodiscard]] virtual Result<void> Ready() = 0;
@@ -94,6 +101,7 @@ class StoreContent final : public ContentSource {
   Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override;
   Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override;
   Result<StoredBlock> GetBlock(const BlockId& id) override;
+  std::optional<StoredBlock> TryGetBlock(const BlockId& id) override;
   Result<void> Ready() override;
 
  private:

@@ -63,6 +63,11 @@ class BodySource {
   // The next chunk, or an empty chunk (size() == 0) once the body is complete. An error ends the
   // response early (the headers are already sent, so the server closes the connection).
   [[nodiscard]] virtual Result<Chunk> Next() = 0;
+
+  // The next chunk when it can be had without blocking (a lookup, no decoding, no network), or
+  // nullopt when it needs Next() on a worker thread. The server tries this on its I/O thread first,
+  // which spares a hot raw block two thread switches. Default: nullopt.
+  [[nodiscard]] virtual std::optional<Result<Chunk>> TryNext() { return std::nullopt; }
 };
 
 // What an access log records about a reply besides its status and size (the cache node's access

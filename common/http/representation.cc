@@ -31,7 +31,20 @@ class RangeSource final : public BodySource {
                                  range_.first, range_.last)};
       }
     }
-    Result<Chunk> chunk = source_->Next();
+    return Account(source_->Next());
+  }
+
+  std::optional<Result<Chunk>> TryNext() override {
+    if (done_) return Result<Chunk>(Chunk{});
+    if (!source_) return std::nullopt;  // opened by Next
+    std::optional<Result<Chunk>> chunk = source_->TryNext();
+    if (!chunk) return std::nullopt;
+    return Account(std::move(*chunk));
+  }
+
+ private:
+  // Checks `chunk` against what is left of the range and counts it.
+  Result<Chunk> Account(Result<Chunk> chunk) {
     if (!chunk) return chunk;
     const std::uint64_t size = chunk->size();
     if (size == 0) {
@@ -53,7 +66,6 @@ class RangeSource final : public BodySource {
     return chunk;
   }
 
- private:
   std::shared_ptr<const OpenRange> open_range_;
   ByteRange range_;
   std::unique_ptr<BodySource> source_;

@@ -44,6 +44,7 @@
 #include <tuple>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/http/internal/endpoint.h"
@@ -128,21 +129,61 @@ class Cork {
 // Bytes one sendfile(2) call is asked for: Linux moves at most 0x7ffff000 at once anyway.
 constexpr std::uint64_t kSendfileStepBytes = 1 << 30;
 
-// Waits until the socket can take more bytes, or until `deadline`: true when it can, false with
-// `error` set (beast::error::timeout at the deadline). Both waits have ended when this returns
-// (the || of awaitable_operators waits for the loser's cancellation), so neither outlives it.
-net::awaitable<bool> WaitWritable(tcp::socket& socket, net::steady_timer& timer,
-                                  Clock::time_point deadline, error_code& error) {
-  using namespace net::experimental::awaitable_operators;
-  timer.expires_at(deadline);
-  const auto first =
-      co_await (socket.async_wait(tcp::socket::wait_write, kAsTuple) || timer.async_wait(kAsTuple));
-  if (first.index() == 1) {
-    error = beast::error::timeout;
-    co_return false;
+// A file region on its way to a socket: what is left of it and when it last moved.
+struct RegionSend {
+  tcp::socket& socket;
+  int fd;
+  off_t offset;
+  std::uint64_t left;
+  Written written;
+  Clock::time_point progress;
+  bool waited = false;      // the send has had to wait for the socket at least once
+  bool file_ended = false;  // sendfile(2) found the file shorter than the region
+};
+
+// Sends what is left of the region with sendfile(2). When the socket's buffer is full (EAGAIN) it
+// returns, unless `wait`, in which case it waits for the socket to drain and goes on; it ends with
+// the region sent, or with send.written.error set.
+net::awaitable<void> PumpRegion(RegionSend& send, bool wait) {
+  while (send.left > 0) {
+    const ssize_t sent =
+        ::sendfile(send.socket.native_handle(), send.fd, &send.offset,
+                   static_cast<std::size_t>(std::min(send.left, kSendfileStepBytes)));
+    if (sent > 0) {
+      send.written.bytes += static_cast<std::uint64_t>(sent);
+      send.left -= static_cast<std::uint64_t>(sent);
+      send.progress = Clock::now();
+      continue;
+    }
+    if (sent == 0) {
+      send.file_ended = true;
+      send.written.error = boost::system::errc::make_error_code(boost::system::errc::io_error);
+      co_return;
+    }
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (error != EAGAIN && error != EWOULDBLOCK) {
+      send.written.error = error_code(error, boost::system::system_category());
+      co_return;
+    }
+    if (!wait) co_return;
+    send.waited = true;
+    auto [waited] = co_await send.socket.async_wait(tcp::socket::wait_write, kAsTuple);
+    if (waited) {
+      send.written.error = waited;
+      co_return;
+    }
   }
-  error = std::get<0>(std::get<0>(first));
-  co_return !error;
+}
+
+// Returns once `idle` has passed since the send last made progress.
+net::awaitable<void> WatchProgress(const RegionSend& send, Milliseconds idle) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  for (;;) {
+    timer.expires_at(send.progress + idle);
+    co_await timer.async_wait(net::use_awaitable);
+    if (Clock::now() >= send.progress + idle) co_return;
+  }
 }
 
 // Writes `head`, then the bytes of `region` with sendfile(2), so they go from the page cache to
@@ -184,38 +225,32 @@ net::awaitable<Written> SendFileRegion(beast::tcp_stream& stream, std::string_vi
     }
   }
 
-  SetAbortiveClose(stream, true);
-  net::steady_timer timer(stream.get_executor());
-  off_t offset = static_cast<off_t>(region.offset);
-  std::uint64_t left = region.length;
-  Clock::time_point progress = Clock::now();
-  while (left > 0) {
-    const ssize_t sent = ::sendfile(socket.native_handle(), region.fd, &offset,
-                                    static_cast<std::size_t>(std::min(left, kSendfileStepBytes)));
-    if (sent > 0) {
-      written.bytes += static_cast<std::uint64_t>(sent);
-      left -= static_cast<std::uint64_t>(sent);
-      progress = Clock::now();
-      continue;
-    }
-    if (sent == 0) {
-      SetAbortiveClose(stream, false);
-      written.error = boost::system::errc::make_error_code(boost::system::errc::io_error);
-      co_return written;
-    }
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (error != EAGAIN && error != EWOULDBLOCK) {
-      written.error = error_code(error, boost::system::system_category());
-      co_return written;
-    }
-    if (!co_await WaitWritable(socket, timer, progress + idle, written.error)) {
-      if (written.error == beast::error::timeout) stream.close();
-      co_return written;
+  // Most regions fit the send buffer at once: the first try needs no timer. One that has to wait
+  // is pumped against a watchdog (one timer for the whole region, not one for each wait), and the
+  // socket is set to close with a reset meanwhile, as WriteAll's writes are.
+  RegionSend send{socket,        region.fd, static_cast<off_t>(region.offset),
+                  region.length, written,   Clock::now()};
+  co_await PumpRegion(send, /*wait=*/false);
+  if (send.left > 0 && !send.written.error) {
+    using namespace net::experimental::awaitable_operators;
+    SetAbortiveClose(stream, true);
+    const std::variant<std::monostate, std::monostate> ended =
+        co_await (PumpRegion(send, /*wait=*/true) || WatchProgress(send, idle));
+    if (ended.index() == 1) {  // no progress for `idle`: the reset frees the socket's buffers
+      send.written.error = beast::error::timeout;
+      stream.close();
+      co_return send.written;
     }
   }
-  SetAbortiveClose(stream, false);
-  co_return written;
+  if (send.file_ended) {
+    // The file ended early: a graceful close, so that the client keeps what it has.
+    SetAbortiveClose(stream, false);
+  } else if (send.written.error) {
+    SetAbortiveClose(stream, true);
+  } else if (send.waited) {
+    SetAbortiveClose(stream, false);
+  }
+  co_return send.written;
 }
 
 // Writes `head` and then `chunk`: with WriteAll for bytes, with SendFileRegion for a file region.
@@ -263,6 +298,22 @@ struct Produced {
   std::optional<Error> error;
 };
 
+// BodySource::TryNext() on the calling (I/O) thread: the chunk, or nullopt when the source needs a
+// worker. A throwing source is a failed body, as in Produce.
+std::optional<Produced> TryProduce(BodySource* body) {
+  try {
+    std::optional<Result<Chunk>> next = body->TryNext();
+    if (!next) return std::nullopt;
+    if (!*next) return Produced{Chunk{}, next->error()};
+    return Produced{std::move(**next), std::nullopt};
+  } catch (const std::exception& e) {
+    return Produced{Chunk{},
+                    Error{Errc::kInternal, std::string("the body source failed: ") + e.what()}};
+  } catch (...) {
+    return Produced{Chunk{}, Error{Errc::kInternal, "the body source failed"}};
+  }
+}
+
 // One BodySource::Next() call; runs on a worker thread.
 net::awaitable<Produced> Produce(BodySource* body) {
   Produced produced;
@@ -281,15 +332,28 @@ net::awaitable<Produced> Produce(BodySource* body) {
   co_return produced;
 }
 
-// The handler call; runs on a worker thread. A throwing handler is a bug, answered with a 500.
-net::awaitable<Reply> CallHandler(const Handler* handler, const Request* request) {
+// What a worker made of a request: the handler's reply and, when the reply streams a body that
+// will be sent, the body's first chunk, so that a request costs one trip to the workers.
+struct Handled {
   Reply reply;
+  std::optional<Produced> first;
+};
+
+// The handler call, then the body's first chunk; runs on a worker thread. A throwing handler is a
+// bug, answered with a 500.
+net::awaitable<Handled> CallHandler(const Handler* handler, const Request* request, bool head) {
+  Handled handled;
   try {
-    reply = (*handler)(*request);
+    handled.reply = (*handler)(*request);
   } catch (...) {
-    reply = Reply::FromError({Errc::kInternal, "the request handler failed"});
+    handled.reply = Reply::FromError({Errc::kInternal, "the request handler failed"});
   }
-  co_return reply;
+  const Reply& reply = handled.reply;
+  if (reply.body && !head && reply.status >= 200 && reply.status <= 599 &&
+      internal::StatusHasBody(reply.status)) {
+    handled.first = co_await Produce(reply.body.get());
+  }
+  co_return handled;
 }
 
 std::string PeerOf(const tcp::socket& socket) {
@@ -420,8 +484,8 @@ struct Server::Impl {
   net::awaitable<void> Reject(Lease lease);
   net::awaitable<void> AnswerError(beast::tcp_stream& stream, const Error& error,
                                    const Request& request, Clock::time_point started);
-  net::awaitable<Outcome> Respond(beast::tcp_stream& stream, Reply reply, bool head,
-                                  bool keep_alive);
+  net::awaitable<Outcome> Respond(beast::tcp_stream& stream, Reply reply,
+                                  std::optional<Produced> first, bool head, bool keep_alive);
   net::awaitable<Outcome> Stream(beast::tcp_stream& stream, const Reply& reply, Chunk first,
                                  bool keep_alive);
   void Observe(const Request& request, const std::string& route, const ReplyFacts* facts,
@@ -593,12 +657,13 @@ net::awaitable<void> Server::Impl::Serve(Lease lease) {
     const bool wants_keep_alive =
         parser.get().keep_alive() && served < options.max_requests_per_connection;
     const Request request = ToRequest(parser.release(), peer);
-    Reply reply =
-        co_await net::co_spawn(workers, CallHandler(&handler, &request), net::use_awaitable);
-    const std::string route = reply.route;
-    const ReplyFacts facts = std::move(reply.facts);
+    Handled handled =
+        co_await net::co_spawn(workers, CallHandler(&handler, &request, head), net::use_awaitable);
+    const std::string route = handled.reply.route;
+    const ReplyFacts facts = std::move(handled.reply.facts);
     const Outcome outcome =
-        co_await Respond(stream, std::move(reply), head, wants_keep_alive && !draining.load());
+        co_await Respond(stream, std::move(handled.reply), std::move(handled.first), head,
+                         wants_keep_alive && !draining.load());
     Observe(request, route, &facts, outcome, started);
     if (!outcome.reusable) break;
   }
@@ -621,11 +686,13 @@ net::awaitable<void> Server::Impl::AnswerError(beast::tcp_stream& stream, const 
   co_await LingeringClose(stream, std::min(options.idle_timeout, kLingerTimeout));
 }
 
-// Sends `reply`. A streamed body's first chunk is produced before the head is written, so a body
-// source that fails at once (a missing block, an unreachable upstream) still gets a proper error
-// reply, and the head and the first chunk leave together (in one write, or for a file chunk in the
+// Sends `reply`. A streamed body's first chunk is produced before the head is written (by the
+// worker that called the handler: `first`; here when it did not), so a body source that fails at
+// once (a missing block, an unreachable upstream) still gets a proper error reply, and the head
+// and the first chunk leave together (in one write, or for a file chunk in the
 // corked segments that sendfile fills: SendFileRegion).
 net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& stream, Reply reply,
+                                                            std::optional<Produced> first,
                                                             bool head, bool keep_alive) {
   if (reply.status < 200 || reply.status > 599) {
     reply = Reply::FromError(
@@ -633,16 +700,18 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& s
   }
   const bool has_body = !head && internal::StatusHasBody(reply.status);
   if (has_body && reply.body) {
-    Produced first = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
-    const std::uint64_t size = first.chunk.size();
-    if (first.error) {
-      reply = Reply::FromError(*first.error);
+    if (!first) {
+      first = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
+    }
+    const std::uint64_t size = first->chunk.size();
+    if (first->error) {
+      reply = Reply::FromError(*first->error);
     } else if (size > reply.content_length || (size == 0 && reply.content_length != 0)) {
       reply =
           Reply::FromError({Errc::kInternal, "the body does not match its Content-Length of " +
                                                  std::to_string(reply.content_length) + " bytes"});
     } else if (size != 0) {
-      co_return co_await Stream(stream, reply, std::move(first.chunk), keep_alive);
+      co_return co_await Stream(stream, reply, std::move(first->chunk), keep_alive);
     } else {
       reply.text.clear();  // an empty streamed body
     }
@@ -664,7 +733,9 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& s
 
 // Streams a body chunk by chunk: byte chunks with WriteAll, file chunks with sendfile(2)
 // (SendFileRegion), both under the idle timeout. Each chunk is written whole, then released, and
-// only then is the next one produced (on a worker), so a response holds at most one chunk however
+// only then is the next one produced (BodySource::TryNext on this I/O thread when the source can
+// answer with a lookup, as for a hot raw block; else Next() on a worker), so a response holds at
+// most one chunk however
 // slowly its client reads: a slow reader costs its socket buffers and one block, never a block
 // queued behind another. Storage reads still overlap network writes: the kernel's send buffer
 // keeps the link busy while the next chunk is produced, and file bodies read blocks ahead within a
@@ -688,15 +759,20 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& st
     pending_head = {};
     current = Chunk{};
     if (written.error) break;
-    Produced next = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
-    if (next.error) break;
-    const std::uint64_t size = next.chunk.size();
+    // A chunk that needs only a lookup is produced here; the rest on a worker. (Not a conditional
+    // expression: GCC 12 miscompiles a co_await inside one.)
+    std::optional<Produced> next = TryProduce(reply.body.get());
+    if (!next) {
+      next = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
+    }
+    if (next->error) break;
+    const std::uint64_t size = next->chunk.size();
     if (size == 0) {
       ended_cleanly = outcome.body_bytes == reply.content_length;
       break;
     }
     if (size > reply.content_length - outcome.body_bytes) break;
-    current = std::move(next.chunk);
+    current = std::move(next->chunk);
   }
   outcome.complete = outcome.body_bytes == reply.content_length;
   outcome.reusable = ended_cleanly && keep_alive;

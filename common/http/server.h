@@ -3,17 +3,19 @@
 //
 // One coroutine per connection, on its own strand. Each request's header must arrive within
 // header_timeout and fit header_limit_bytes (431 otherwise; slowloris connections are closed by
-// the deadline); a request body over body_limit_bytes is 413. The handler and every BodySource
-// call run on a separate pool of worker threads, never on the I/O threads, so RocksDB reads and
-// decoding never stall other connections. Response bodies are written chunk by chunk, the next
-// chunk produced only once the last one is written, so a response holds one chunk at a time
-// however slowly its client reads; a chunk of bytes goes out with plain writes, a file chunk
-// (Chunk::file) with sendfile(2) on a corked socket (TCP_CORK: full segments, as nginx's
-// tcp_nopush), from the page cache without a copy (a region that turns out to
-// run past the end of its file ends the response like a body source's error). The I/O threads
-// block SIGPIPE, which sendfile(2) would raise on a closed connection. Each write gets an idle
-// timeout (never a deadline for the whole response: a phone on a slow link may take an hour); a
-// write that makes no progress for that long resets the connection, which frees its socket
+// the deadline); a request body over body_limit_bytes is 413. The handler and every
+// BodySource::Next() call run on a separate pool of worker threads, never on the I/O threads, so
+// decoding and fills never stall other connections; the handler's worker also produces the first
+// chunk, and later chunks that need only a lookup (BodySource::TryNext: a hot block in a segment,
+// one small RocksDB read) are produced on the I/O thread, which spares them two thread switches.
+// Response bodies are written chunk by chunk, the next chunk produced only once the last one is
+// written, so a response holds one chunk at a time however slowly its client reads; a chunk of
+// bytes goes out with plain writes, a file chunk (Chunk::file) with sendfile(2) on a corked socket
+// (TCP_CORK: full segments, as nginx's tcp_nopush), from the page cache without a copy (a region
+// that turns out to run past the end of its file ends the response like a body source's error). The
+// I/O threads block SIGPIPE, which sendfile(2) would raise on a closed connection. Each write gets
+// an idle timeout (never a deadline for the whole response: a phone on a slow link may take an
+// hour); a write that makes no progress for that long resets the connection, which frees its socket
 // buffers at once. A request whose body is framed by a Transfer-Encoding other than "chunked"
 // alone is 400. Connections beyond max_connections get 503 and are closed. Keep-alive is honoured
 // up to max_requests_per_connection. Drain() stops accepting, lets in-flight responses finish (up

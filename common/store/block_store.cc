@@ -100,7 +100,10 @@ Error Damaged(const BlockId& id, const Error& error) {
 }  // namespace
 
 std::string DescribeRecovery(const StoreRecovery& recovery) {
-  if (recovery.clean && recovery.dropped.empty() && recovery.truncated_bytes == 0) return "";
+  if (recovery.dropped.empty() && recovery.truncated_bytes == 0 && recovery.removed_segments == 0 &&
+      recovery.verified_frames == 0) {
+    return "";  // also a new store, which no process closed yet
+  }
   std::string line = fmt::format(
       "store recovery after {} stop: {} frames checksummed, {} unindexed bytes cut off, {} empty "
       "segments removed, {} blocks dropped (their frames were missing or damaged)",

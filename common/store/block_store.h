@@ -34,6 +34,8 @@
 // removed at once. Compact() rewrites the live frames of segments whose live share fell below
 // StoreOptions::compact_below_live_share into the active segment, syncs them, switches their
 // entries in one batch (made durable before anything is removed), and removes the old segment.
+// The active segment qualifies too once it holds an eighth of segment_bytes (a new one takes the
+// appends first), so that holes come back on a disk smaller than a segment.
 // Readers holding the old location keep reading it: a StoredBlock holds its segment open, and a
 // removed segment's bytes go back to the filesystem only when its last holder lets go.
 //
@@ -80,8 +82,8 @@ struct StoreRecovery {
   std::uint64_t verified_frames = 0;
 };
 
-// One line for an operator's log saying what recovery repaired (dropped entries named by id, up
-// to a few), or "" when the store was closed cleanly and nothing needed repair.
+// One line for an operator's log saying what recovery checked and repaired (dropped entries named
+// by id, up to a few), or "" when it had nothing to check or repair.
 [[nodiscard]] std::string DescribeRecovery(const StoreRecovery& recovery);
 
 class BlockStore {
@@ -91,6 +93,9 @@ class BlockStore {
     std::uint64_t min_free_bytes = 8ull << 20;
     bool sync_before_index = true;  // log_block_writes: fdatasync per put (see "Durability order")
     double compact_below_live_share = 0.5;
+    // SegmentLogOptions::segment_bytes: the active segment is compacted (after a roll) once it
+    // holds an eighth of this.
+    std::uint64_t segment_bytes = 256ull << 20;
     // Called after a frame is appended (and synced, when sync_before_index) and before its entry
     // is written: a fault-injection point for crash tests. Empty in production.
     std::function<void(const BlockId&)> on_frame_appended;

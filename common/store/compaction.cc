@@ -4,6 +4,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <mutex>
 #include <variant>
 #include <vector>
@@ -51,7 +52,12 @@ Result<std::uint64_t> BlockStore::Compact() {
   std::vector<std::uint32_t> sparse;
   {
     std::lock_guard lock(state_->write_mutex);
-    sparse = state_->space.Sparse(segments_->List(), settings_.compact_below_live_share);
+    sparse = state_->space.Sparse(segments_->List(), settings_.compact_below_live_share,
+                                  settings_.segment_bytes / 8);
+    // A sparse active segment stops taking appends first: its live frames move to the next one.
+    if (std::find(sparse.begin(), sparse.end(), segments_->active()) != sparse.end()) {
+      if (auto rolled = segments_->Roll(); !rolled) return rolled.error();
+    }
   }
   std::uint64_t given_back = 0;
   for (const std::uint32_t segment : sparse) {

@@ -251,6 +251,13 @@ Result<void> SegmentLog::Remove(std::uint32_t number) {
   return {};
 }
 
+Result<void> SegmentLog::Roll() {
+  std::lock_guard lock(mu_);
+  const auto active = std::prev(segments_.end());
+  if (active->second.bytes == 0) return {};
+  return StartSegmentLocked(active->first + 1);
+}
+
 std::uint32_t SegmentLog::active() const {
   std::lock_guard lock(mu_);
   return std::prev(segments_.end())->first;

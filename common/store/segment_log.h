@@ -111,6 +111,10 @@ class SegmentLog {
   // kBadRequest for a segment that does not exist; kIo when the file cannot be removed.
   [[nodiscard]] Result<void> Remove(std::uint32_t number);
 
+  // Starts a new active segment, unless the active one is empty, so that the one before can be
+  // compacted. kIo when the file cannot be created.
+  [[nodiscard]] Result<void> Roll();
+
   struct SegmentInfo {
     std::uint32_t number = 0;
     std::uint64_t bytes = 0;  // appended so far

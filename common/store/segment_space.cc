@@ -20,11 +20,13 @@ std::uint64_t SegmentSpace::live(std::uint32_t segment) const {
 }
 
 std::vector<std::uint32_t> SegmentSpace::Sparse(
-    const std::vector<SegmentLog::SegmentInfo>& segments, double live_share) const {
+    const std::vector<SegmentLog::SegmentInfo>& segments, double live_share,
+    std::uint64_t active_min_bytes) const {
   std::vector<std::pair<double, std::uint32_t>> sparse;
-  for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
+  for (std::size_t i = 0; i < segments.size(); ++i) {
     const SegmentLog::SegmentInfo& segment = segments[i];
-    if (segment.bytes == 0) continue;
+    const bool active = i + 1 == segments.size();
+    if (segment.bytes == 0 || (active && segment.bytes < active_min_bytes)) continue;
     const double share =
         static_cast<double>(live(segment.number)) / static_cast<double>(segment.bytes);
     if (share < live_share) sparse.emplace_back(share, segment.number);

@@ -21,10 +21,14 @@ class SegmentSpace {
 
   [[nodiscard]] std::uint64_t live(std::uint32_t segment) const;
 
-  // The segments worth compacting among `segments` (SegmentLog::List; the last, active one is
-  // never chosen): those holding bytes of which less than `live_share` still live, emptiest first.
+  // The segments worth compacting among `segments` (SegmentLog::List; the last is the active one):
+  // those holding bytes of which less than `live_share` still live, emptiest first. The active
+  // segment is among them only once it holds at least `active_min_bytes` (a caller rolls it
+  // before compacting it): on a disk smaller than a segment, holes in the active one would
+  // otherwise never come back.
   [[nodiscard]] std::vector<std::uint32_t> Sparse(
-      const std::vector<SegmentLog::SegmentInfo>& segments, double live_share) const;
+      const std::vector<SegmentLog::SegmentInfo>& segments, double live_share,
+      std::uint64_t active_min_bytes) const;
 
  private:
   std::map<std::uint32_t, std::uint64_t> live_;

@@ -109,6 +109,7 @@ class ChunkBody final : public BodySource {
     done_ = true;
     return std::move(chunk_);
   }
+  std::optional<Result<Chunk>> TryNext() override { return Next(); }
 
  private:
   Chunk chunk_;
@@ -147,6 +148,15 @@ class SharedBlock : public std::enable_shared_from_this<SharedBlock> {
                  shared_from_this()};
   }
 
+  // Slice(range) when it needs no decoding (a raw block, or one decoded already); else nullopt.
+  [[nodiscard]] std::optional<Result<Chunk>> TrySlice(ByteRange range) {
+    {
+      std::lock_guard lock(mu_);
+      if (header_.codec != Codec::kRaw && !raw_) return std::nullopt;
+    }
+    return Slice(range);
+  }
+
   // The stored payload as is (the raw bytes, or one zstd frame), pinned by the chunk; nullopt
   // once a compressed block has been decoded and its frame let go.
   [[nodiscard]] std::optional<Chunk> Payload() {
@@ -170,15 +180,29 @@ class LiveBlocks {
   // The block `id` from `content`, or the copy another body holds now.
   [[nodiscard]] Result<std::shared_ptr<SharedBlock>> Get(ContentSource& content,
                                                          const BlockId& id) {
-    {
-      std::lock_guard lock(mu_);
-      if (auto found = blocks_.find(id); found != blocks_.end()) {
-        if (auto live = found->second.lock()) return live;
-      }
-    }
+    if (auto live = Find(id)) return live;
     auto stored = content.GetBlock(id);  // outside the lock: it may read, decode or fill
     if (!stored) return stored.error();
-    auto block = std::make_shared<SharedBlock>(std::move(*stored));
+    return Keep(id, std::move(*stored));
+  }
+
+  // Get(content, id) when it needs no more than a lookup (ContentSource::TryGetBlock); else null.
+  [[nodiscard]] std::shared_ptr<SharedBlock> TryGet(ContentSource& content, const BlockId& id) {
+    if (auto live = Find(id)) return live;
+    auto stored = content.TryGetBlock(id);
+    if (!stored) return nullptr;
+    return Keep(id, std::move(*stored));
+  }
+
+ private:
+  std::shared_ptr<SharedBlock> Find(const BlockId& id) {
+    std::lock_guard lock(mu_);
+    if (auto found = blocks_.find(id); found != blocks_.end()) return found->second.lock();
+    return nullptr;
+  }
+
+  std::shared_ptr<SharedBlock> Keep(const BlockId& id, StoredBlock stored) {
+    auto block = std::make_shared<SharedBlock>(std::move(stored));
     std::lock_guard lock(mu_);
     if (blocks_.size() >= kSweepAt) {
       std::erase_if(blocks_, [](const auto& entry) { return entry.second.expired(); });
@@ -187,7 +211,6 @@ class LiveBlocks {
     return block;
   }
 
- private:
   static constexpr std::size_t kSweepAt = 256;  // expired entries are dropped past this many
   std::mutex mu_;
   std::unordered_map<BlockId, std::weak_ptr<SharedBlock>> blocks_;
@@ -203,6 +226,12 @@ class BlockRangeBody final : public BodySource {
     if (done_) return Chunk{};
     done_ = true;
     return block_->Slice(range_);
+  }
+  std::optional<Result<Chunk>> TryNext() override {
+    if (done_) return Result<Chunk>(Chunk{});
+    auto chunk = block_->TrySlice(range_);
+    if (chunk) done_ = true;
+    return chunk;
   }
 
  private:
@@ -246,10 +275,11 @@ class ReadAheadBudget {
 // the range is emitted. Whole-file downloads read ahead: while the caller takes block i, block
 // i+1 (kReadAhead blocks) is already being fetched and decoded on ReadAheadPool(), so decoding
 // runs on two cores and overlaps the socket writes, as long as the process-wide ReadAheadBudget
-// allows. A block that cannot be had, does not decode, or is not the size the manifest says ends
-// the body with an error. Memory: at most 1 + kReadAhead decoded blocks per body, and
-// ReadAheadBudget::kMaxBlocks ahead in all. REQUIRES: range.last < file size; `content` and
-// `live` outlive the body.
+// allows, once a block has needed decoding (or a fill); while blocks go out as file regions (raw,
+// in a segment: nothing to decode) the next is produced on the caller's thread instead. A block
+// that cannot be had, does not decode, or is not the size the manifest says ends the body with an
+// error. Memory: at most 1 + kReadAhead decoded blocks per body, and ReadAheadBudget::kMaxBlocks
+// ahead in all. REQUIRES: range.last < file size; `content` and `live` outlive the body.
 class FileRangeBody final : public BodySource {
  public:
   static constexpr std::size_t kReadAhead = 1;
@@ -282,7 +312,14 @@ class FileRangeBody final : public BodySource {
 
   Result<Chunk> Next() override {
     HintFillAhead();
-    while (pending_.size() <= kReadAhead) {
+    if (deferred_) {  // a piece TryNext could not produce without blocking
+      const Piece piece = *deferred_;
+      deferred_.reset();
+      Result<Chunk> chunk = Produce(piece);
+      read_ahead_ = !chunk || !chunk->file;
+      return chunk;
+    }
+    while (pending_.size() <= (read_ahead_ ? kReadAhead : 0)) {
       const bool ahead = !pending_.empty();
       if (ahead && !ReadAheadBudget::Take()) break;
       auto piece = NextPiece();
@@ -303,6 +340,29 @@ class FileRangeBody final : public BodySource {
     Result<Chunk> chunk = pending_.front().chunk.get();
     if (pending_.front().read_ahead) ReadAheadBudget::Give();
     pending_.pop_front();
+    // A block that goes out as a file region took a lookup, not a decode: the next one most likely
+    // will too, and reading it ahead on another thread would cost more thread switches than it
+    // saves. Read-ahead resumes after a block that had to be decoded (or filled).
+    read_ahead_ = !chunk || !chunk->file;
+    return chunk;
+  }
+
+  // Only while not reading ahead (the blocks go out as file regions): the next piece when its
+  // block is held raw and needs a lookup alone. Otherwise the piece waits for Next().
+  std::optional<Result<Chunk>> TryNext() override {
+    if (read_ahead_ || !pending_.empty() || deferred_) return std::nullopt;
+    HintFillAhead();
+    auto piece = NextPiece();
+    if (!piece) return Result<Chunk>(Chunk{});
+    const ManifestBlock& entry = file_->blocks[piece->index];
+    std::shared_ptr<SharedBlock> block = live_.TryGet(content_, entry.id);
+    std::optional<Result<Chunk>> chunk;
+    if (block) chunk = Slice(*block, *piece);
+    if (!chunk) {
+      deferred_ = piece;
+      return std::nullopt;
+    }
+    read_ahead_ = !*chunk || !(*chunk)->file;
     return chunk;
   }
 
@@ -340,16 +400,25 @@ class FileRangeBody final : public BodySource {
   }
 
   Result<Chunk> Produce(const Piece& piece) const {
-    const ManifestBlock& entry = file_->blocks[piece.index];
-    auto block = live_.Get(content_, entry.id);
+    auto block = live_.Get(content_, file_->blocks[piece.index].id);
     if (!block) return block.error();
-    if ((*block)->header().raw_size != entry.size) {
-      return Error{
-          Errc::kIntegrity,
-          fmt::format("block {} of {} holds {} bytes but the manifest says {}", entry.id.Hex(),
-                      file_->path, (*block)->header().raw_size, entry.size)};
-    }
+    if (auto wrong = CheckSize(**block, piece)) return *wrong;
     return (*block)->Slice(piece.within);
+  }
+
+  // Produce's non-blocking half (TryNext): nullopt when slicing would decode.
+  std::optional<Result<Chunk>> Slice(SharedBlock& block, const Piece& piece) const {
+    if (auto wrong = CheckSize(block, piece)) return Result<Chunk>(*wrong);
+    return block.TrySlice(piece.within);
+  }
+
+  // kIntegrity when the block is not the size the manifest says.
+  std::optional<Error> CheckSize(const SharedBlock& block, const Piece& piece) const {
+    const ManifestBlock& entry = file_->blocks[piece.index];
+    if (block.header().raw_size == entry.size) return std::nullopt;
+    return Error{Errc::kIntegrity,
+                 fmt::format("block {} of {} holds {} bytes but the manifest says {}",
+                             entry.id.Hex(), file_->path, block.header().raw_size, entry.size)};
   }
 
   ContentSource& content_;
@@ -364,6 +433,10 @@ class FileRangeBody final : public BodySource {
     bool read_ahead;  // holds a ReadAheadBudget slot until taken
   };
   std::deque<Pending> pending_;  // in file order; front is the next chunk
+  // Whether to produce the next block ahead (see Next). Off until a block turns out to need
+  // decoding or a fill: a hot raw file then costs no thread switch beyond the first block's.
+  bool read_ahead_ = false;
+  std::optional<Piece> deferred_;  // planned by TryNext, to be produced by Next
 };
 
 }  // namespace mei::http::internal

@@ -148,6 +148,20 @@ TEST_F(SegmentLogTest, RemovingTheActiveSegmentStartsTheNextAndUnknownOnesAreRef
   ASSERT_TRUE(log->Sync());
 }
 
+TEST_F(SegmentLogTest, RollStartsANewSegmentUnlessTheActiveOneIsEmpty) {
+  auto log = OpenLog();
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->Roll());
+  EXPECT_EQ(log->active(), 1u) << "an empty active segment stays";
+  const FrameLocation first = log->Append(Bytes(10, 'a')).value();
+  ASSERT_TRUE(log->Roll());
+  EXPECT_EQ(log->active(), 2u);
+  EXPECT_EQ(log->Append(Bytes(5, 'b')).value(), (FrameLocation{2, 0, 5}));
+  EXPECT_EQ(ReadBack(*log, first), Bytes(10, 'a'));
+  ASSERT_TRUE(log->Remove(1));
+  EXPECT_EQ((log->List()), (std::vector<SegmentLog::SegmentInfo>{{2, 5}}));
+}
+
 TEST_F(SegmentLogTest, ReadsOutsideWhatWasAppendedAreBadFrame) {
   auto log = OpenLog();
   ASSERT_NE(log, nullptr);
