@@ -36,7 +36,7 @@ using testing::ServedCacheNode;
 using testing::Sha256OfString;
 
 // The tmpfs: more than the node's memtable (16 MiB) and the store's reserve (8 MiB), so that
-// frames reach blob files before the disk fills; far less than the model.
+// frames reach the segment files before the disk fills; far less than the model.
 constexpr std::uint64_t kDiskBytes = 40ull << 20;
 
 // mei-synth's base model at 64 MiB (about 46 MB stored), ingested as acme/big and served by a

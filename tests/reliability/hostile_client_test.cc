@@ -886,8 +886,8 @@ TEST(SlowReaderTest, OneBytePerSecondReadersHoldAtMostABlockEachAndAreResetAtThe
   const std::vector<std::string> flags = {
       "--idle-timeout-ms", std::to_string(kSlowIdleTimeout.count()), "--capacity", "2GiB"};
 
-  // A node that holds the whole file, restarted so that every block is read from its blob files
-  // (not pinned in a memtable) and its allocator starts afresh.
+  // A node that holds the whole file, restarted so that every block is read from its segment
+  // files (small ones from RocksDB's tables, not a memtable) and its allocator starts afresh.
   std::optional<ScopedEnvironment> malloc_tuning;
   malloc_tuning.emplace("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072");
   {
