@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,6 +21,8 @@ using testing::AdminStatus;
 using testing::CacheNodeTest;
 using testing::ExpectJsonError;
 using testing::Get;
+using testing::MetricValue;
+using testing::PollUntil;
 using testing::ServedCacheNode;
 using testing::Sha256OfString;
 using testing::StoredBlockIds;
@@ -134,6 +137,75 @@ struct AuthCase {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string query;
 };
+
+// Bytes of the segment files of a node's store.
+std::uint64_t SegmentBytes(const std::filesystem::path& store) {
+  std::uint64_t bytes = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(store / "segments", error)) {
+    bytes += entry.file_size(error);
+  }
+  return bytes;
+}
+
+// Space comes back at the node level: blocks purged from its segments leave holes, and the
+// maintenance thread's compaction rewrites what is left, so the disk holds about the live blocks
+// again while every remaining block is served whole.
+TEST_F(CacheNodeTest, PurgedBlocksSpaceComesBackByCompactionAndTheRestIsServedWhole) {
+  // acme/small's blocks whose frames go to segments (64 KiB and more; smaller ones stay inline).
+  std::vector<BlockId> blocks;
+  for (const BlockId& id : UniqueBlocks(small_)) {
+    if (StoredSize(id) >= 64 * 1024) blocks.push_back(id);
+  }
+  ASSERT_GE(blocks.size(), 16u);
+  auto origin = StartUpstream();
+  ASSERT_TRUE(origin);
+  // 64 MiB of capacity: segments of 4 MiB, so these blocks span several.
+  auto node = StartNode("edge-1", origin->Url(), {"--capacity", "64MiB"});
+  ASSERT_FALSE(node.endpoint.empty());
+  for (const BlockId& id : blocks) {
+    const http::ClientResponse response = Get(node.Url("/v1/blocks/" + id.Hex()));
+    ASSERT_EQ(response.status, 200) << response.body;
+  }
+  const std::filesystem::path store = scratch_ / "edge-1-store";
+  const std::uint64_t before = SegmentBytes(store);
+
+  std::vector<BlockId> purged;
+  std::vector<BlockId> kept;
+  std::uint64_t live = 0;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 4 == 0) {
+      kept.push_back(blocks[i]);
+      live += StoredSize(blocks[i]);
+    } else {
+      purged.push_back(blocks[i]);
+    }
+  }
+  ASSERT_GT(before, 2 * live) << "three quarters of the segment bytes are about to be purged";
+  const http::ClientResponse response =
+      AdminRequest(node, "POST", "/admin/v1/purge", BlocksBody(purged));
+  ASSERT_EQ(response.status, 200) << response.body;
+
+  // The maintenance thread compacts every 5 s: what is left is the live frames, give or take the
+  // active segment.
+  const std::string metrics = node.Url("/metrics");
+  EXPECT_TRUE(PollUntil([&] {
+    const auto reclaimed = MetricValue(metrics, "mei_cache_store_compaction_reclaimed_bytes_total");
+    return reclaimed && *reclaimed > 0 && SegmentBytes(store) <= live + (4u << 20);
+  })) << "segments hold "
+      << SegmentBytes(store) << " bytes of " << before << " for " << live << " live";
+  EXPECT_LT(SegmentBytes(store), before);
+  for (const BlockId& id : kept) {
+    const http::ClientResponse hit = Get(node.Url("/v1/blocks/" + id.Hex()));
+    EXPECT_EQ(hit.status, 200) << id.Hex();
+    EXPECT_EQ(hit.Header("X-Cache"), "HIT") << id.Hex();
+    EXPECT_EQ(Sha256OfString(hit.body), id);
+  }
+  const std::vector<BlockId> held = StoredBlockIds(node);
+  for (const BlockId& id : purged) {
+    EXPECT_EQ(std::find(held.begin(), held.end(), id), held.end()) << id.Hex();
+  }
+}
 
 TEST_F(CacheNodeTest, AdminApiAnswers401WithoutTheRightBearerTokenAnd200WithIt) {
   auto origin = StartUpstream();
