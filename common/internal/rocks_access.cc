@@ -3,6 +3,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 
+#include <vector>
+
 namespace mei::internal {
 
 Error StorageError(std::string_view what, const rocksdb::Status& status) {
@@ -35,6 +37,16 @@ Result<bool> Contains(const RocksHandle& handle, RocksHandle::Family family,
   auto read = Read(handle, family, key, what);
   if (!read) return read.error();
   return read->has_value();
+}
+
+rocksdb::Status FlushAll(const RocksHandle& handle) {
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  for (std::size_t family = 0; family < RocksHandle::kFamilyCount; ++family) {
+    families.push_back(handle.family(static_cast<RocksHandle::Family>(family)));
+  }
+  rocksdb::FlushOptions flush;
+  flush.allow_write_stall = true;
+  return handle.db().Flush(flush, families);
 }
 
 void PutLe(std::string& out, std::uint64_t value, std::size_t width) {

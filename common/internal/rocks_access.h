@@ -51,6 +51,10 @@ inline std::string_view ViewOf(const rocksdb::Slice& slice) {
 [[nodiscard]] Result<bool> Contains(const RocksHandle& handle, RocksHandle::Family family,
                                     const rocksdb::Slice& key, std::string_view what);
 
+// Flushes the memtables of every family together and waits (write stalls allowed): what they
+// hold is on disk when it returns OK. RocksDB's status otherwise.
+[[nodiscard]] rocksdb::Status FlushAll(const RocksHandle& handle);
+
 // Little-endian fixed-width integers, the encoding of every number the store keeps.
 void PutLe(std::string& out, std::uint64_t value, std::size_t width);
 // REQUIRES: offset + width <= in.size().

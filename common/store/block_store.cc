@@ -162,12 +162,12 @@ Result<bool> BlockStore::PutInline(const BlockId& id, std::span<const std::byte>
   std::lock_guard lock(state_->write_mutex);
   auto admitted = AdmitLocked(id, frame.size());
   if (!admitted || !*admitted) return admitted;
-  return IndexLocked(id, frame, meta);
+  if (auto indexed = IndexLocked(id, frame, meta); !indexed) return indexed.error();
+  return true;
 }
 
 Result<bool> BlockStore::AdmitLocked(const BlockId& id, std::uint64_t size) {
-  auto present = Contains(*db_, RocksHandle::kBlockMeta, SliceOf(id.Binary()),
-                          "the metadata of block " + id.Hex());
+  auto present = Has(id);
   if (!present) return present.error();
   if (*present) return false;
   if (auto room = MakeRoomLocked(size); !room) return room.error();
@@ -195,18 +195,24 @@ Result<bool> BlockStore::PutInSegment(const BlockId& id, std::span<const std::by
     ReleaseLocked(where);
     return synced.error();
   }
+  // The write mutex was let go meanwhile: a concurrent put of the id may have won the race.
+  auto present = Has(id);
+  if (!present || *present) {
+    ReleaseLocked(where);
+    if (!present) return present.error();
+    return false;
+  }
   const std::string value = EncodeSegmentEntry(SegmentFrame{where, header});
-  auto indexed = IndexLocked(id, std::as_bytes(std::span(value)), meta);
-  if (!indexed || !*indexed) ReleaseLocked(where);  // a concurrent put of the id won the race
-  return indexed;
+  if (auto indexed = IndexLocked(id, std::as_bytes(std::span(value)), meta); !indexed) {
+    ReleaseLocked(where);
+    return indexed.error();
+  }
+  return true;
 }
 
-Result<bool> BlockStore::IndexLocked(const BlockId& id, std::span<const std::byte> entry,
+Result<void> BlockStore::IndexLocked(const BlockId& id, std::span<const std::byte> entry,
                                      const BlockMeta& meta) {
   const rocksdb::Slice key = SliceOf(id.Binary());
-  auto present = Contains(*db_, RocksHandle::kBlockMeta, key, "the metadata of block " + id.Hex());
-  if (!present) return present.error();
-  if (*present) return false;
   const std::uint64_t stored_bytes = state_->stored_bytes.load() + meta.stored_size;
   const std::uint64_t block_count = state_->block_count.load() + 1;
   rocksdb::WriteBatch batch;
@@ -220,7 +226,7 @@ Result<bool> BlockStore::IndexLocked(const BlockId& id, std::span<const std::byt
   if (!status.ok()) return WriteError("store block " + id.Hex(), status);
   state_->stored_bytes.store(stored_bytes);
   state_->block_count.store(block_count);
-  return true;
+  return {};
 }
 
 Result<StoredBlock> BlockStore::Get(const BlockId& id) const {
@@ -328,13 +334,7 @@ Result<void> BlockStore::MakeRoomLocked(std::uint64_t size) {
   if (!room->known || room->Fits(size, settings_.min_free_bytes)) return {};
 
   rocksdb::DB& db = db_->db();
-  std::vector<rocksdb::ColumnFamilyHandle*> families;
-  for (std::size_t family = 0; family < RocksHandle::kFamilyCount; ++family) {
-    families.push_back(db_->family(static_cast<RocksHandle::Family>(family)));
-  }
-  rocksdb::FlushOptions flush;
-  flush.allow_write_stall = true;
-  if (const rocksdb::Status status = db.Flush(flush, families); !status.ok()) {
+  if (const rocksdb::Status status = internal::FlushAll(*db_); !status.ok()) {
     return WriteError("flush the memtables to make room", status);
   }
   if (state_->reclaim_pending) {

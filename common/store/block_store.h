@@ -174,9 +174,9 @@ class BlockStore {
   // REQUIRES: the write mutex held. Whether a put of a `size`-byte frame under `id` goes ahead:
   // false when the id is stored already, kStoreFull when it does not fit.
   [[nodiscard]] Result<bool> AdmitLocked(const BlockId& id, std::uint64_t size);
-  // REQUIRES: the write mutex held. Writes `entry` for a new block with its metadata and the
-  // counters; false when the id is stored already.
-  [[nodiscard]] Result<bool> IndexLocked(const BlockId& id, std::span<const std::byte> entry,
+  // REQUIRES: the write mutex held, and `id` not stored. Writes `entry` for the new block with its
+  // metadata and the counters.
+  [[nodiscard]] Result<void> IndexLocked(const BlockId& id, std::span<const std::byte> entry,
                                          const BlockMeta& meta);
   // REQUIRES: the write mutex held. Whether a frame of `size` bytes fits (see "Full disk"),
   // flushing and compacting RocksDB when the estimate says it does not.

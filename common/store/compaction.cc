@@ -12,6 +12,7 @@
 #include "common/internal/rocks_access.h"
 #include "common/internal/rocks_handle.h"
 #include "common/store/block_store.h"
+#include "common/store/segment_frames.h"
 
 namespace mei {
 namespace {
@@ -26,25 +27,6 @@ struct Moved {
   SegmentFrame from;
   FrameLocation to;
 };
-
-// The entries of the frames in `segment`, by a scan of the index (a few dozen bytes per block).
-Result<std::vector<std::pair<BlockId, SegmentFrame>>> FramesIn(const RocksHandle& db,
-                                                               std::uint32_t segment) {
-  std::vector<std::pair<BlockId, SegmentFrame>> frames;
-  const std::unique_ptr<rocksdb::Iterator> it(
-      db.db().NewIterator(rocksdb::ReadOptions(), db.family(RocksHandle::kBlocks)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto id = BlockId::FromBinary(BytesOf(it->key()));
-    if (!id) continue;
-    auto entry = DecodeFrameEntry(*id, BytesOf(it->value()));
-    if (!entry) continue;
-    if (const auto* frame = std::get_if<SegmentFrame>(&*entry)) {
-      if (frame->where.segment == segment) frames.emplace_back(*id, *frame);
-    }
-  }
-  if (!it->status().ok()) return StorageError("list the block index", it->status());
-  return frames;
-}
 
 }  // namespace
 
@@ -81,7 +63,7 @@ Result<std::uint64_t> BlockStore::CompactSegment(std::uint32_t segment) {
   }
   auto held = segments_->Get(segment);
   if (!held) return 0;
-  auto frames = FramesIn(*db_, segment);
+  auto frames = SegmentFrames(*db_, segment);
   if (!frames) return frames.error();
 
   // Copy each live frame to the active segment, verifying it on the way.
@@ -145,13 +127,7 @@ Result<std::uint64_t> BlockStore::CompactSegment(std::uint32_t segment) {
     }
   }
   if (writes.disableWAL && !switched.empty()) {
-    rocksdb::FlushOptions flush;
-    flush.allow_write_stall = true;
-    std::vector<rocksdb::ColumnFamilyHandle*> families;
-    for (std::size_t family = 0; family < RocksHandle::kFamilyCount; ++family) {
-      families.push_back(db_->family(static_cast<RocksHandle::Family>(family)));
-    }
-    if (const rocksdb::Status status = db_->db().Flush(flush, families); !status.ok()) {
+    if (const rocksdb::Status status = internal::FlushAll(*db_); !status.ok()) {
       return WriteError("flush the entries of compacted frames", status);
     }
   }

@@ -15,12 +15,12 @@
 #include "common/internal/rocks_access.h"
 #include "common/internal/rocks_handle.h"
 #include "common/store/block_records.h"
+#include "common/store/segment_frames.h"
 #include "common/store/store_keys.h"
 
 namespace mei {
 namespace {
 
-using internal::BytesOf;
 using internal::Contains;
 using internal::PutLe;
 using internal::Read;
@@ -29,32 +29,7 @@ using internal::StorageError;
 using internal::ViewOf;
 using internal::WriteError;
 
-struct IndexedFrame {
-  BlockId id;
-  SegmentFrame frame;
-};
-
 std::uint64_t EndOf(const FrameLocation& where) { return where.offset + where.length; }
-
-Result<std::vector<IndexedFrame>> SegmentEntries(const RocksHandle& db) {
-  std::vector<IndexedFrame> frames;
-  const std::unique_ptr<rocksdb::Iterator> it(
-      db.db().NewIterator(rocksdb::ReadOptions(), db.family(RocksHandle::kBlocks)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto id = BlockId::FromBinary(BytesOf(it->key()));
-    if (!id) {
-      return Error{Errc::kStorage, "the block index holds a key of " +
-                                       std::to_string(it->key().size()) + " bytes, not an id"};
-    }
-    auto entry = DecodeFrameEntry(*id, BytesOf(it->value()));
-    if (!entry) return entry.error();
-    if (const auto* frame = std::get_if<SegmentFrame>(&*entry)) {
-      frames.push_back(IndexedFrame{*id, *frame});
-    }
-  }
-  if (!it->status().ok()) return StorageError("list the block index", it->status());
-  return frames;
-}
 
 // Whether the frame at `frame.where` parses and carries the header its entry recorded.
 bool FrameVerifies(const SegmentLog& segments, const SegmentFrame& frame) {
@@ -109,7 +84,7 @@ Result<RecoveredSegments> RecoverSegments(RocksHandle& db, SegmentLog& segments,
   if (!clean) return clean.error();
   report.clean = *clean;
 
-  auto frames = SegmentEntries(db);
+  auto frames = SegmentFrames(db);
   if (!frames) return frames.error();
   const std::vector<SegmentLog::SegmentInfo> listed = segments.List();
   std::map<std::uint32_t, std::uint64_t> sizes;
