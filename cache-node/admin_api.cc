@@ -14,6 +14,7 @@
 #include "common/http/admin_reply.h"
 #include "common/http/target.h"
 #include "common/plan.h"
+#include "common/run_blocking.h"
 
 namespace mei::cache_node {
 namespace {
@@ -72,7 +73,7 @@ Result<Selection> SelectBlocks(const Request& request, ManifestCache& manifests)
   const std::string name(model->get_string());
   if (auto valid = ValidateModelName(name); !valid) return valid.error();
   if (auto valid = ValidateRevisionName(revision); !valid) return valid.error();
-  auto manifest = manifests.Get(name, revision);
+  auto manifest = RunBlocking(manifests.Get(name, revision));
   if (!manifest) return manifest.error();
   std::unordered_set<BlockId> seen;
   for (const ManifestFile& file : manifest->files) {

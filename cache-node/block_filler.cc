@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/post.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <exception>
 #include <utility>
@@ -34,36 +36,57 @@ BlockFiller::BlockFiller(BlockStore& blocks, BlockIndex& index, UpstreamHealth& 
       metrics_(metrics),
       order_(std::move(order)),
       options_(std::move(options)),
-      pool_(std::max<std::size_t>(1, options_.concurrency)) {
+      pool_(std::max(1u, options_.threads)) {
   DeclareNodeMetrics(metrics_);
 }
 
 BlockFiller::~BlockFiller() {
+  std::vector<std::shared_ptr<Pending>> dropped;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    for (const BlockId& id : queued_) {
+      dropped.push_back(in_flight_.at(id));
+      in_flight_.erase(id);
+    }
+    queued_.clear();
   }
-  pool_.join();
+  for (const auto& pending : dropped) {
+    pending->Set(Error{Errc::kOverloaded, "the node is shutting down"});
+  }
+  pool_.join();  // the running fills end within their fetch deadlines
 }
 
-Result<std::string> BlockFiller::Fill(const BlockId& id) {
-  std::shared_ptr<Pending> pending;
-  {
-    std::lock_guard lock(mu_);
-    if (auto found = in_flight_.find(id); found != in_flight_.end()) {
-      pending = found->second;
-      metrics_.Add(kCoalescedWaitersTotal, {});
-    } else if (index_.Contains(id)) {
-      return std::string();
-    } else {
-      pending = StartLocked(id);
-    }
+std::shared_ptr<BlockFiller::Pending> BlockFiller::Join(const BlockId& id) {
+  std::lock_guard lock(mu_);
+  if (auto found = in_flight_.find(id); found != in_flight_.end()) {
+    metrics_.Add(kCoalescedWaitersTotal, {});
+    return found->second;
   }
-  return pending->outcome.get();
+  if (index_.Contains(id)) return nullptr;
+  if (stopping_) {
+    auto refused = std::make_shared<Pending>();
+    refused->Set(Error{Errc::kOverloaded, "the node is shutting down"});
+    return refused;
+  }
+  return StartLocked(id);
+}
+
+boost::asio::awaitable<Result<std::string>> BlockFiller::Fill(BlockId id) {
+  const std::shared_ptr<Pending> pending = Join(id);
+  if (!pending) co_return std::string();
+  co_return co_await pending->Wait();
+}
+
+Result<std::string> BlockFiller::FillBlocking(const BlockId& id) {
+  const std::shared_ptr<Pending> pending = Join(id);
+  if (!pending) return std::string();
+  return pending->Get();
 }
 
 void BlockFiller::Prefetch(std::span<const BlockId> ids) {
   std::lock_guard lock(mu_);
+  if (stopping_) return;
   for (const BlockId& id : ids) {
     if (in_flight_.size() >= options_.max_in_flight) return;
     if (in_flight_.contains(id) || index_.Contains(id)) continue;
@@ -79,30 +102,47 @@ std::size_t BlockFiller::in_flight() const {
 std::shared_ptr<BlockFiller::Pending> BlockFiller::StartLocked(const BlockId& id) {
   auto pending = std::make_shared<Pending>();
   in_flight_.emplace(id, pending);
-  boost::asio::post(pool_, [this, id, pending] {
-    // Whatever happens, the entry leaves the table and every waiter wakes: an exception escaping
-    // a pool thread would end the process, and one skipping set_value would hang the waiters.
-    Outcome outcome = Error{Errc::kInternal, "the fill of block " + id.Hex() + " failed"};
-    try {
-      outcome = Run(id);
-    } catch (const std::exception& e) {
-      outcome = Error{Errc::kInternal, "the fill of block " + id.Hex() + " failed: " + e.what()};
-    } catch (...) {
-    }
-    {
-      std::lock_guard lock(mu_);
-      in_flight_.erase(id);
-    }
-    pending->promise.set_value(std::move(outcome));
-  });
+  if (running_ < std::max<std::size_t>(1, options_.concurrency)) {
+    LaunchLocked(id, pending);
+  } else {
+    queued_.push_back(id);
+  }
   return pending;
 }
 
-BlockFiller::Outcome BlockFiller::Run(const BlockId& id) {
+void BlockFiller::LaunchLocked(const BlockId& id, std::shared_ptr<Pending> pending) {
+  ++running_;
+  // A strand per fill: its client's socket and timer complete on any pool thread, one at a time.
+  boost::asio::co_spawn(boost::asio::make_strand(pool_), RunAndFinish(id, std::move(pending)),
+                        boost::asio::detached);
+}
+
+boost::asio::awaitable<void> BlockFiller::RunAndFinish(BlockId id,
+                                                       std::shared_ptr<Pending> pending) {
+  // Whatever happens, the entry leaves the table and every waiter wakes: an exception escaping
+  // the coroutine would be lost with its waiters, and one skipping Set would hang them.
+  std::optional<Outcome> outcome;
+  try {
+    outcome = co_await Run(id);
+  } catch (const std::exception& e) {
+    outcome = Error{Errc::kInternal, "the fill of block " + id.Hex() + " failed: " + e.what()};
+  } catch (...) {
+    outcome = Error{Errc::kInternal, "the fill of block " + id.Hex() + " failed"};
+  }
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return Error{Errc::kOverloaded, "the node is shutting down"};
+    in_flight_.erase(id);
+    --running_;
+    if (!stopping_ && !queued_.empty()) {
+      const BlockId next = queued_.front();
+      queued_.pop_front();
+      LaunchLocked(next, in_flight_.at(next));
+    }
   }
+  pending->Set(std::move(*outcome));
+}
+
+boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id) {
   const auto started = std::chrono::steady_clock::now();
   // What to answer when every upstream fails: a real failure outranks "not found", so that a
   // client is told 502/504 rather than a 404 that is only true of the upstreams that answered.
@@ -112,7 +152,8 @@ BlockFiller::Outcome BlockFiller::Run(const BlockId& id) {
   peer_fetch.only_if_cached = true;  // a peer answers from its store, never fills from its own
   for (const Upstream& upstream : upstreams) {
     const bool peer = upstream.name.starts_with("peer:");
-    auto frame = FetchBlockFrame(upstream, id, peer ? peer_fetch : options_.fetch);
+    const http::FetchContext& context = peer ? peer_fetch : options_.fetch;
+    auto frame = co_await http::FetchBlockFrameAsync(upstream, id, context);
     if (!frame) {
       const Errc code = frame.error().code;
       metrics_.Add(kUpstreamFetchesTotal,
@@ -136,19 +177,19 @@ BlockFiller::Outcome BlockFiller::Run(const BlockId& id) {
                  static_cast<double>(frame->size()));
     if (auto stored = Store(id, *frame); !stored) {
       metrics_.Add(kFillFailuresTotal, {{"code", std::string(CodeOf(stored.error().code))}});
-      return stored.error();
+      co_return stored.error();
     }
     metrics_.Observe(
         kFillSeconds, {{"upstream", upstream.name}},
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    return upstream.name;
+    co_return upstream.name;
   }
   if (!failure) failure = Error{Errc::kUpstreamFailed, "the node has no upstream to fill from"};
   if (failure->code == Errc::kBlockNotFound) {
     failure->message = fmt::format("no upstream has block {}", id.Hex());
   }
   metrics_.Add(kFillFailuresTotal, {{"code", std::string(CodeOf(failure->code))}});
-  return *failure;
+  co_return *failure;
 }
 
 Result<void> BlockFiller::Store(const BlockId& id, const std::vector<std::byte>& frame) {

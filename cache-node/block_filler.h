@@ -1,12 +1,19 @@
 // BlockFiller: fills a cache node's missing blocks from its upstreams, one fetch per block however
 // many ask for it (docs/ARCHITECTURE.md, "Cache node internals").
 //
-// Coalescing: the first request for a missing block starts a fill on the filler's own threads and
-// records it in a table of fills under way; later requests for the same block find it there and
-// wait for the same outcome. A waiter that goes away (its client disconnected) does not cancel the
-// fill, so the block is stored for the next request; a failed fill wakes every waiter with the
-// error. The entry leaves the table only after the block is stored and indexed, so a request that
-// arrives afterwards finds the block in the store.
+// Coalescing: the first request for a missing block starts a fill and records it in a table of
+// fills under way; later requests for the same block find it there and wait for the same outcome.
+// A waiter that goes away (its client disconnected) does not cancel the fill, so the block is
+// stored for the next request; a failed fill wakes every waiter with the error. The entry leaves
+// the table only after the block is stored and indexed, so a request that arrives afterwards finds
+// the block in the store.
+//
+// Nothing waits on a thread: a fill is a coroutine whose upstream requests run on Asio
+// (http::FetchBlockFrameAsync: kept-alive connections per upstream, deadlines per step), and a
+// request that waits for a fill is a coroutine suspended on its outcome (OneShot). At most
+// `concurrency` fills run at once (each one upstream request in flight); more are queued in the
+// order they were asked for. The filler's few threads only verify answers (SHA-256) and write
+// them to the store.
 //
 // A fill tries the upstreams in the order the node gives for the block (the peers the plan says
 // hold it, then the parent). Each answer is verified (common/http/data_plane_client.h: decodes
@@ -15,10 +22,11 @@
 // written.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstddef>
+#include <deque>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -31,13 +39,15 @@
 #include "common/block_id.h"
 #include "common/errc.h"
 #include "common/metrics.h"
+#include "common/one_shot.h"
 #include "common/store.h"
 
 namespace mei::cache_node {
 
 struct FillOptions {
-  std::size_t concurrency = 8;     // fills running at once
+  std::size_t concurrency = 64;    // fills running at once (upstream requests in flight)
   std::size_t max_in_flight = 64;  // read-ahead hints beyond this many fills under way are dropped
+  unsigned threads = 2;            // verify answers and write them to the store
   FetchContext fetch;              // client id and timeouts for upstream requests
 };
 
@@ -55,12 +65,16 @@ class BlockFiller {
   BlockFiller(const BlockFiller&) = delete;
   BlockFiller& operator=(const BlockFiller&) = delete;
 
-  // Blocks until `id` is stored: filled now, or by a fill already under way. Returns the upstream
-  // that filled it, or "" at once when the index already has the block (the caller's read may
-  // have missed it: BlockIndex::Reconcile settles which is true). Errors: kBlockNotFound when no
-  // upstream has it, kUpstreamFailed / kUpstreamTimeout when upstreams failed (the last failure's),
-  // kStoreFull when no room can be made. Thread-safe.
-  [[nodiscard]] Result<std::string> Fill(const BlockId& id);
+  // Suspends the calling coroutine until `id` is stored: filled now, or by a fill already under
+  // way. Returns the upstream that filled it, or "" at once when the index already has the block
+  // (the caller's read may have missed it: BlockIndex::Reconcile settles which is true). Errors:
+  // kBlockNotFound when no upstream has it, kUpstreamFailed / kUpstreamTimeout when upstreams
+  // failed (the last failure's), kStoreFull when no room can be made, kOverloaded once the filler
+  // is shutting down. Thread-safe.
+  [[nodiscard]] boost::asio::awaitable<Result<std::string>> Fill(BlockId id);
+
+  // Fill for a plain thread (the prefetcher's), which it blocks. Thread-safe.
+  [[nodiscard]] Result<std::string> FillBlocking(const BlockId& id);
 
   // Starts fills for those of `ids` that are neither stored nor being filled, without waiting,
   // while fewer than max_in_flight fills are under way (the rest of the hint is dropped: the
@@ -72,14 +86,18 @@ class BlockFiller {
 
  private:
   using Outcome = Result<std::string>;
-  struct Pending {
-    std::promise<Outcome> promise;
-    std::shared_future<Outcome> outcome = promise.get_future().share();
-  };
+  using Pending = OneShot<Outcome>;
 
-  // Adds a fill for `id` to the table and queues it. REQUIRES: mu_ held, id not in the table.
+  // The fill of `id` under way (a new one when there is none), or null when the index has the
+  // block. Counts a coalesced waiter.
+  std::shared_ptr<Pending> Join(const BlockId& id);
+  // Adds a fill for `id` to the table and starts or queues it. REQUIRES: mu_ held, id not in the
+  // table.
   std::shared_ptr<Pending> StartLocked(const BlockId& id);
-  Outcome Run(const BlockId& id);
+  // Runs the fill of `id` on a strand of the pool. REQUIRES: mu_ held.
+  void LaunchLocked(const BlockId& id, std::shared_ptr<Pending> pending);
+  boost::asio::awaitable<void> RunAndFinish(BlockId id, std::shared_ptr<Pending> pending);
+  boost::asio::awaitable<Outcome> Run(BlockId id);
   // Stores a verified frame: makes room, writes, indexes.
   Result<void> Store(const BlockId& id, const std::vector<std::byte>& frame);
 
@@ -91,7 +109,9 @@ class BlockFiller {
   const FillOptions options_;
 
   mutable std::mutex mu_;
-  std::unordered_map<BlockId, std::shared_ptr<Pending>> in_flight_;
+  std::unordered_map<BlockId, std::shared_ptr<Pending>> in_flight_;  // running and queued
+  std::deque<BlockId> queued_;  // fills in in_flight_ waiting for one of `concurrency` slots
+  std::size_t running_ = 0;
   bool stopping_ = false;
   boost::asio::thread_pool pool_;  // last: joined first
 };

@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
@@ -73,7 +74,9 @@ int main(int argc, char** argv) {
   bool check_config = false;
   options.data_server.listen = "127.0.0.1:8090";
   options.admin_server.listen = "127.0.0.1:9090";
-  options.data_server.worker_threads = 32;  // a worker waits while its block is filled
+  // Workers decode and read the store; a request waiting for a fill holds none (a suspended
+  // coroutine), so one per core is enough however many misses are in flight.
+  options.data_server.worker_threads = std::max(2u, std::thread::hardware_concurrency());
 
   app.add_option("--store", options.store_dir, "Store directory (created if missing)")
       ->envname("MEI_STORE")
@@ -126,7 +129,8 @@ int main(int argc, char** argv) {
                  "at most 1 hour")
       ->envname("MEI_HEALTH_INTERVAL_MS")
       ->capture_default_str();
-  app.add_option("--fill-concurrency", options.fill_concurrency, "Block fills at once")
+  app.add_option("--fill-concurrency", options.fill_concurrency,
+                 "Block fills at once (upstream requests in flight; more wait in a queue)")
       ->envname("MEI_FILL_CONCURRENCY")
       ->capture_default_str();
   app.add_option("--prefetch-rate", prefetch_rate, "Prefetch bytes per second (0: unlimited)")
@@ -144,7 +148,8 @@ int main(int argc, char** argv) {
       ->envname("MEI_IO_THREADS")
       ->capture_default_str();
   app.add_option("--workers", options.data_server.worker_threads,
-                 "Threads for request handling and block reads")
+                 "Threads for request handling, block reads and decoding (default: one per "
+                 "core; requests waiting for a fill hold none)")
       ->envname("MEI_WORKERS")
       ->capture_default_str();
   app.add_option("--max-connections", options.data_server.max_connections,

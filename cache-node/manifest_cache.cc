@@ -17,34 +17,35 @@ ManifestCache::ManifestCache(ManifestStore& store, Upstream parent, FetchContext
                    "from the parent, or stale because the parent could not be reached.");
 }
 
-Result<Manifest> ManifestCache::Get(std::string_view model, std::string_view revision) {
-  const std::string key = std::string(model) + '@' + std::string(revision);
+boost::asio::awaitable<Result<Manifest>> ManifestCache::Get(std::string model,
+                                                            std::string revision) {
+  const std::string key = model + '@' + revision;
   if (IsCommitHex(revision) || Fresh(key)) {
     auto held = store_.Get(model, revision);
     if (held) {
       metrics_.Add(kManifestLookupsTotal, {{"state", "fresh"}});
-      return held;
+      co_return held;
     }
     if (held.error().code != Errc::kModelNotFound && held.error().code != Errc::kRevisionNotFound) {
-      return held.error();
+      co_return held.error();
     }
   }
 
-  auto fetched = FetchManifest(parent_, model, revision, fetch_);
+  auto fetched = co_await http::FetchManifestAsync(parent_, model, revision, fetch_);
   if (fetched) {
     health_.Record(parent_.name, {});
-    if (auto put = store_.Put(*fetched); !put) return put.error();
+    if (auto put = store_.Put(*fetched); !put) co_return put.error();
     if (!IsCommitHex(revision)) {
       std::lock_guard lock(mu_);
       fetched_[key] = std::chrono::steady_clock::now();
     }
     metrics_.Add(kManifestLookupsTotal, {{"state", "fetched"}});
-    return fetched;
+    co_return fetched;
   }
   const Errc code = fetched.error().code;
   if (code == Errc::kModelNotFound || code == Errc::kRevisionNotFound) {
     health_.Record(parent_.name, {});
-    return fetched.error();
+    co_return fetched.error();
   }
   health_.Record(parent_.name, fetched.error());
   // A manifest that does not check out is the parent failing (an error page served as 200, say):
@@ -52,19 +53,20 @@ Result<Manifest> ManifestCache::Get(std::string_view model, std::string_view rev
   Error failure = fetched.error();
   if (code == Errc::kBadManifest) failure.code = Errc::kUpstreamFailed;
   if (failure.code != Errc::kUpstreamFailed && failure.code != Errc::kUpstreamTimeout) {
-    return failure;
+    co_return failure;
   }
   auto stale = store_.Get(model, revision);
-  if (!stale) return failure;
+  if (!stale) co_return failure;
   metrics_.Add(kManifestLookupsTotal, {{"state", "stale"}});
-  return stale;
+  co_return stale;
 }
 
-Result<std::vector<ManifestStore::RevisionEntry>> ManifestCache::List() const {
-  auto listed = FetchModelList(parent_, fetch_);
+boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> ManifestCache::List()
+    const {
+  auto listed = co_await http::FetchModelListAsync(parent_, fetch_);
   health_.Record(parent_.name, listed ? Result<void>{} : Result<void>{listed.error()});
-  if (listed) return listed;
-  return store_.List();
+  if (listed) co_return listed;
+  co_return store_.List();
 }
 
 bool ManifestCache::Fresh(const std::string& key) const {

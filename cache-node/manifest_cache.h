@@ -7,6 +7,7 @@
 // stale until fetched again. Thread-safe.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -36,11 +37,14 @@ class ManifestCache {
   // parent says is not found (kModelNotFound, kRevisionNotFound); the parent's failure
   // (kUpstreamFailed, kUpstreamTimeout) when nothing is held for the name, also when the manifest
   // the parent sent does not check out (a stale one held for the name is served instead).
-  [[nodiscard]] Result<Manifest> Get(std::string_view model, std::string_view revision);
+  // A coroutine: a fetch from the parent suspends it and holds no thread.
+  [[nodiscard]] boost::asio::awaitable<Result<Manifest>> Get(std::string model,
+                                                             std::string revision);
 
   // What the parent knows (revision names with their commits), sorted, as a device asking the
-  // origin would see it; what the node holds when the parent cannot be reached.
-  [[nodiscard]] Result<std::vector<ManifestStore::RevisionEntry>> List() const;
+  // origin would see it; what the node holds when the parent cannot be reached. A coroutine.
+  [[nodiscard]] boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> List()
+      const;
 
  private:
   // True when model@revision was fetched within the TTL.

@@ -33,7 +33,7 @@ struct NodeOptions {
   // For one upstream request (a block, a manifest): no wait for the next bytes, and no whole
   // request, may take longer, so a parent that trickles a block fails as one that stalls does.
   std::chrono::milliseconds upstream_timeout{30'000};
-  std::size_t fill_concurrency = 8;
+  std::size_t fill_concurrency = 64;                 // upstream requests in flight for fills
   std::uint64_t prefetch_rate_bytes_per_second = 0;  // 0: unlimited
   std::filesystem::path access_log_dir;              // empty: <store_dir>/logs
   AccessLogOptions access_log;

@@ -15,12 +15,14 @@ NodeContent::NodeContent(BlockStore& blocks, BlockIndex& index, BlockFiller& fil
       ready_(std::move(ready)),
       on_miss_(std::move(on_miss)) {}
 
-Result<std::vector<ManifestStore::RevisionEntry>> NodeContent::ListRevisions() {
-  return manifests_.List();
+boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>>
+NodeContent::ListRevisions() {
+  co_return co_await manifests_.List();
 }
 
-Result<Manifest> NodeContent::GetManifest(std::string_view model, std::string_view revision) {
-  return manifests_.Get(model, revision);
+boost::asio::awaitable<Result<Manifest>> NodeContent::GetManifest(std::string model,
+                                                                  std::string revision) {
+  co_return co_await manifests_.Get(std::move(model), std::move(revision));
 }
 
 namespace {
@@ -44,7 +46,7 @@ Result<StoredBlock> ReadStored(const BlockStore& blocks, const BlockId& id) {
 
 }  // namespace
 
-Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
+boost::asio::awaitable<Result<StoredBlock>> NodeContent::GetBlock(BlockId id) {
   // Read, fill, read again. A fill that answers "already held" (the index has the block) makes
   // the index agree with the store: when a concurrent fill or a read-ahead stored the block
   // after this request's read missed, the next read finds it; when the index outlived a deletion,
@@ -60,27 +62,27 @@ Result<StoredBlock> NodeContent::GetBlock(const BlockId& id) {
     if (stored) {
       // Stored but not indexed (a purge raced a fill): index it, or it could never be evicted.
       if (!index_.Touched(id)) {
-        if (auto reconciled = index_.Reconcile(id); !reconciled) return reconciled.error();
+        if (auto reconciled = index_.Reconcile(id); !reconciled) co_return reconciled.error();
       }
-      return stored;
+      co_return stored;
     }
     if (stored.error().code == Errc::kBadFrame) {
-      if (auto dropped = index_.Delete(id); !dropped) return dropped.error();
+      if (auto dropped = index_.Delete(id); !dropped) co_return dropped.error();
       last = stored.error();
     } else if (stored.error().code != Errc::kBlockNotFound) {
-      return stored.error();
+      co_return stored.error();
     }
     if (round + 1 == kReads) break;
     if (on_miss_) on_miss_(id);
-    auto filled = filler_.Fill(id);
-    if (!filled) return filled.error();
+    auto filled = co_await filler_.Fill(id);
+    if (!filled) co_return filled.error();
     if (filled->empty()) {
-      if (auto reconciled = index_.Reconcile(id); !reconciled) return reconciled.error();
+      if (auto reconciled = index_.Reconcile(id); !reconciled) co_return reconciled.error();
     } else {
       last = evicted;
     }
   }
-  return last;
+  co_return last;
 }
 
 std::optional<StoredBlock> NodeContent::TryGetBlock(const BlockId& id) {

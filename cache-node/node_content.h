@@ -35,13 +35,15 @@ class NodeContent final : public ContentSource {
   NodeContent(BlockStore& blocks, BlockIndex& index, BlockFiller& filler, ManifestCache& manifests,
               FirstUpstream first_upstream, ReadyCheck ready, MissHook on_miss = {});
 
-  Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override;
-  Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override;
-  // A hit counts towards the block's recency and hits; a miss waits for the fill. A stored frame
-  // that fails its checksum (damaged at rest), or that is gone while its metadata stayed, is
-  // dropped and filled again. Whatever the interleaving with other fills, a block this returns
-  // is indexed (counted against capacity, evictable).
-  Result<StoredBlock> GetBlock(const BlockId& id) override;
+  boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> ListRevisions()
+      override;
+  boost::asio::awaitable<Result<Manifest>> GetManifest(std::string model,
+                                                       std::string revision) override;
+  // A hit counts towards the block's recency and hits; a miss suspends until the fill is done. A
+  // stored frame that fails its checksum (damaged at rest), or that is gone while its metadata
+  // stayed, is dropped and filled again. Whatever the interleaving with other fills, a block this
+  // returns is indexed (counted against capacity, evictable).
+  boost::asio::awaitable<Result<StoredBlock>> GetBlock(BlockId id) override;
   // A block the store and the index both hold (a hit), touched in the index; else nullopt.
   std::optional<StoredBlock> TryGetBlock(const BlockId& id) override;
   Result<void> Ready() override;

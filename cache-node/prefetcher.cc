@@ -4,6 +4,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/run_blocking.h"
+
 namespace mei::cache_node {
 namespace {
 
@@ -100,7 +102,7 @@ void Prefetcher::RunJob(std::size_t index) {
     jobs_[index].state = std::move(state);
     jobs_[index].error = std::move(error);
   };
-  auto manifest = manifests_.Get(model, revision);
+  auto manifest = RunBlocking(manifests_.Get(model, revision));
   if (!manifest) return finish("failed", manifest.error().message);
 
   // Each distinct block once, in file order (a file's blocks are then held front to back).
@@ -128,7 +130,7 @@ void Prefetcher::RunJob(std::size_t index) {
       }
     }
     if (!index_.Contains(block->id)) {
-      auto filled = filler_.Fill(block->id);
+      auto filled = filler_.FillBlocking(block->id);
       if (!filled) return finish("failed", filled.error().message);
       if (!filled->empty()) fetched_bytes += block->size;
     }

@@ -2,6 +2,12 @@
 # (after Abseil's absl_cc_library / absl_cc_test).
 
 set(MEI_WARNINGS -Wall -Wextra -Wpedantic)
+# GCC 12 takes the sized operator delete of Asio's coroutine frames (awaitable_frame_base) for a
+# mismatch with their operator new, which it cannot see through the coroutine's allocation
+# (a false positive).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND MEI_WARNINGS -Wno-mismatched-new-delete)
+endif()
 if(MEI_WERROR)
   list(APPEND MEI_WARNINGS -Werror)
 endif()

@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -507,17 +508,31 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   return parsed;
 }
 
+namespace {
+
+net::awaitable<Result<ClientResponse>> FetchOnStrand(ClientRequest request, ClientOptions options) {
+  Result<HttpUrl> url = ParseHttpUrl(request.url);
+  if (!url) co_return url.error();
+  if (std::optional<Error> invalid = CheckRequest(request)) co_return *invalid;
+  std::optional<Clock::time_point> deadline;
+  if (options.deadline.count() > 0) deadline = Clock::now() + options.deadline;
+  std::optional<Result<ClientResponse>> outcome;
+  try {
+    outcome = co_await Run(Target{request, *url, options, deadline});
+  } catch (const std::exception& e) {
+    outcome = Error{Errc::kInternal,
+                    fmt::format("{} {} failed: {}", request.method, request.url, e.what())};
+  }
+  co_return std::move(*outcome);
+}
+
+}  // namespace
+
 Result<ClientResponse> Fetch(const ClientRequest& request, const ClientOptions& options) {
   try {
-    Result<HttpUrl> url = ParseHttpUrl(request.url);
-    if (!url) return url.error();
-    if (std::optional<Error> invalid = CheckRequest(request)) return *invalid;
-
     net::io_context io(1);
     std::optional<Result<ClientResponse>> outcome;
-    std::optional<Clock::time_point> deadline;
-    if (options.deadline.count() > 0) deadline = Clock::now() + options.deadline;
-    net::co_spawn(io, Run(Target{request, *url, options, deadline}),
+    net::co_spawn(io, FetchOnStrand(request, options),
                   [&](std::exception_ptr exception, Result<ClientResponse> result) {
                     if (exception) std::rethrow_exception(exception);  // out of io.run()
                     outcome = std::move(result);
@@ -534,6 +549,15 @@ Result<ClientResponse> Fetch(const ClientRequest& request, const ClientOptions& 
   } catch (...) {
     return Error{Errc::kInternal, fmt::format("{} {} failed", request.method, request.url)};
   }
+}
+
+net::awaitable<Result<ClientResponse>> FetchAsync(ClientRequest request, ClientOptions options) {
+  // The stream's socket and timer complete one at a time on a strand, whatever the caller's
+  // executor (a server's multi-threaded worker pool, say).
+  const auto executor = co_await net::this_coro::executor;
+  co_return co_await net::co_spawn(net::make_strand(executor),
+                                   FetchOnStrand(std::move(request), std::move(options)),
+                                   net::use_awaitable);
 }
 
 }  // namespace mei::http

@@ -18,6 +18,7 @@
 // connection when the method is idempotent (RFC 9110 section 9.2.2), and fails otherwise.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -73,6 +74,12 @@ struct ClientResponse {
 // the method and URL and says what happened, in one sentence. Never throws.
 [[nodiscard]] Result<ClientResponse> Fetch(const ClientRequest& request,
                                            const ClientOptions& options = {});
+
+// Fetch as a coroutine: the exchange runs on a strand of the caller's executor and the caller's
+// thread is free while it waits on the network, so a few threads carry any number of fetches.
+// Same semantics, errors and connection pool as Fetch. Never throws.
+[[nodiscard]] boost::asio::awaitable<Result<ClientResponse>> FetchAsync(ClientRequest request,
+                                                                        ClientOptions options = {});
 
 // An http:// URL taken apart.
 struct HttpUrl {

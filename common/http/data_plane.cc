@@ -16,15 +16,19 @@
 
 namespace mei {
 
-Result<std::vector<ManifestStore::RevisionEntry>> StoreContent::ListRevisions() {
-  return store_.manifests->List();
+boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>>
+StoreContent::ListRevisions() {
+  co_return store_.manifests->List();
 }
 
-Result<Manifest> StoreContent::GetManifest(std::string_view model, std::string_view revision) {
-  return store_.manifests->Get(model, revision);
+boost::asio::awaitable<Result<Manifest>> StoreContent::GetManifest(std::string model,
+                                                                   std::string revision) {
+  co_return store_.manifests->Get(model, revision);
 }
 
-Result<StoredBlock> StoreContent::GetBlock(const BlockId& id) { return store_.blocks->Get(id); }
+boost::asio::awaitable<Result<StoredBlock>> StoreContent::GetBlock(BlockId id) {
+  co_return store_.blocks->Get(id);
+}
 
 std::optional<StoredBlock> StoreContent::TryGetBlock(const BlockId& id) {
   auto block = store_.blocks->Get(id);
@@ -42,6 +46,7 @@ Result<void> StoreContent::Ready() { return CheckReadable(store_); }
 namespace {
 
 namespace json = boost::json;
+namespace net = boost::asio;
 using http::ByteRange;
 using http::Reply;
 using http::Request;
@@ -193,28 +198,28 @@ class Router {
          const Request& request)
       : content_(content), live_(live), metrics_(metrics), request_(request) {}
 
-  Reply Route() {
+  net::awaitable<Reply> Route() {
     auto target = http::ParseTarget(request_.target);
-    if (!target) return ErrorReply(target.error(), "other");
+    if (!target) co_return ErrorReply(target.error(), "other");
     target_ = std::move(*target);
     const std::vector<std::string>& s = target_.segments;
-    if (s.size() == 1 && s[0] == "healthz") return Health();
-    if (s.size() == 1 && s[0] == "readyz") return Readiness();
-    if (s.size() == 1 && s[0] == "metrics") return Metrics();
-    if (s.size() == 2 && s[0] == "v1" && s[1] == "models") return Models();
+    if (s.size() == 1 && s[0] == "healthz") co_return Health();
+    if (s.size() == 1 && s[0] == "readyz") co_return Readiness();
+    if (s.size() == 1 && s[0] == "metrics") co_return Metrics();
+    if (s.size() == 2 && s[0] == "v1" && s[1] == "models") co_return co_await Models();
     if (s.size() == 7 && s[0] == "v1" && s[1] == "models" && s[4] == "revisions" &&
         s[6] == "manifest") {
-      return ManifestOf(s[2], s[3], s[5]);
+      co_return co_await ManifestOf(s[2], s[3], s[5]);
     }
-    if (s.size() == 3 && s[0] == "v1" && s[1] == "blocks") return Block(s[2]);
+    if (s.size() == 3 && s[0] == "v1" && s[1] == "blocks") co_return co_await Block(s[2]);
     if (s.size() >= 4 && s[0] == "api" && s[1] == "models") {
-      if (s.size() == 4) return ModelInfo(s[2], s[3], "main");
-      if (s.size() == 6 && s[4] == "revision") return ModelInfo(s[2], s[3], s[5]);
-      if (s.size() >= 6 && s[4] == "tree") return Tree(s[2], s[3], s[5]);
-      if (s.size() == 6 && s[4] == "paths-info") return PathsInfo(s[2], s[3], s[5]);
+      if (s.size() == 4) co_return co_await ModelInfo(s[2], s[3], "main");
+      if (s.size() == 6 && s[4] == "revision") co_return co_await ModelInfo(s[2], s[3], s[5]);
+      if (s.size() >= 6 && s[4] == "tree") co_return co_await Tree(s[2], s[3], s[5]);
+      if (s.size() == 6 && s[4] == "paths-info") co_return co_await PathsInfo(s[2], s[3], s[5]);
     }
-    if (s.size() >= 5 && s[2] == "resolve") return Resolve(s[0], s[1], s[3]);
-    return NoSuchRoute(request_);
+    if (s.size() >= 5 && s[2] == "resolve") co_return co_await Resolve(s[0], s[1], s[3]);
+    co_return NoSuchRoute(request_);
   }
 
  private:
@@ -244,10 +249,10 @@ class Router {
     return reply;
   }
 
-  Reply Models() {
-    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, "models");
-    auto revisions = content_.ListRevisions();
-    if (!revisions) return ErrorReply(revisions.error(), "models");
+  net::awaitable<Reply> Models() {
+    if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, "models");
+    auto revisions = co_await content_.ListRevisions();
+    if (!revisions) co_return ErrorReply(revisions.error(), "models");
     // Entries come sorted by model, so each model's revisions are adjacent.
     json::array models;
     json::array* revisions_of_model = nullptr;
@@ -262,43 +267,44 @@ class Router {
     }
     Reply reply = Reply::Json(200, json::serialize(json::object{{"models", std::move(models)}}));
     reply.route = "models";
-    return reply;
+    co_return reply;
   }
 
   // The manifest of {org}/{name} at a revision segment; kBadModelName or kBadRequest for
   // segments that do not validate, else what the content source says.
-  Result<Manifest> FindManifest(const std::string& org, const std::string& name,
-                                const std::string& revision_segment, Api api) {
+  net::awaitable<Result<Manifest>> FindManifest(const std::string& org, const std::string& name,
+                                                const std::string& revision_segment, Api api) {
     auto model = ModelOf(org, name);
-    if (!model) return model.error();
+    if (!model) co_return model.error();
     auto revision = RevisionOf(revision_segment, api);
-    if (!revision) return revision.error();
-    return content_.GetManifest(*model, *revision);
+    if (!revision) co_return revision.error();
+    co_return co_await content_.GetManifest(std::move(*model), std::move(*revision));
   }
 
-  Reply ManifestOf(const std::string& org, const std::string& name, const std::string& rev) {
+  net::awaitable<Reply> ManifestOf(const std::string& org, const std::string& name,
+                                   const std::string& rev) {
     constexpr std::string_view kRoute = "manifest";
-    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
-    auto manifest = FindManifest(org, name, rev, Api::kMei);
-    if (!manifest) return ErrorReply(manifest.error(), kRoute);
+    if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, kRoute);
+    auto manifest = co_await FindManifest(org, name, rev, Api::kMei);
+    if (!manifest) co_return ErrorReply(manifest.error(), kRoute);
     std::string etag = Quoted(manifest->commit.Hex());
     const std::string_view cache_control = CacheControlFor(*manifest, rev);
-    if (RequestMatchesEtag(request_, etag)) return NotModified(etag, cache_control, kRoute);
+    if (RequestMatchesEtag(request_, etag)) co_return NotModified(etag, cache_control, kRoute);
     Reply reply = Reply::Json(200, ToJson(*manifest));
     reply.route = std::string(kRoute);
     reply.With("ETag", std::move(etag)).With("Cache-Control", std::string(cache_control));
     NoteManifest(*manifest, rev, reply);
-    return reply;
+    co_return reply;
   }
 
   // A block's raw bytes through AnswerRepresentation (ranges, 304, 416), unless the client
   // asked, without a Range, for the coding the block is stored in: then the stored payload goes
   // out as is, with Content-Encoding, and nothing is decoded.
-  Reply Block(const std::string& id_segment) {
+  net::awaitable<Reply> Block(const std::string& id_segment) {
     constexpr std::string_view kRoute = "blocks";
-    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, kRoute);
     auto id = BlockId::FromHex(id_segment);
-    if (!id) return ErrorReply(id.error(), kRoute);
+    if (!id) co_return ErrorReply(id.error(), kRoute);
     Reply cache_state;  // looked up before GetBlock, which fills what a cache lacks
     NoteCacheState(content_, std::span<const BlockId>(&*id, 1), cache_state);
     if (OnlyIfCached(request_)) {
@@ -311,15 +317,15 @@ class Router {
         reply.facts = std::move(cache_state.facts);
         reply.facts.cache.clear();  // nothing was served: neither a hit nor a miss of a client
         reply.facts.block = id_segment;
-        return reply;
+        co_return reply;
       }
     }
-    auto live = live_.Get(content_, *id);
+    auto live = co_await live_.Get(content_, *id);
     if (!live) {
       Reply reply = ErrorReply(live.error(), kRoute);
       reply.facts = std::move(cache_state.facts);
       reply.facts.block = id_segment;
-      return reply;
+      co_return reply;
     }
     std::shared_ptr<http::internal::SharedBlock> block = std::move(*live);
     const std::string etag = Quoted(id_segment);
@@ -360,26 +366,27 @@ class Router {
     reply.route = std::string(kRoute);
     reply.facts = std::move(cache_state.facts);
     reply.facts.block = id_segment;
-    return reply;
+    co_return reply;
   }
 
   // A whole file, Hugging Face Hub compatible (huggingface_hub reads X-Repo-Commit and the
   // X-Linked-* headers from a HEAD request before downloading).
-  Reply Resolve(const std::string& org, const std::string& name, const std::string& rev) {
+  net::awaitable<Reply> Resolve(const std::string& org, const std::string& name,
+                                const std::string& rev) {
     constexpr std::string_view kRoute = "resolve";
-    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, kRoute);
     auto path = FilePathOf(target_.segments, 4, /*allow_encoded_slash=*/false);
-    if (!path) return ErrorReply(path.error(), kRoute, Api::kHub);
-    auto found = FindManifest(org, name, rev, Api::kHub);
-    if (!found) return ErrorReply(found.error(), kRoute, Api::kHub);
+    if (!path) co_return ErrorReply(path.error(), kRoute, Api::kHub);
+    auto found = co_await FindManifest(org, name, rev, Api::kHub);
+    if (!found) co_return ErrorReply(found.error(), kRoute, Api::kHub);
     auto manifest = std::make_shared<const Manifest>(std::move(*found));
     const auto file =
         std::lower_bound(manifest->files.begin(), manifest->files.end(), *path,
                          [](const ManifestFile& f, const std::string& p) { return f.path < p; });
     if (file == manifest->files.end() || file->path != *path) {
-      return ErrorReply({Errc::kFileNotFound, "no file \"" + *path + "\" in " + manifest->model +
-                                                  " at " + manifest->revision},
-                        kRoute, Api::kHub);
+      co_return ErrorReply({Errc::kFileNotFound, "no file \"" + *path + "\" in " + manifest->model +
+                                                     " at " + manifest->revision},
+                           kRoute, Api::kHub);
     }
     std::shared_ptr<const ManifestFile> shared_file(manifest, &*file);
 
@@ -404,46 +411,49 @@ class Router {
     NoteCacheState(content_, ids, reply);
     NoteManifest(*manifest, rev, reply);
     reply.facts.path = *path;
-    return reply;
+    co_return reply;
   }
 
-  Reply ModelInfo(const std::string& org, const std::string& name, const std::string& rev) {
+  net::awaitable<Reply> ModelInfo(const std::string& org, const std::string& name,
+                                  const std::string& rev) {
     constexpr std::string_view kRoute = "hub_api";
-    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
-    auto manifest = FindManifest(org, name, rev, Api::kHub);
-    if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
+    if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, kRoute);
+    auto manifest = co_await FindManifest(org, name, rev, Api::kHub);
+    if (!manifest) co_return ErrorReply(manifest.error(), kRoute, Api::kHub);
     Reply reply = Reply::Json(200, http::internal::ModelInfoJson(*manifest));
     reply.route = std::string(kRoute);
     NoteManifest(*manifest, rev, reply);
-    return reply;
+    co_return reply;
   }
 
-  Reply Tree(const std::string& org, const std::string& name, const std::string& rev) {
+  net::awaitable<Reply> Tree(const std::string& org, const std::string& name,
+                             const std::string& rev) {
     constexpr std::string_view kRoute = "hub_api";
-    if (!IsGetOrHead(request_)) return MethodNotAllowed(request_, kRoute);
+    if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, kRoute);
     std::string directory;
     if (target_.segments.size() > 6) {
       auto path = FilePathOf(target_.segments, 6, /*allow_encoded_slash=*/true);
-      if (!path) return ErrorReply(path.error(), kRoute, Api::kHub);
+      if (!path) co_return ErrorReply(path.error(), kRoute, Api::kHub);
       directory = std::move(*path);
     }
-    auto manifest = FindManifest(org, name, rev, Api::kHub);
-    if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
+    auto manifest = co_await FindManifest(org, name, rev, Api::kHub);
+    if (!manifest) co_return ErrorReply(manifest.error(), kRoute, Api::kHub);
     const auto recursive = http::QueryValue(target_.query, "recursive");
     auto tree =
         http::internal::TreeJson(*manifest, directory, recursive && http::IsTrueFlag(*recursive));
-    if (!tree) return ErrorReply(tree.error(), kRoute, Api::kHub);
+    if (!tree) co_return ErrorReply(tree.error(), kRoute, Api::kHub);
     Reply reply = Reply::Json(200, std::move(*tree));
     reply.route = std::string(kRoute);
-    return reply;
+    co_return reply;
   }
 
   // POST /api/models/{org}/{name}/paths-info/{rev} with {"paths": [...], "expand": bool} as JSON
   // (@huggingface/hub) or as a form (huggingface_hub): what the JS client asks before it
   // downloads a file into its cache.
-  Reply PathsInfo(const std::string& org, const std::string& name, const std::string& rev) {
+  net::awaitable<Reply> PathsInfo(const std::string& org, const std::string& name,
+                                  const std::string& rev) {
     constexpr std::string_view kRoute = "hub_api";
-    if (request_.method != "POST") return MethodNotAllowed(request_, kRoute, "POST");
+    if (request_.method != "POST") co_return MethodNotAllowed(request_, kRoute, "POST");
     std::vector<std::string> paths;
     bool expand = false;
     const std::string_view content_type = request_.Find("Content-Type").value_or("");
@@ -452,7 +462,8 @@ class Router {
       const json::value body = json::parse(request_.body, ec);
       const json::object* object = ec ? nullptr : body.if_object();
       if (object == nullptr) {
-        return ErrorReply({Errc::kBadRequest, "the paths-info body is not a JSON object"}, kRoute);
+        co_return ErrorReply({Errc::kBadRequest, "the paths-info body is not a JSON object"},
+                             kRoute);
       }
       if (const json::value* list = object->if_contains("paths")) {
         if (list->is_string()) paths.emplace_back(list->get_string());
@@ -470,11 +481,11 @@ class Router {
       const auto flag = http::QueryValue(request_.body, "expand");
       expand = flag && http::IsTrueFlag(*flag);
     }
-    auto manifest = FindManifest(org, name, rev, Api::kHub);
-    if (!manifest) return ErrorReply(manifest.error(), kRoute, Api::kHub);
+    auto manifest = co_await FindManifest(org, name, rev, Api::kHub);
+    if (!manifest) co_return ErrorReply(manifest.error(), kRoute, Api::kHub);
     Reply reply = Reply::Json(200, http::internal::PathsInfoJson(*manifest, paths, expand));
     reply.route = std::string(kRoute);
-    return reply;
+    co_return reply;
   }
 
   ContentSource& content_;
@@ -496,10 +507,11 @@ DataPlane::DataPlane(ContentSource& content, MetricsRegistry& metrics, DataPlane
   DeclareHttpMetrics(metrics_);
 }
 
-http::Reply DataPlane::Handle(const http::Request& request) const {
-  Reply reply = Router(content_, *live_, metrics_, request).Route();
+boost::asio::awaitable<http::Reply> DataPlane::Handle(const http::Request& request) const {
+  Router router(content_, *live_, metrics_, request);
+  Reply reply = co_await router.Route();
   if (!options_.served_by.empty()) reply.With("X-Served-By", options_.served_by);
-  return reply;
+  co_return reply;
 }
 
 void DeclareHttpMetrics(MetricsRegistry& metrics) {

@@ -31,6 +31,7 @@
 // default branch.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,18 +49,21 @@
 namespace mei {
 
 // Where the data plane gets manifests and blocks. The origin reads its store; a cache node also
-// fills misses from upstream. Every method may block and is called on worker threads; thread-safe.
+// fills misses from upstream. The reads are coroutines, resumed on the caller's executor (a
+// server's worker): they may block on the disk or the CPU, and a read that waits for the network
+// (a fill, a manifest from the parent) suspends and holds no thread meanwhile. Thread-safe.
 class ContentSource {
  public:
   virtual ~ContentSource() = default;
 
-  [[nodiscard]] virtual Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() = 0;
+  [[nodiscard]] virtual boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>>
+  ListRevisions() = 0;
   // `revision` is a name or a 64-hex commit (ManifestStore::Get semantics).
-  [[nodiscard]] virtual Result<Manifest> GetManifest(std::string_view model,
-                                                     std::string_view revision) = 0;
+  [[nodiscard]] virtual boost::asio::awaitable<Result<Manifest>> GetManifest(
+      std::string model, std::string revision) = 0;
   // The stored block (StoredBlock: located, or in memory and checksum verified); kBlockNotFound
   // when it cannot be had.
-  [[nodiscard]] virtual Result<StoredBlock> GetBlock(const BlockId& id) = 0;
+  [[nodiscard]] virtual boost::asio::awaitable<Result<StoredBlock>> GetBlock(BlockId id) = 0;
   // The stored block when it is held here and can be had by a store lookup alone (no fill, no
   // network; called on an I/O thread), else nullopt. Default: nullopt.
   [[nodiscard]] virtual std::optional<StoredBlock> TryGetBlock(const BlockId& id) {
@@ -98,9 +102,11 @@ class StoreContent final : public ContentSource {
  public:
   explicit StoreContent(Store& store) : store_(store) {}  // REQUIRES: store outlives this
 
-  Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override;
-  Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override;
-  Result<StoredBlock> GetBlock(const BlockId& id) override;
+  boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> ListRevisions()
+      override;
+  boost::asio::awaitable<Result<Manifest>> GetManifest(std::string model,
+                                                       std::string revision) override;
+  boost::asio::awaitable<Result<StoredBlock>> GetBlock(BlockId id) override;
   std::optional<StoredBlock> TryGetBlock(const BlockId& id) override;
   Result<void> Ready() override;
 
@@ -123,8 +129,9 @@ class DataPlane {
   DataPlane(ContentSource& content, MetricsRegistry& metrics, DataPlaneOptions options = {});
   ~DataPlane();
 
-  // Answers one request. Thread-safe; blocking (call it from the server's worker threads).
-  [[nodiscard]] http::Reply Handle(const http::Request& request) const;
+  // Answers one request: a coroutine for the server's AsyncHandler, suspended while the content
+  // source waits for the network; `request` must outlive it. Thread-safe.
+  [[nodiscard]] boost::asio::awaitable<http::Reply> Handle(const http::Request& request) const;
 
  private:
   ContentSource& content_;

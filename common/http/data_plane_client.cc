@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/asio/awaitable.hpp>
 #include <boost/json.hpp>
 #include <charconv>
 #include <optional>
@@ -70,25 +71,28 @@ ClientRequest GetRequest(std::string url, const FetchContext& context) {
   return request;
 }
 
-// Fetch, counting the reply's body in context.received_body_bytes.
-Result<ClientResponse> FetchCounted(const ClientRequest& request, const FetchContext& context) {
-  auto response = Fetch(request, context.client);
+// A reply as fetched, its body counted in context.received_body_bytes.
+Result<ClientResponse> Counted(Result<ClientResponse> response, const FetchContext& context) {
   if (response && context.received_body_bytes != nullptr) {
     context.received_body_bytes->fetch_add(response->body.size(), std::memory_order_relaxed);
   }
   return response;
 }
 
-}  // namespace
-
-Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const BlockId& id,
-                                               const FetchContext& context) {
-  const std::string hex = id.Hex();
-  ClientRequest request = GetRequest(node.base_url + "/v1/blocks/" + hex, context);
+ClientRequest BlockRequest(const RemoteNode& node, const BlockId& id, const FetchContext& context) {
+  ClientRequest request = GetRequest(node.base_url + "/v1/blocks/" + id.Hex(), context);
   request.headers.push_back({"Accept-Encoding", std::string(kStoredCodings)});
   if (context.only_if_cached) request.headers.push_back({"Cache-Control", "only-if-cached"});
-  auto response = FetchCounted(request, context);
+  return request;
+}
+
+// The block frame in a reply to BlockRequest, verified.
+Result<std::vector<std::byte>> FrameOfReply(const RemoteNode& node, const BlockId& id,
+                                            const FetchContext& context,
+                                            Result<ClientResponse> response) {
+  response = Counted(std::move(response), context);
   if (!response) return response.error();
+  const std::string hex = id.Hex();
   const std::string what = "block " + hex;
   if (context.only_if_cached && response->status == 504) {
     return Error{Errc::kBlockNotFound, fmt::format("{} does not hold {}", node.name, what)};
@@ -144,13 +148,20 @@ Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const Blo
   return frame;
 }
 
-Result<Manifest> FetchManifest(const RemoteNode& node, std::string_view model,
-                               std::string_view revision, const FetchContext& context) {
-  auto response = FetchCounted(GetRequest(fmt::format("{}/v1/models/{}/revisions/{}/manifest",
-                                                      node.base_url, model, revision),
-                                          context),
-                               context);
+ClientRequest ManifestRequest(const RemoteNode& node, std::string_view model,
+                              std::string_view revision, const FetchContext& context) {
+  return GetRequest(
+      fmt::format("{}/v1/models/{}/revisions/{}/manifest", node.base_url, model, revision),
+      context);
+}
+
+// The manifest in a reply to ManifestRequest, checked.
+Result<Manifest> ManifestOfReply(const RemoteNode& node, std::string_view model,
+                                 std::string_view revision, const FetchContext& context,
+                                 Result<ClientResponse> response) {
+  response = Counted(std::move(response), context);
   if (!response) return response.error();
+
   const std::string what = fmt::format("{} at {}", model, revision);
   if (response->status != 200) {
     return ErrorOfReply(node, *response, what, {Errc::kModelNotFound, Errc::kRevisionNotFound},
@@ -173,9 +184,41 @@ Result<Manifest> FetchManifest(const RemoteNode& node, std::string_view model,
   return manifest;
 }
 
-Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(const RemoteNode& node,
-                                                                 const FetchContext& context) {
-  auto response = FetchCounted(GetRequest(node.base_url + "/v1/models", context), context);
+}  // namespace
+
+Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const BlockId& id,
+                                               const FetchContext& context) {
+  return FrameOfReply(node, id, context, Fetch(BlockRequest(node, id, context), context.client));
+}
+
+boost::asio::awaitable<Result<std::vector<std::byte>>> FetchBlockFrameAsync(RemoteNode node,
+                                                                            BlockId id,
+                                                                            FetchContext context) {
+  Result<ClientResponse> response =
+      co_await FetchAsync(BlockRequest(node, id, context), context.client);
+  co_return FrameOfReply(node, id, context, std::move(response));
+}
+
+Result<Manifest> FetchManifest(const RemoteNode& node, std::string_view model,
+                               std::string_view revision, const FetchContext& context) {
+  return ManifestOfReply(node, model, revision, context,
+                         Fetch(ManifestRequest(node, model, revision, context), context.client));
+}
+
+boost::asio::awaitable<Result<Manifest>> FetchManifestAsync(RemoteNode node, std::string model,
+                                                            std::string revision,
+                                                            FetchContext context) {
+  Result<ClientResponse> response =
+      co_await FetchAsync(ManifestRequest(node, model, revision, context), context.client);
+  co_return ManifestOfReply(node, model, revision, context, std::move(response));
+}
+
+namespace {
+
+// The entries in a reply to GET /v1/models, checked.
+Result<std::vector<ManifestStore::RevisionEntry>> ModelListOfReply(
+    const RemoteNode& node, const FetchContext& context, Result<ClientResponse> response) {
+  response = Counted(std::move(response), context);
   if (!response) return response.error();
   if (response->status != 200) {
     return ErrorOfReply(node, *response, "the model list", {}, Errc::kUpstreamFailed);
@@ -210,6 +253,21 @@ Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(const RemoteNod
     return std::tie(a.model, a.revision) < std::tie(b.model, b.revision);
   });
   return entries;
+}
+
+}  // namespace
+
+Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(const RemoteNode& node,
+                                                                 const FetchContext& context) {
+  return ModelListOfReply(node, context,
+                          Fetch(GetRequest(node.base_url + "/v1/models", context), context.client));
+}
+
+boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> FetchModelListAsync(
+    RemoteNode node, FetchContext context) {
+  Result<ClientResponse> response =
+      co_await FetchAsync(GetRequest(node.base_url + "/v1/models", context), context.client);
+  co_return ModelListOfReply(node, context, std::move(response));
 }
 
 }  // namespace mei::http

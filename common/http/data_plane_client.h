@@ -1,11 +1,12 @@
 // The client side of the data-plane API (data_plane.h): what a cache node fills from its
-// parent and peers with, and what the device client downloads with. Each call is one blocking
-// request through mei::http::Fetch (kept-alive connections, per-step deadlines), and everything
-// that comes back is checked before it is returned: a block against its SHA-256, a manifest
-// against the commit and model asked for.
+// parent and peers with, and what the device client downloads with. Each call is one request
+// through mei::http::Fetch (blocking) or FetchAsync (a coroutine; kept-alive connections, per-step
+// deadlines either way), and everything that comes back is checked before it is returned: a block
+// against its SHA-256, a manifest against the commit and model asked for.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -52,6 +53,10 @@ inline constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-
                                                              const BlockId& id,
                                                              const FetchContext& context);
 
+// FetchBlockFrame as a coroutine (FetchAsync); the SHA-256 check runs on the caller's executor.
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<std::byte>>> FetchBlockFrameAsync(
+    RemoteNode node, BlockId id, FetchContext context);
+
 // GET /v1/models/{model}/revisions/{revision}/manifest, parsed and checked (ParseManifest checks
 // the commit). kModelNotFound / kRevisionNotFound as the node says; kBadManifest for a reply that
 // does not parse, or a model or commit other than the one asked for. Blocking; thread-safe.
@@ -59,9 +64,19 @@ inline constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-
                                              std::string_view revision,
                                              const FetchContext& context);
 
+// FetchManifest as a coroutine (as FetchBlockFrameAsync).
+[[nodiscard]] boost::asio::awaitable<Result<Manifest>> FetchManifestAsync(RemoteNode node,
+                                                                          std::string model,
+                                                                          std::string revision,
+                                                                          FetchContext context);
+
 // GET /v1/models: every (model, revision, commit) the node knows, sorted as ManifestStore::List
 // sorts. kUpstreamFailed for a reply that is not the expected JSON. Blocking; thread-safe.
 [[nodiscard]] Result<std::vector<ManifestStore::RevisionEntry>> FetchModelList(
     const RemoteNode& node, const FetchContext& context);
+
+// FetchModelList as a coroutine (as FetchBlockFrameAsync).
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>>
+FetchModelListAsync(RemoteNode node, FetchContext context);
 
 }  // namespace mei::http

@@ -86,4 +86,6 @@ Reply& Reply::With(std::string name, std::string value) {
   return *this;
 }
 
+boost::asio::awaitable<Result<Chunk>> BodySource::NextAsync() { co_return Next(); }
+
 }  // namespace mei::http

@@ -4,6 +4,7 @@
 // HTTP semantics are unit-testable without a network; the server (server.h) does the I/O.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -54,8 +55,10 @@ struct Chunk {
   [[nodiscard]] std::uint64_t size() const { return file ? file->length : bytes.size(); }
 };
 
-// Produces a body piece by piece. Next() may block (RocksDB reads, zstd decoding, upstream
-// fetches): the server calls it off the I/O threads, never twice at once for one body.
+// Produces a body piece by piece. Next() may block on the disk or the CPU (RocksDB reads, zstd
+// decoding): the server calls it off the I/O threads, never twice at once for one body. A source
+// that may have to wait for the network (a block being filled from upstream) overrides NextAsync,
+// which the server calls instead, so that the wait holds no thread.
 class BodySource {
  public:
   virtual ~BodySource() = default;
@@ -63,6 +66,10 @@ class BodySource {
   // The next chunk, or an empty chunk (size() == 0) once the body is complete. An error ends the
   // response early (the headers are already sent, so the server closes the connection).
   [[nodiscard]] virtual Result<Chunk> Next() = 0;
+
+  // Next() as a coroutine, resumed on the caller's executor; while it waits for the network it
+  // holds no thread. What the server calls (on a worker). Default: Next().
+  [[nodiscard]] virtual boost::asio::awaitable<Result<Chunk>> NextAsync();
 
   // The next chunk when it can be had without blocking (a lookup, no decoding, no network), or
   // nullopt when it needs Next() on a worker thread. The server tries this on its I/O thread first,

@@ -7,6 +7,8 @@
 #include <random>
 #include <utility>
 
+#include "common/run_blocking.h"
+
 namespace mei::http {
 namespace {
 
@@ -21,17 +23,20 @@ class RangeSource final : public BodySource {
   RangeSource(std::shared_ptr<const OpenRange> open_range, ByteRange range)
       : open_range_(std::move(open_range)), range_(range) {}
 
-  Result<Chunk> Next() override {
-    if (done_) return Chunk{};
+  Result<Chunk> Next() override { return RunBlocking(NextAsync()); }
+
+  boost::asio::awaitable<Result<Chunk>> NextAsync() override {
+    if (done_) co_return Chunk{};
     if (!source_) {
       if (*open_range_) source_ = (*open_range_)(range_);
       if (!source_) {
-        return Error{Errc::kInternal,
-                     fmt::format("bytes {}-{} of the representation could not be opened",
-                                 range_.first, range_.last)};
+        co_return Error{Errc::kInternal,
+                        fmt::format("bytes {}-{} of the representation could not be opened",
+                                    range_.first, range_.last)};
       }
     }
-    return Account(source_->Next());
+    Result<Chunk> chunk = co_await source_->NextAsync();
+    co_return Account(std::move(chunk));
   }
 
   std::optional<Result<Chunk>> TryNext() override {
@@ -87,20 +92,22 @@ class MultipartSource final : public BodySource {
   MultipartSource(std::shared_ptr<const OpenRange> open_range, std::vector<Piece> pieces)
       : open_range_(std::move(open_range)), pieces_(std::move(pieces)) {}
 
-  Result<Chunk> Next() override {
+  Result<Chunk> Next() override { return RunBlocking(NextAsync()); }
+
+  boost::asio::awaitable<Result<Chunk>> NextAsync() override {
     while (next_ < pieces_.size()) {
       const Piece& piece = pieces_[next_];
       if (piece.text) {
         ++next_;
-        return Chunk{std::as_bytes(std::span(*piece.text)), piece.text};
+        co_return Chunk{std::as_bytes(std::span(*piece.text)), piece.text};
       }
       if (!part_) part_ = std::make_unique<RangeSource>(open_range_, piece.range);
-      Result<Chunk> chunk = part_->Next();
-      if (!chunk || chunk->size() != 0) return chunk;
+      Result<Chunk> chunk = co_await part_->NextAsync();
+      if (!chunk || chunk->size() != 0) co_return chunk;
       part_.reset();
       ++next_;
     }
-    return Chunk{};
+    co_return Chunk{};
   }
 
  private:

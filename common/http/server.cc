@@ -314,11 +314,11 @@ std::optional<Produced> TryProduce(BodySource* body) {
   }
 }
 
-// One BodySource::Next() call; runs on a worker thread.
+// One BodySource::NextAsync() call; runs on a worker thread, suspended while the source waits.
 net::awaitable<Produced> Produce(BodySource* body) {
   Produced produced;
   try {
-    Result<Chunk> next = body->Next();
+    Result<Chunk> next = co_await body->NextAsync();
     if (next) {
       produced.chunk = std::move(*next);
     } else {
@@ -341,10 +341,11 @@ struct Handled {
 
 // The handler call, then the body's first chunk; runs on a worker thread. A throwing handler is a
 // bug, answered with a 500.
-net::awaitable<Handled> CallHandler(const Handler* handler, const Request* request, bool head) {
+net::awaitable<Handled> CallHandler(const AsyncHandler* handler, const Request* request,
+                                    bool head) {
   Handled handled;
   try {
-    handled.reply = (*handler)(*request);
+    handled.reply = co_await (*handler)(*request);
   } catch (...) {
     handled.reply = Reply::FromError({Errc::kInternal, "the request handler failed"});
   }
@@ -467,7 +468,8 @@ struct Server::Impl {
 
   enum class State { kRunning, kDraining, kDrained };
 
-  Impl(ServerOptions server_options, Handler request_handler, ExchangeObserver exchange_observer)
+  Impl(ServerOptions server_options, AsyncHandler request_handler,
+       ExchangeObserver exchange_observer)
       : options(std::move(server_options)),
         handler(std::move(request_handler)),
         observer(std::move(exchange_observer)),
@@ -494,7 +496,7 @@ struct Server::Impl {
   void Drain();
 
   const ServerOptions options;
-  const Handler handler;
+  const AsyncHandler handler;
   const ExchangeObserver observer;
 
   // Declared before everything that holds work or sockets on them, so destroyed last.
@@ -860,7 +862,24 @@ void Server::Impl::Drain() {
   changed.notify_all();
 }
 
+namespace {
+
+net::awaitable<Reply> CallSync(std::shared_ptr<const Handler> handler, const Request* request) {
+  co_return (*handler)(*request);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler,
+                                              ExchangeObserver observer) {
+  if (!handler) return Error{Errc::kBadRequest, "the server needs a request handler"};
+  auto sync = std::make_shared<const Handler>(std::move(handler));
+  return Start(std::move(options),
+               AsyncHandler([sync](const Request& request) { return CallSync(sync, &request); }),
+               std::move(observer));
+}
+
+Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandler handler,
                                               ExchangeObserver observer) {
   const Result<tcp::endpoint> endpoint = internal::ParseListen(options.listen);
   if (!endpoint) return endpoint.error();

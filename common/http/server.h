@@ -4,8 +4,10 @@
 // One coroutine per connection, on its own strand. Each request's header must arrive within
 // header_timeout and fit header_limit_bytes (431 otherwise; slowloris connections are closed by
 // the deadline); a request body over body_limit_bytes is 413. The handler and every
-// BodySource::Next() call run on a separate pool of worker threads, never on the I/O threads, so
-// decoding and fills never stall other connections; the handler's worker also produces the first
+// BodySource::NextAsync() call run on a separate pool of worker threads, never on the I/O threads,
+// so decoding never stalls other connections, and a handler or body that waits for the network (a
+// cache node's fill) is a suspended coroutine that holds no thread: worker_threads is a CPU
+// setting, not a limit on requests in flight. The handler's worker also produces the first
 // chunk, and later chunks that need only a lookup (BodySource::TryNext: a hot block in a segment,
 // one small RocksDB read) are produced on the I/O thread, which spares them two thread switches.
 // Response bodies are written chunk by chunk, the next chunk produced only once the last one is
@@ -22,6 +24,7 @@
 // to drain_timeout), closes idle connections, and returns.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -51,8 +54,13 @@ struct ServerOptions {
   std::chrono::milliseconds drain_timeout{30'000};
 };
 
-// Called on a worker thread for every request that parsed; may block. Must not throw.
+// Called on a worker thread for every request that parsed; may block on the disk or the CPU, never
+// on the network. Must not throw.
 using Handler = std::function<Reply(const Request&)>;
+// A handler that may wait for the network (a cache node's fill, a manifest from its parent): a
+// coroutine started on a worker, which holds no thread while it is suspended. The Request outlives
+// the coroutine. Must not throw.
+using AsyncHandler = std::function<boost::asio::awaitable<Reply>(const Request&)>;
 
 // Told about every finished response (on a worker or I/O thread): for metrics and access logs.
 struct Exchange {
@@ -71,6 +79,9 @@ class Server {
   // Binds and starts serving on new threads. kBadRequest for a malformed listen address, kIo when
   // the address cannot be bound (with the OS's reason).
   [[nodiscard]] static Result<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler,
+                                                             ExchangeObserver observer = {});
+  [[nodiscard]] static Result<std::unique_ptr<Server>> Start(ServerOptions options,
+                                                             AsyncHandler handler,
                                                              ExchangeObserver observer = {});
   ~Server();  // Drain(), then joins every thread
 

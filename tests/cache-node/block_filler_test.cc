@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cache-node/node_metrics.h"
+#include "common/run_blocking.h"
 #include "tests/cache-node/upstream_fixture.h"
 
 namespace mei::cache_node {
@@ -85,7 +86,7 @@ TEST_F(BlockFillerTest, ConcurrentFillsOfOneMissingBlockMakeOneUpstreamRequest) 
   for (int i = 0; i < kCallers; ++i) {
     callers.emplace_back([&, i] {
       start.arrive_and_wait();
-      results[i] = filler_->Fill(id);
+      results[i] = RunBlocking(filler_->Fill(id));
     });
   }
   // The fill is held at the upstream until every other caller has joined it.
@@ -115,7 +116,7 @@ TEST_F(BlockFillerTest, ACorruptUpstreamIsCountedAndTheNextUpstreamFillsTheBlock
   corrupt.CorruptBlocks(true);
   StartFiller({{"peer:b", corrupt.Url()}, {"parent", honest.Url()}});
 
-  auto filled = filler_->Fill(blocks_[0]);
+  auto filled = RunBlocking(filler_->Fill(blocks_[0]));
   ASSERT_TRUE(filled) << filled.error().message;
   EXPECT_EQ(*filled, "parent");
   ExpectHeld(blocks_[0]);
@@ -132,7 +133,7 @@ TEST_F(BlockFillerTest, ABlockNoUpstreamHasIsBlockNotFoundAndNoUpstreamFailure) 
   StartFiller({{"peer:b", peer.Url()}, {"parent", parent.Url()}});
   const BlockId missing = MissingBlock();
 
-  auto filled = filler_->Fill(missing);
+  auto filled = RunBlocking(filler_->Fill(missing));
   ASSERT_FALSE(filled);
   EXPECT_EQ(filled.error().code, Errc::kBlockNotFound) << filled.error().message;
   EXPECT_EQ(peer.block_requests(), 1u);
@@ -152,7 +153,7 @@ TEST_F(BlockFillerTest, AFailingUpstreamOutranksANotFoundInEitherOrder) {
     if (failing_first) std::swap(order[0], order[1]);
     StartFiller(order);
 
-    auto filled = filler_->Fill(MissingBlock());
+    auto filled = RunBlocking(filler_->Fill(MissingBlock()));
     ASSERT_FALSE(filled);
     EXPECT_EQ(filled.error().code, Errc::kUpstreamFailed) << filled.error().message;
     EXPECT_EQ(lacking.block_requests(), 1u);
@@ -176,7 +177,7 @@ TEST_F(BlockFillerTest, PrefetchStartsFillsWithoutWaitingUpToMaxInFlight) {
 
   // Waiting for the two that were started proves they were started, not queued behind anything.
   for (std::size_t i = 0; i < 2; ++i) {
-    auto filled = filler_->Fill(blocks_[i]);
+    auto filled = RunBlocking(filler_->Fill(blocks_[i]));
     ASSERT_TRUE(filled) << filled.error().message;
     ExpectHeld(blocks_[i]);
   }
@@ -188,10 +189,10 @@ TEST_F(BlockFillerTest, PrefetchStartsFillsWithoutWaitingUpToMaxInFlight) {
 TEST_F(BlockFillerTest, PrefetchSkipsBlocksAlreadyHeld) {
   mei::testing::TestUpstream& upstream = StartUpstream();
   StartFiller({{"parent", upstream.Url()}});
-  ASSERT_TRUE(filler_->Fill(blocks_[0]));
+  ASSERT_TRUE(RunBlocking(filler_->Fill(blocks_[0])));
 
   filler_->Prefetch(std::span<const BlockId>(blocks_.data(), 2));
-  ASSERT_TRUE(filler_->Fill(blocks_[1]));
+  ASSERT_TRUE(RunBlocking(filler_->Fill(blocks_[1])));
   EXPECT_EQ(upstream.block_requests_for(blocks_[0]), 1u);
   EXPECT_EQ(upstream.block_requests_for(blocks_[1]), 1u);
 }
@@ -199,11 +200,11 @@ TEST_F(BlockFillerTest, PrefetchSkipsBlocksAlreadyHeld) {
 TEST_F(BlockFillerTest, FillOfABlockAlreadyHeldReturnsNoUpstreamAndAsksNone) {
   mei::testing::TestUpstream& upstream = StartUpstream();
   StartFiller({{"parent", upstream.Url()}});
-  auto first = filler_->Fill(blocks_[0]);
+  auto first = RunBlocking(filler_->Fill(blocks_[0]));
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ(*first, "parent");
 
-  auto second = filler_->Fill(blocks_[0]);
+  auto second = RunBlocking(filler_->Fill(blocks_[0]));
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(*second, "");
   EXPECT_EQ(upstream.block_requests(), 1u);
@@ -213,7 +214,7 @@ TEST_F(BlockFillerTest, ABlockLargerThanTheCapacityIsStoreFullAndNotStored) {
   mei::testing::TestUpstream& upstream = StartUpstream();
   StartFiller({{"parent", upstream.Url()}}, /*capacity_bytes=*/1000);
 
-  auto filled = filler_->Fill(blocks_[0]);
+  auto filled = RunBlocking(filler_->Fill(blocks_[0]));
   ASSERT_FALSE(filled);
   EXPECT_EQ(filled.error().code, Errc::kStoreFull) << filled.error().message;
   ExpectNotHeld(blocks_[0]);

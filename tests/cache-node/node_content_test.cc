@@ -10,6 +10,7 @@
 #include "cache-node/block_filler.h"
 #include "cache-node/block_index.h"
 #include "cache-node/manifest_cache.h"
+#include "common/run_blocking.h"
 #include "tests/cache-node/upstream_fixture.h"
 
 namespace mei::cache_node {
@@ -86,21 +87,21 @@ TEST_F(NodeContentTest, ABlockStoredBetweenTheReadAndTheFillStaysIndexed) {
     filler_->Prefetch(std::vector<BlockId>{id});
     ASSERT_TRUE(WaitUntil([&] { return index_->Contains(id) && filler_->in_flight() == 0; }));
   };
-  ExpectServedAndIndexed(content_->GetBlock(block_));
+  ExpectServedAndIndexed(RunBlocking(content_->GetBlock(block_)));
   EXPECT_EQ(misses_, 1);
   EXPECT_EQ(upstream_->block_requests_for(block_), 1u);
 
-  ExpectServedAndIndexed(content_->GetBlock(block_));  // a hit
+  ExpectServedAndIndexed(RunBlocking(content_->GetBlock(block_)));  // a hit
   EXPECT_EQ(misses_, 1);
   EXPECT_EQ(upstream_->block_requests_for(block_), 1u);
 }
 
 TEST_F(NodeContentTest, AnIndexEntryWhoseBlockWasDeletedBehindItsBackIsFilledAgain) {
-  ExpectServedAndIndexed(content_->GetBlock(block_));
+  ExpectServedAndIndexed(RunBlocking(content_->GetBlock(block_)));
   ASSERT_TRUE(node_.blocks->Delete(block_).value());  // not through the index
   ASSERT_TRUE(index_->Contains(block_));
 
-  ExpectServedAndIndexed(content_->GetBlock(block_));
+  ExpectServedAndIndexed(RunBlocking(content_->GetBlock(block_)));
   EXPECT_EQ(upstream_->block_requests_for(block_), 2u);
 }
 
@@ -110,7 +111,7 @@ TEST_F(NodeContentTest, AStoredBlockTheIndexLacksIsIndexedWhenItIsRead) {
   ASSERT_TRUE(node_.blocks->Put(block_, frame).value());  // stored, never indexed
   ASSERT_FALSE(index_->Contains(block_));
 
-  ExpectServedAndIndexed(content_->GetBlock(block_));
+  ExpectServedAndIndexed(RunBlocking(content_->GetBlock(block_)));
   EXPECT_EQ(misses_, 0);
   EXPECT_EQ(upstream_->block_requests(), 0u);
 }

@@ -11,6 +11,7 @@
 #include "common/codec.h"
 #include "common/http/data_plane.h"
 #include "common/http/server.h"
+#include "common/run_blocking.h"
 #include "tests/cache-node/upstream_fixture.h"
 
 namespace mei::cache_node {
@@ -42,7 +43,7 @@ class UpstreamTest : public testing::UpstreamFixture {
     content_ = std::make_unique<StoreContent>(*upstream_store_);
     plane_ = std::make_unique<DataPlane>(*content_, metrics_);
     auto server = http::Server::Start({}, [this, rewrite](const http::Request& request) {
-      http::Reply reply = plane_->Handle(request);
+      http::Reply reply = RunBlocking(plane_->Handle(request));
       rewrite(reply);
       return reply;
     });

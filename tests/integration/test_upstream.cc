@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/run_blocking.h"
 #include "tests/common/http/chunk_bytes.h"
 
 namespace mei::testing {
@@ -164,7 +165,7 @@ http::Reply TestUpstream::Handle(const http::Request& request) {
     changed_.notify_all();
     changed_.wait(lock, [&] { return !holding_; });
   }
-  http::Reply reply = data_plane_.Handle(request);
+  http::Reply reply = RunBlocking(data_plane_.Handle(request));
   {
     std::lock_guard lock(mu_);
     ++by_route_[reply.route];

@@ -14,6 +14,7 @@
 
 #include "common/http/data_plane.h"
 #include "common/metrics.h"
+#include "common/run_blocking.h"
 #include "origin/ingest.h"
 
 namespace mei::origin {
@@ -175,11 +176,11 @@ TEST_F(OriginAdminApiTest, IngestPublishesTheRevisionAndAnswersTheReportThatTheC
   Request get_manifest;
   get_manifest.method = "GET";
   get_manifest.target = "/v1/models/acme/tiny/revisions/main/manifest";
-  EXPECT_EQ(data_plane.Handle(get_manifest).status, 200);
+  EXPECT_EQ(RunBlocking(data_plane.Handle(get_manifest)).status, 200);
   Request head_file;
   head_file.method = "HEAD";
   head_file.target = "/acme/tiny/resolve/main/model.safetensors";
-  const Reply file = data_plane.Handle(head_file);
+  const Reply file = RunBlocking(data_plane.Handle(head_file));
   EXPECT_EQ(file.status, 200);
   EXPECT_EQ(file.Find("X-Repo-Commit").value_or(""), manifest.commit.Hex());
 }

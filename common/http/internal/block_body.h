@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstddef>
@@ -34,6 +35,7 @@
 #include "common/http/message.h"
 #include "common/http/range.h"
 #include "common/manifest.h"
+#include "common/run_blocking.h"
 #include "common/store.h"
 
 namespace mei::http::internal {
@@ -177,13 +179,14 @@ class SharedBlock : public std::enable_shared_from_this<SharedBlock> {
 // An entry lives as long as some body holds the block. Thread-safe.
 class LiveBlocks {
  public:
-  // The block `id` from `content`, or the copy another body holds now.
-  [[nodiscard]] Result<std::shared_ptr<SharedBlock>> Get(ContentSource& content,
-                                                         const BlockId& id) {
-    if (auto live = Find(id)) return live;
-    auto stored = content.GetBlock(id);  // outside the lock: it may read, decode or fill
-    if (!stored) return stored.error();
-    return Keep(id, std::move(*stored));
+  // The block `id` from `content`, or the copy another body holds now. Suspends while a cache
+  // fills the block.
+  [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<SharedBlock>>> Get(
+      ContentSource& content, BlockId id) {
+    if (auto live = Find(id)) co_return live;
+    auto stored = co_await content.GetBlock(id);  // outside the lock: it may read or fill
+    if (!stored) co_return stored.error();
+    co_return Keep(id, std::move(*stored));
   }
 
   // Get(content, id) when it needs no more than a lookup (ContentSource::TryGetBlock); else null.
@@ -271,20 +274,21 @@ class ReadAheadBudget {
   }
 };
 
-// Bytes [range.first, range.last] of a file, one block per Next(): only each block's part inside
-// the range is emitted. Whole-file downloads read ahead: while the caller takes block i, block
-// i+1 (kReadAhead blocks) is already being fetched and decoded on ReadAheadPool(), so decoding
-// runs on two cores and overlaps the socket writes, as long as the process-wide ReadAheadBudget
-// allows, once a block has needed decoding (or a fill); while blocks go out as file regions (raw,
-// in a segment: nothing to decode) the next is produced on the caller's thread instead. A block
-// that cannot be had, does not decode, or is not the size the manifest says ends the body with an
+// Bytes [range.first, range.last] of a file, one block per chunk: only each block's part inside
+// the range is emitted. A block that has to be filled suspends NextAsync (no thread is held), and
+// the blocks after it are hinted to the content source (ContentSource::WillNeed, kFillAhead of
+// them) so that a cache fills them in parallel while earlier ones are sent. Once a block has needed
+// decoding, the next kReadAhead blocks that are held are read and decoded ahead on
+// ReadAheadPool(), as long as the process-wide ReadAheadBudget allows, so decoding runs on two
+// cores and overlaps the socket writes; read-ahead never waits for a fill (a block not held is
+// left to NextAsync). While blocks go out as file regions (raw, in a segment: nothing to decode)
+// the next one is produced by a lookup on the caller's thread instead (TryNext). A block that
+// cannot be had, does not decode, or is not the size the manifest says ends the body with an
 // error. Memory: at most 1 + kReadAhead decoded blocks per body, and ReadAheadBudget::kMaxBlocks
 // ahead in all. REQUIRES: range.last < file size; `content` and `live` outlive the body.
 class FileRangeBody final : public BodySource {
  public:
   static constexpr std::size_t kReadAhead = 1;
-  // How many blocks ahead the content source is told about (ContentSource::WillNeed), so that a
-  // cache fills a cold file's blocks in parallel while earlier ones are sent.
   static constexpr std::size_t kFillAhead = 8;
 
   FileRangeBody(ContentSource& content, LiveBlocks& live, std::shared_ptr<const ManifestFile> file,
@@ -302,53 +306,46 @@ class FileRangeBody final : public BodySource {
     index_ = after == blocks.begin() ? 0 : static_cast<std::size_t>(after - blocks.begin()) - 1;
   }
 
-  // Waits for read-ahead still running: it uses `content` and the file.
+  // Waits for read-ahead still running (a lookup and a decode, never a fill): it uses `content`
+  // and the file.
   ~FileRangeBody() override {
     for (Pending& pending : pending_) {
       pending.chunk.wait();
-      if (pending.read_ahead) ReadAheadBudget::Give();
+      ReadAheadBudget::Give();
     }
   }
 
-  Result<Chunk> Next() override {
+  // For callers outside any executor; the server calls NextAsync.
+  Result<Chunk> Next() override { return RunBlocking(NextAsync()); }
+
+  boost::asio::awaitable<Result<Chunk>> NextAsync() override {
     HintFillAhead();
-    if (deferred_) {  // a piece TryNext could not produce without blocking
-      const Piece piece = *deferred_;
+    std::optional<Piece> piece;
+    std::optional<Result<Chunk>> chunk;
+    if (deferred_) {  // a piece TryNext could not produce with a lookup alone
+      piece = deferred_;
       deferred_.reset();
-      Result<Chunk> chunk = Produce(piece);
-      read_ahead_ = !chunk || !chunk->file;
-      return chunk;
+    } else if (!pending_.empty()) {
+      std::optional<Result<Chunk>> ahead = pending_.front().chunk.get();
+      piece = pending_.front().piece;
+      pending_.pop_front();
+      ReadAheadBudget::Give();
+      if (ahead) chunk = std::move(*ahead);
+    } else {
+      piece = NextPiece();
+      if (!piece) co_return Chunk{};
     }
-    while (pending_.size() <= (read_ahead_ ? kReadAhead : 0)) {
-      const bool ahead = !pending_.empty();
-      if (ahead && !ReadAheadBudget::Take()) break;
-      auto piece = NextPiece();
-      if (!piece) {
-        if (ahead) ReadAheadBudget::Give();
-        break;
-      }
-      auto task = std::make_shared<std::packaged_task<Result<Chunk>()>>(
-          [this, piece = *piece] { return Produce(piece); });
-      pending_.push_back(Pending{task->get_future(), ahead});
-      if (ahead) {
-        boost::asio::post(ReadAheadPool(), [task] { (*task)(); });
-      } else {
-        (*task)();  // the caller's own block: produce it on this thread
-      }
-    }
-    if (pending_.empty()) return Chunk{};
-    Result<Chunk> chunk = pending_.front().chunk.get();
-    if (pending_.front().read_ahead) ReadAheadBudget::Give();
-    pending_.pop_front();
+    if (read_ahead_) ReadAhead();
+    if (!chunk) chunk = co_await Produce(*piece);
     // A block that goes out as a file region took a lookup, not a decode: the next one most likely
     // will too, and reading it ahead on another thread would cost more thread switches than it
     // saves. Read-ahead resumes after a block that had to be decoded (or filled).
-    read_ahead_ = !chunk || !chunk->file;
-    return chunk;
+    read_ahead_ = !*chunk || !(*chunk)->file;
+    co_return std::move(*chunk);
   }
 
   // Only while not reading ahead (the blocks go out as file regions): the next piece when its
-  // block is held raw and needs a lookup alone. Otherwise the piece waits for Next().
+  // block is held raw and needs a lookup alone. Otherwise the piece waits for NextAsync().
   std::optional<Result<Chunk>> TryNext() override {
     if (read_ahead_ || !pending_.empty() || deferred_) return std::nullopt;
     HintFillAhead();
@@ -399,11 +396,35 @@ class FileRangeBody final : public BodySource {
     return std::nullopt;
   }
 
-  Result<Chunk> Produce(const Piece& piece) const {
-    auto block = live_.Get(content_, file_->blocks[piece.index].id);
-    if (!block) return block.error();
-    if (auto wrong = CheckSize(**block, piece)) return *wrong;
-    return (*block)->Slice(piece.within);
+  // Starts reading the next pieces ahead, up to kReadAhead and as the budget allows.
+  void ReadAhead() {
+    while (pending_.size() < kReadAhead && ReadAheadBudget::Take()) {
+      auto piece = NextPiece();
+      if (!piece) {
+        ReadAheadBudget::Give();
+        return;
+      }
+      auto task = std::make_shared<std::packaged_task<std::optional<Result<Chunk>>()>>(
+          [this, piece = *piece] { return ProduceHeld(piece); });
+      pending_.push_back(Pending{task->get_future(), *piece});
+      boost::asio::post(ReadAheadPool(), [task] { (*task)(); });
+    }
+  }
+
+  // The piece's chunk, filling its block when a cache lacks it.
+  boost::asio::awaitable<Result<Chunk>> Produce(Piece piece) {
+    auto block = co_await live_.Get(content_, file_->blocks[piece.index].id);
+    if (!block) co_return block.error();
+    if (auto wrong = CheckSize(**block, piece)) co_return *wrong;
+    co_return (*block)->Slice(piece.within);
+  }
+
+  // The piece's chunk when its block is held (decoded if need be), else nullopt; never fills.
+  std::optional<Result<Chunk>> ProduceHeld(const Piece& piece) const {
+    std::shared_ptr<SharedBlock> block = live_.TryGet(content_, file_->blocks[piece.index].id);
+    if (!block) return std::nullopt;
+    if (auto wrong = CheckSize(*block, piece)) return Result<Chunk>(*wrong);
+    return block->Slice(piece.within);
   }
 
   // Produce's non-blocking half (TryNext): nullopt when slicing would decode.
@@ -429,14 +450,14 @@ class FileRangeBody final : public BodySource {
   std::size_t index_ = 0;         // the next block to look at
   std::size_t hinted_until_ = 0;  // blocks before this were passed to WillNeed
   struct Pending {
-    std::future<Result<Chunk>> chunk;
-    bool read_ahead;  // holds a ReadAheadBudget slot until taken
+    std::future<std::optional<Result<Chunk>>> chunk;  // nullopt: not held, NextAsync fills it
+    Piece piece;
   };
-  std::deque<Pending> pending_;  // in file order; front is the next chunk
-  // Whether to produce the next block ahead (see Next). Off until a block turns out to need
+  std::deque<Pending> pending_;  // read ahead, in file order; each holds a ReadAheadBudget slot
+  // Whether to produce the next block ahead (see NextAsync). Off until a block turns out to need
   // decoding or a fill: a hot raw file then costs no thread switch beyond the first block's.
   bool read_ahead_ = false;
-  std::optional<Piece> deferred_;  // planned by TryNext, to be produced by Next
+  std::optional<Piece> deferred_;  // planned by TryNext, to be produced by NextAsync
 };
 
 }  // namespace mei::http::internal

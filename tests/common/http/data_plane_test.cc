@@ -23,6 +23,7 @@
 #include "common/http/target.h"
 #include "common/manifest.h"
 #include "common/metrics.h"
+#include "common/run_blocking.h"
 #include "common/store.h"
 #include "tests/common/bf16_weights.h"
 #include "tests/common/http/chunk_bytes.h"
@@ -110,19 +111,26 @@ std::string DecodeZstd(const std::string& payload, std::size_t width) {
   return raw;
 }
 
+// One request through the data plane, run to completion on this thread.
+Reply Answer(const DataPlane& plane, const http::Request& request) {
+  return RunBlocking(plane.Handle(request));
+}
+
 // Counts block reads, and can be told that it is not ready.
 class CountingContent final : public ContentSource {
  public:
   explicit CountingContent(ContentSource& inner) : inner_(inner) {}
-  Result<std::vector<ManifestStore::RevisionEntry>> ListRevisions() override {
-    return inner_.ListRevisions();
+  boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> ListRevisions()
+      override {
+    co_return co_await inner_.ListRevisions();
   }
-  Result<Manifest> GetManifest(std::string_view model, std::string_view revision) override {
-    return inner_.GetManifest(model, revision);
+  boost::asio::awaitable<Result<Manifest>> GetManifest(std::string model,
+                                                       std::string revision) override {
+    co_return co_await inner_.GetManifest(std::move(model), std::move(revision));
   }
-  Result<StoredBlock> GetBlock(const BlockId& id) override {
+  boost::asio::awaitable<Result<StoredBlock>> GetBlock(BlockId id) override {
     ++block_reads;
-    return inner_.GetBlock(id);
+    co_return co_await inner_.GetBlock(id);
   }
   Result<void> Ready() override {
     if (!ready) return Error{Errc::kUpstreamFailed, "the parent is unreachable"};
@@ -250,7 +258,7 @@ class DataPlaneTest : public ::testing::Test {
   }
 
   Reply Get(std::string target, std::vector<http::Header> headers = {}) {
-    return plane_->Handle(Make("GET", std::move(target), std::move(headers)));
+    return Answer(*plane_, Make("GET", std::move(target), std::move(headers)));
   }
 
   // The whole body, checked against Content-Length, or the error that ended it.
@@ -426,15 +434,15 @@ TEST_F(DataPlaneTest, BlockRangeReturnsThoseBytesOfTheRawBlock) {
 }
 
 TEST_F(DataPlaneTest, BlockHeadSendsHeadersWithoutReadingTheBody) {
-  Reply reply = plane_->Handle(Make("HEAD", "/v1/blocks/" + weights_block_.Hex()));
+  Reply reply = Answer(*plane_, Make("HEAD", "/v1/blocks/" + weights_block_.Hex()));
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.content_length, raw_[weights_block_].size());
   EXPECT_EQ(reply.body, nullptr);
   EXPECT_EQ(Header(reply, "ETag"), '"' + weights_block_.Hex() + '"');
   EXPECT_EQ(Header(reply, "Accept-Ranges"), "bytes");
 
-  Reply encoded = plane_->Handle(
-      Make("HEAD", "/v1/blocks/" + weights_block_.Hex(), {{"Accept-Encoding", "x-mei-bg2-zstd"}}));
+  Reply encoded = Answer(*plane_, Make("HEAD", "/v1/blocks/" + weights_block_.Hex(),
+                                       {{"Accept-Encoding", "x-mei-bg2-zstd"}}));
   EXPECT_EQ(encoded.status, 200);
   EXPECT_EQ(encoded.content_length, Stored(weights_block_).payload().size());
   EXPECT_EQ(Header(encoded, "Content-Encoding"), "x-mei-bg2-zstd");
@@ -645,7 +653,7 @@ TEST_F(DataPlaneTest, ResolveUnsatisfiableRangeIs416) {
 
 TEST_F(DataPlaneTest, ResolveHeadGivesHubHeadersWithoutReadingBlocks) {
   const ManifestFile& file = manifest_.files[0];
-  Reply reply = plane_->Handle(Make("HEAD", ResolveTarget("model.safetensors")));
+  Reply reply = Answer(*plane_, Make("HEAD", ResolveTarget("model.safetensors")));
   ASSERT_EQ(reply.status, 200) << reply.text;
   EXPECT_EQ(reply.body, nullptr);
   EXPECT_EQ(reply.content_length, file.size);
@@ -775,11 +783,11 @@ TEST_F(DataPlaneTest, OtherMethodsAreNotAllowed) {
         ResolveTarget("sub/config.json"), std::string("/api/models/acme/tiny-llama"),
         std::string("/healthz"), std::string("/metrics")}) {
     SCOPED_TRACE(target);
-    Reply reply = plane_->Handle(Make("POST", target));
+    Reply reply = Answer(*plane_, Make("POST", target));
     ExpectError(reply, 405, "method_not_allowed");
     EXPECT_EQ(Header(reply, "Allow"), "GET, HEAD");
   }
-  Reply reply = plane_->Handle(Make("DELETE", "/api/models/acme/tiny-llama/paths-info/main"));
+  Reply reply = Answer(*plane_, Make("DELETE", "/api/models/acme/tiny-llama/paths-info/main"));
   ExpectError(reply, 405, "method_not_allowed");
   EXPECT_EQ(Header(reply, "Allow"), "POST");
 }
@@ -797,7 +805,7 @@ TEST_F(DataPlaneTest, UnknownRouteIsNotFound) {
 TEST_F(DataPlaneTest, ServedByIsOnEveryReplyWhenConfigured) {
   DataPlane plane(*counting_, metrics_, {.served_by = "edge-7"});
   for (const char* target : {"/v1/models", "/healthz", "/nope", "/v1/blocks/x"}) {
-    EXPECT_EQ(Header(plane.Handle(Make("GET", target)), "X-Served-By"), "edge-7") << target;
+    EXPECT_EQ(Header(Answer(plane, Make("GET", target)), "X-Served-By"), "edge-7") << target;
   }
   EXPECT_EQ(Header(Get("/healthz"), "X-Served-By"), "<absent>");
 }
@@ -947,7 +955,7 @@ TEST_F(DataPlaneTest, PathsInfoAnswersJsonAndFormBodies) {
   Request json_request = Make("POST", "/api/models/acme/tiny-llama/paths-info/main",
                               {{"Content-Type", "application/json"}});
   json_request.body = R"({"paths":["sub/config.json","nope","sub"],"expand":true})";
-  Reply reply = plane_->Handle(json_request);
+  Reply reply = Answer(*plane_, json_request);
   ASSERT_EQ(reply.status, 200) << reply.text;
   const json::array entries = JsonOf(reply).as_array();
   ASSERT_EQ(entries.size(), 2u) << reply.text;
@@ -959,7 +967,7 @@ TEST_F(DataPlaneTest, PathsInfoAnswersJsonAndFormBodies) {
   Request form = Make("POST", "/api/models/acme/tiny-llama/paths-info/main",
                       {{"Content-Type", "application/x-www-form-urlencoded"}});
   form.body = "paths=model.safetensors&paths=sub%2Fdeeper%2Fvocab.txt&expand=False";
-  Reply form_reply = plane_->Handle(form);
+  Reply form_reply = Answer(*plane_, form);
   ASSERT_EQ(form_reply.status, 200) << form_reply.text;
   const json::array form_entries = JsonOf(form_reply).as_array();
   ASSERT_EQ(form_entries.size(), 2u);
@@ -968,7 +976,7 @@ TEST_F(DataPlaneTest, PathsInfoAnswersJsonAndFormBodies) {
 
   Request broken = json_request;
   broken.body = "{not json";
-  ExpectError(plane_->Handle(broken), 400, "bad_request");
+  ExpectError(Answer(*plane_, broken), 400, "bad_request");
 }
 
 // ---- health and metrics -------------------------------------------------------------------
