@@ -14,6 +14,10 @@ namespace {
 
 constexpr std::string_view kPinsKey = "pins";
 
+// Victims chosen per batch: bounds how long one choice holds the index's mutex, and how long a
+// fill of a victim waits to be indexed (until the batch's deletes end).
+constexpr std::size_t kVictimsPerBatch = 256;
+
 // `share` of `capacity`, rounded to the nearest byte (so that 0.9 of 1000 is 900, not 899).
 std::uint64_t BytesAt(std::uint64_t capacity, double share) {
   const long double bytes = std::roundl(static_cast<long double>(capacity) * share);
@@ -137,6 +141,20 @@ Result<std::unique_ptr<BlockIndex>> BlockIndex::Open(BlockStore& blocks, PlanSto
 
 std::uint64_t BlockIndex::UsedLocked() const { return blocks_.stored_bytes() + reserved_bytes_; }
 
+std::uint64_t BlockIndex::UsedAfterDeletesLocked() const {
+  const std::uint64_t used = UsedLocked();
+  return used - std::min(used, doomed_bytes_);
+}
+
+Error BlockIndex::FullLocked(std::uint64_t stored_size) const {
+  return Error{
+      Errc::kStoreFull,
+      fmt::format("the store is full: a block of {} bytes does not fit, {} of {} bytes are "
+                  "used and only {} of them belong to blocks that may be evicted (the "
+                  "rest is pinned or being filled)",
+                  stored_size, UsedLocked(), options_.capacity_bytes, candidate_bytes_)};
+}
+
 std::uint64_t BlockIndex::NowLocked() {
   const std::uint64_t now = options_.now_ms ? options_.now_ms() : SystemNowMs();
   last_now_ms_ = std::max(last_now_ms_, now);
@@ -193,6 +211,61 @@ void BlockIndex::Forget(std::unordered_map<BlockId, Entry>::iterator it) {
   entries_.erase(it);
 }
 
+void BlockIndex::IndexStoredLocked(const BlockId& id, const BlockMeta& meta) {
+  Entry& entry = entries_[id];
+  entry.meta = meta;
+  entry.meta.pins = PinsLocked(id);
+  Access(id, entry);
+  Insert(id, entry);
+}
+
+std::uint64_t BlockIndex::BeginDeleteLocked(const BlockId& id) {
+  Doomed& doomed = doomed_[id];
+  ++doomed.deleters;
+  const auto it = entries_.find(id);
+  if (it == entries_.end()) return 0;  // not indexed, or already doomed (never both)
+  doomed.entry = it->second;
+  doomed.stored_size = it->second.meta.stored_size;
+  doomed_bytes_ += doomed.stored_size;
+  Forget(it);
+  return doomed.stored_size;
+}
+
+void BlockIndex::EndDeleteLocked(const BlockId& id, const Result<bool>& outcome) {
+  const auto it = doomed_.find(id);
+  assert(it != doomed_.end() && it->second.deleters > 0);
+  Doomed& doomed = it->second;
+  if (!outcome) {
+    doomed.failed = true;
+  } else if (*outcome) {
+    doomed.deleted = true;
+  }
+  if (--doomed.deleters > 0) return;
+  const Doomed ended = std::move(doomed);
+  doomed_.erase(it);
+  doomed_bytes_ -= ended.stored_size;
+  deletes_ended_.notify_all();
+  // Whatever the store holds now was not taken by these deletes: a block that no delete removed
+  // (they failed) or one put again after it went, which an Added or a Reconcile asked about. A
+  // store that cannot be read leaves it unindexed: the next read of the block reconciles it.
+  if (!ended.failed && !ended.settle) return;
+  auto meta = blocks_.Meta(id);
+  if (!meta) return;
+  if (!ended.entry || ended.deleted || !ended.failed) {
+    IndexStoredLocked(id, *meta);
+    return;
+  }
+  // No delete took it: the block is back in its place in the eviction order, with its usage.
+  Entry& entry = entries_[id];
+  entry.sequence = ended.entry->sequence;
+  entry.meta = *meta;
+  entry.meta.last_access_ms = ended.entry->meta.last_access_ms;
+  entry.meta.hits = ended.entry->meta.hits;
+  entry.meta.pins = PinsLocked(id);
+  dirty_.insert(id);
+  Insert(id, entry);
+}
+
 void BlockIndex::Repin(const BlockId& id) {
   const auto it = entries_.find(id);
   if (it == entries_.end()) return;
@@ -216,36 +289,83 @@ void BlockIndex::Rerank() {
 }
 
 Result<void> BlockIndex::Reserve(std::uint64_t stored_size) {
-  std::lock_guard lock(mutex_);
-  if (UsedLocked() + stored_size <= high_bytes_) {
+  {
+    std::lock_guard lock(mutex_);
+    if (UsedLocked() + stored_size <= high_bytes_) {
+      reserved_bytes_ += stored_size;
+      return {};
+    }
+  }
+  return MakeRoom(stored_size);
+}
+
+// Eviction, one at a time. Victims are chosen in policy order under mutex_, a batch at a time, and
+// leave the index at once (doomed_), so that no hit finds them; their store deletes run outside
+// mutex_, and hits go on meanwhile. While a victim is still in the store, used bytes count it:
+// a concurrent Reserve that finds no room then waits here for this eviction (evict_mutex_), not
+// for the index, and finds the room it made. Blocks doomed by others (a purge under way) count
+// as leaving when choosing victims; before returning, this waits for their deletes, so that what
+// it promises is room in the store, not room to come.
+Result<void> BlockIndex::MakeRoom(std::uint64_t stored_size) {
+  std::lock_guard evicting(evict_mutex_);
+  std::unique_lock lock(mutex_);
+  if (UsedLocked() + stored_size <= high_bytes_) {  // the eviction before this one made room
     reserved_bytes_ += stored_size;
     return {};
   }
-  const auto full = [&] {
-    return Error{Errc::kStoreFull,
-                 fmt::format("the store is full: a block of {} bytes does not fit, {} of {} bytes "
-                             "are used and only {} of them belong to blocks that may be evicted "
-                             "(the rest is pinned or being filled)",
-                             stored_size, UsedLocked(), options_.capacity_bytes, candidate_bytes_)};
-  };
-  if (UsedLocked() + stored_size > high_bytes_ + candidate_bytes_) return full();
+  if (UsedAfterDeletesLocked() + stored_size > high_bytes_ + candidate_bytes_) {
+    return FullLocked(stored_size);
+  }
+  reserved_bytes_ += stored_size;  // taken now; given back on failure
+  while (!candidates_.empty() && UsedAfterDeletesLocked() > low_bytes_) {
+    if (auto evicted = EvictBatch(lock); !evicted) {
+      reserved_bytes_ -= stored_size;
+      return evicted.error();
+    }
+  }
+  deletes_ended_.wait(lock, [&] { return UsedLocked() <= high_bytes_ || doomed_bytes_ == 0; });
+  if (UsedLocked() <= high_bytes_) return {};
+  // Only when the BlockStore holds blocks the index does not know of.
+  reserved_bytes_ -= stored_size;
+  return FullLocked(stored_size);
+}
 
-  while (!candidates_.empty() && UsedLocked() + stored_size > low_bytes_) {
+Result<void> BlockIndex::EvictBatch(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::pair<BlockId, std::uint64_t>> victims;
+  while (!candidates_.empty() && UsedAfterDeletesLocked() > low_bytes_ &&
+         victims.size() < kVictimsPerBatch) {
     const BlockId victim = candidates_.begin()->id;
-    auto deleted = blocks_.Delete(victim);
-    if (!deleted) return deleted.error();
-    const auto it = entries_.find(victim);
-    const std::uint64_t size = it->second.meta.stored_size;
-    Forget(it);
-    if (*deleted) {  // false: an entry the store had lost (Reconcile drops those)
+    victims.emplace_back(victim, BeginDeleteLocked(victim));
+  }
+  lock.unlock();
+  std::vector<Result<bool>> outcomes;
+  outcomes.reserve(victims.size());
+  for (const auto& [victim, size] : victims) {
+    outcomes.push_back(DeleteDoomed(victim));
+    if (!outcomes.back()) break;  // the store is failing: the rest are not tried
+  }
+  const Error untried{Errc::kStorage, "an earlier deletion of the batch failed"};
+  outcomes.resize(victims.size(), untried);  // indexed again, still stored
+  lock.lock();
+  Result<void> evicted;
+  for (std::size_t i = 0; i < victims.size(); ++i) {
+    const auto& [victim, size] = victims[i];
+    EndDeleteLocked(victim, outcomes[i]);
+    if (!outcomes[i]) {
+      if (evicted) evicted = outcomes[i].error();
+    } else if (*outcomes[i]) {  // false: an entry the store had lost (Reconcile drops those)
       ++evictions_;
       evicted_bytes_ += size;
     }
   }
-  // Only when the BlockStore holds blocks the index does not know of.
-  if (UsedLocked() + stored_size > high_bytes_) return full();
-  reserved_bytes_ += stored_size;
-  return {};
+  return evicted;
+}
+
+Result<bool> BlockIndex::DeleteDoomed(const BlockId& id) {
+  if (options_.before_delete) {
+    if (auto allowed = options_.before_delete(id); !allowed) return allowed.error();
+  }
+  return blocks_.Delete(id);
 }
 
 void BlockIndex::Release(std::uint64_t stored_size) {
@@ -259,16 +379,19 @@ void BlockIndex::Added(const BlockId& id, const BlockMeta& meta) {
   assert(reserved_bytes_ >= meta.stored_size);
   reserved_bytes_ -= std::min(reserved_bytes_, meta.stored_size);
   if (entries_.contains(id)) return;
+  // The put may have found the doomed copy still stored and kept it: only the store after the
+  // deletes can tell.
+  if (const auto doomed = doomed_.find(id); doomed != doomed_.end()) {
+    doomed->second.settle = true;
+    return;
+  }
   // A purge (Delete) that ran between the fill's put and this call found nothing to forget; an
   // entry made now would name a block the store no longer has. Checked under the mutex, which
-  // every Delete takes.
+  // every delete takes before and after its store delete.
   if (auto stored = blocks_.Has(id); stored && !*stored) return;
-  Entry& entry = entries_[id];
-  entry.meta = meta;
-  entry.meta.hits = 0;
-  entry.meta.pins = PinsLocked(id);
-  Access(id, entry);
-  Insert(id, entry);
+  BlockMeta added = meta;
+  added.hits = 0;
+  IndexStoredLocked(id, added);
 }
 
 bool BlockIndex::Touched(const BlockId& id) {
@@ -283,25 +406,34 @@ bool BlockIndex::Touched(const BlockId& id) {
   return true;
 }
 
+Result<bool> BlockIndex::DeleteUnlocking(std::unique_lock<std::mutex>& lock, const BlockId& id) {
+  BeginDeleteLocked(id);
+  lock.unlock();
+  auto deleted = DeleteDoomed(id);
+  lock.lock();
+  EndDeleteLocked(id, deleted);
+  return deleted;
+}
+
 Result<bool> BlockIndex::Delete(const BlockId& id) {
-  std::lock_guard lock(mutex_);
-  auto deleted = blocks_.Delete(id);
-  if (!deleted) return deleted.error();
-  if (const auto it = entries_.find(id); it != entries_.end()) Forget(it);
-  return *deleted;
+  std::unique_lock lock(mutex_);
+  return DeleteUnlocking(lock, id);
 }
 
 Result<BlockIndex::Purged> BlockIndex::Purge(const BlockId& id) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   if (PinsLocked(id) > 0) return Purged::kPinned;
-  auto deleted = blocks_.Delete(id);
+  auto deleted = DeleteUnlocking(lock, id);
   if (!deleted) return deleted.error();
-  if (const auto it = entries_.find(id); it != entries_.end()) Forget(it);
   return *deleted ? Purged::kDeleted : Purged::kNotStored;
 }
 
 Result<void> BlockIndex::Reconcile(const BlockId& id) {
   std::lock_guard lock(mutex_);
+  if (const auto doomed = doomed_.find(id); doomed != doomed_.end()) {
+    doomed->second.settle = true;  // the read found the copy being deleted, or one put after
+    return {};
+  }
   // Read under the mutex: a fill's Put may land before or after this read, but its Added, which
   // needs the mutex, comes after whatever this decides.
   auto meta = blocks_.Meta(id);
@@ -311,12 +443,7 @@ Result<void> BlockIndex::Reconcile(const BlockId& id) {
     if (it != entries_.end()) Forget(it);
     return {};
   }
-  if (it != entries_.end()) return {};
-  Entry& entry = entries_[id];
-  entry.meta = *meta;
-  entry.meta.pins = PinsLocked(id);
-  Access(id, entry);
-  Insert(id, entry);
+  if (it == entries_.end()) IndexStoredLocked(id, *meta);
   return {};
 }
 
@@ -328,42 +455,44 @@ void BlockIndex::SetPlanPins(std::vector<BlockId> ids) {
   for (const BlockId& id : plan_pins_) Repin(id);
 }
 
-Result<void> BlockIndex::StorePinsLocked(const std::unordered_map<BlockId, std::uint32_t>& pins) {
-  return plan_.Put(kPinsKey, SerializePins(pins));
+Result<void> BlockIndex::ChangePins(std::span<const BlockId> ids,
+                                    const std::function<Result<bool>(PinCounts&)>& change) {
+  std::lock_guard pinning(pins_mutex_);
+  PinCounts pins = operator_pins_;  // only written under pins_mutex_
+  auto changed = change(pins);
+  if (!changed) return changed.error();
+  if (!*changed) return {};
+  if (auto stored = plan_.Put(kPinsKey, SerializePins(pins)); !stored) return stored.error();
+  std::lock_guard lock(mutex_);
+  operator_pins_.swap(pins);
+  for (const BlockId& id : ids) Repin(id);
+  return {};
 }
 
 Result<void> BlockIndex::Pin(std::span<const BlockId> ids) {
-  if (ids.empty()) return {};
-  std::lock_guard lock(mutex_);
-  std::unordered_map<BlockId, std::uint32_t> pins = operator_pins_;
-  for (const BlockId& id : ids) {
-    std::uint32_t& count = pins[id];
-    if (count >= UINT32_MAX - 1) {  // leaves room for the plan pin in BlockMeta::pins
-      return Error{Errc::kBadRequest, fmt::format("block {} has too many pins", id.Hex())};
+  return ChangePins(ids, [&](PinCounts& pins) -> Result<bool> {
+    for (const BlockId& id : ids) {
+      std::uint32_t& count = pins[id];
+      if (count >= UINT32_MAX - 1) {  // leaves room for the plan pin in BlockMeta::pins
+        return Error{Errc::kBadRequest, fmt::format("block {} has too many pins", id.Hex())};
+      }
+      ++count;
     }
-    ++count;
-  }
-  if (auto stored = StorePinsLocked(pins); !stored) return stored.error();
-  operator_pins_.swap(pins);
-  for (const BlockId& id : ids) Repin(id);
-  return {};
+    return !ids.empty();
+  });
 }
 
 Result<void> BlockIndex::Unpin(std::span<const BlockId> ids) {
-  std::lock_guard lock(mutex_);
-  std::unordered_map<BlockId, std::uint32_t> pins = operator_pins_;
-  bool changed = false;
-  for (const BlockId& id : ids) {
-    const auto it = pins.find(id);
-    if (it == pins.end()) continue;
-    changed = true;
-    if (--it->second == 0) pins.erase(it);
-  }
-  if (!changed) return {};
-  if (auto stored = StorePinsLocked(pins); !stored) return stored.error();
-  operator_pins_.swap(pins);
-  for (const BlockId& id : ids) Repin(id);
-  return {};
+  return ChangePins(ids, [&](PinCounts& pins) -> Result<bool> {
+    bool changed = false;
+    for (const BlockId& id : ids) {
+      const auto it = pins.find(id);
+      if (it == pins.end()) continue;
+      changed = true;
+      if (--it->second == 0) pins.erase(it);
+    }
+    return changed;
+  });
 }
 
 bool BlockIndex::IsPinned(const BlockId& id) const {

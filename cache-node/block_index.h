@@ -6,10 +6,12 @@
 // under "pins"; plan pins are handed in by the caller from the plan it holds.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <span>
 #include <string_view>
@@ -57,11 +59,19 @@ struct CapacityOptions {
   // The clock for last access times, in Unix ms; null is the system clock. The index never lets
   // it run backwards. Tests pass a counter so that no two accesses tie.
   std::function<std::uint64_t()> now_ms;
+  // Called before each BlockStore::Delete the index makes (evictions, Delete, Purge), on the
+  // deleting thread, outside the index's mutex: a test hook that can hold a deletion, or fail it
+  // (an error stands for the delete's, and the store is not asked). Empty in production.
+  std::function<Result<void>(const BlockId&)> before_delete;
 };
 
-// Thread-safe: every method takes one internal mutex. Eviction, Delete, Purge, Reconcile and
-// Added read or write the BlockStore while they hold it (so store and index change together),
-// which makes them wait behind a put that is flushing on a full disk. The index refers to the
+// Thread-safe. Every method takes one internal mutex for in-memory work and at most a point read
+// of the store (Added, Reconcile); no BlockStore write happens under it, so a hit (Touched,
+// Contains) never waits behind a deletion, or behind a put flushing on a full disk that the
+// deletion waits for. A deletion (eviction, Delete, Purge) forgets the block under the mutex and
+// deletes it from the store outside it; an Added or Reconcile of that block meanwhile is settled
+// when the deletion ends, from what the store then holds. Evictions run one at a time: a Reserve
+// that must evict waits for the one under way, never for the hits. The index refers to the
 // BlockStore and PlanStore it was opened on, which must outlive it.
 //
 // Capacity accounting: "used" is BlockStore::stored_bytes() plus the bytes reserved by fills in
@@ -82,13 +92,16 @@ class BlockIndex {
   BlockIndex& operator=(const BlockIndex&) = delete;
   ~BlockIndex();
 
-  // Makes room for a block of `stored_size` bytes (its frame) and reserves it. When used +
-  // stored_size would pass the high watermark, deletes unpinned blocks from the BlockStore in
-  // policy order until used + stored_size is at the low watermark or nothing evictable is left.
+  // Makes room for a block of `stored_size` bytes (its frame) and reserves it. The room is in the
+  // store when it returns, not to come: used bytes, this reservation included, are then at most
+  // the high watermark, and a victim counts as used until its delete is done. When used +
+  // stored_size would pass the high watermark, evicts unpinned blocks in policy order until used +
+  // stored_size is at the low watermark or nothing evictable is left: victims leave the index at
+  // once and are deleted from the store in batches, outside the index's mutex.
   // kStoreFull, evicting nothing, when even evicting every unpinned block would leave used +
   // stored_size above the high watermark, or after evicting when the store still holds bytes the
   // index does not know of; the error of BlockStore::Delete when a deletion fails (blocks evicted
-  // before it or before a kStoreFull stay evicted).
+  // before it or before a kStoreFull stay evicted; the batch's others stay indexed).
   [[nodiscard]] Result<void> Reserve(std::uint64_t stored_size);
 
   // Gives back a reservation whose block was not stored.
@@ -97,7 +110,8 @@ class BlockIndex {
   // Records a block just stored, as its most recent access, and consumes its reservation
   // (meta.stored_size). The index sets last_access_ms itself; hits and pins in `meta` are
   // ignored (pins are the index's own). A block already indexed, or deleted from the store since
-  // it was put (a purge in between), only gives the reservation back.
+  // it was put (a purge in between), only gives the reservation back; one whose deletion is under
+  // way is indexed when the deletion ends if the store then holds it (put again after it went).
   // REQUIRES: a Reserve(meta.stored_size) not yet released or consumed.
   void Added(const BlockId& id, const BlockMeta& meta);
 
@@ -105,23 +119,24 @@ class BlockIndex {
   // nothing, for a block that is not indexed.
   bool Touched(const BlockId& id);
 
-  // Deletes `id` from the BlockStore and forgets it, in one step under the index's mutex, so that
-  // no fill's Added falls between the two (a purge, a damaged frame). Its pins stay: they name
-  // ids, stored or not. Returns whether the store held the block; the error of
-  // BlockStore::Delete, changing nothing, when it fails.
+  // Forgets `id` and deletes it from the BlockStore (outside the index's mutex). Its pins stay:
+  // they name ids, stored or not. Returns whether the store held the block; the error of
+  // BlockStore::Delete when it fails, and the block, if still stored, is indexed again as it was.
   [[nodiscard]] Result<bool> Delete(const BlockId& id);
 
   // What Purge did with a block.
   enum class Purged { kDeleted, kNotStored, kPinned };
-  // Deletes `id` from the BlockStore and forgets it unless it is pinned (plan or operator pin),
-  // checked and done in one step under the index's mutex, so a pin or a plan that arrives
-  // meanwhile is never overtaken. The error of BlockStore::Delete, changing nothing, when it fails.
+  // Delete, unless `id` is pinned (plan or operator pin): the check and the forgetting are one step
+  // under the index's mutex, so a pin that arrives later finds the block gone (pinned when it is
+  // stored again), never a purge that overtakes it. The error of BlockStore::Delete as for Delete.
   [[nodiscard]] Result<Purged> Purge(const BlockId& id);
 
-  // Makes the index agree with the BlockStore about `id`, in one step under the index's mutex: an
-  // entry whose block the store no longer holds is dropped, and a stored block the index does not
-  // know of is added as its most recent access. For a caller that finds them disagreeing (a fill
-  // answers "already held" while the caller's read missed; a read hits a block the index lacks).
+  // Makes the index agree with the BlockStore about `id`: an entry whose block the store no longer
+  // holds is dropped, and a stored block the index does not know of is added as its most recent
+  // access, both under the index's mutex (a fill's Added comes before or after, never between).
+  // For a caller that finds them disagreeing (a fill answers "already held" while the caller's read
+  // missed; a read hits a block the index lacks). A block whose deletion is under way (a victim
+  // read before its delete) is not indexed now: the deletion's end looks at the store again.
   // A stored block is never dropped. kStorage when the store cannot be read.
   [[nodiscard]] Result<void> Reconcile(const BlockId& id);
 
@@ -132,8 +147,8 @@ class BlockIndex {
 
   // Operator pins, counted per id: each Pin of an id needs an Unpin before it can be evicted
   // again (an Unpin of an id with no operator pin does nothing). Ids not stored yet are pinned
-  // when they arrive. Persisted (synced) in the PlanStore under "pins" before returning; on
-  // error nothing changed.
+  // when they arrive. Persisted (synced) in the PlanStore under "pins" before returning, outside
+  // the index's mutex (concurrent Pin and Unpin calls take their turn); on error nothing changed.
   [[nodiscard]] Result<void> Pin(std::span<const BlockId> ids);
   [[nodiscard]] Result<void> Unpin(std::span<const BlockId> ids);
 
@@ -189,11 +204,35 @@ class BlockIndex {
     bool pinned = false;
     Rank rank;  // its key in candidates_ while unpinned
   };
+  // A block whose deletion from the store is decided (an eviction victim, a Delete, a Purge): no
+  // longer indexed, perhaps still stored until its deletes end. Never indexed meanwhile.
+  struct Doomed {
+    std::optional<Entry> entry;     // its entry when it was indexed, restored if no delete worked
+    std::uint64_t stored_size = 0;  // entry's size, counted in doomed_bytes_
+    std::uint32_t deleters = 0;     // BlockStore::Delete calls begun and not ended
+    bool deleted = false;           // one of them removed it
+    bool failed = false;            // one of them failed
+    bool settle = false;  // an Added or Reconcile came meanwhile: look at the store at the end
+  };
 
   BlockIndex(BlockStore& blocks, PlanStore& plan, CapacityOptions options);
 
+  // Reserve's slow path: evicts under evict_mutex_, deleting outside mutex_.
+  [[nodiscard]] Result<void> MakeRoom(std::uint64_t stored_size);
+  // Dooms a batch of victims and deletes them from the store. REQUIRES: `lock` holds mutex_ (and
+  // the caller evict_mutex_); released while the store deletes.
+  [[nodiscard]] Result<void> EvictBatch(std::unique_lock<std::mutex>& lock);
+  // Delete: dooms `id` and deletes it from the store. REQUIRES: `lock` holds mutex_; released
+  // while the store deletes.
+  [[nodiscard]] Result<bool> DeleteUnlocking(std::unique_lock<std::mutex>& lock, const BlockId& id);
+  // BlockStore::Delete of a doomed block, after the test hook. REQUIRES: mutex_ not held.
+  [[nodiscard]] Result<bool> DeleteDoomed(const BlockId& id);
+
   // REQUIRES: mutex_ held (all below).
   std::uint64_t UsedLocked() const;
+  // Used bytes once the deletions under way have ended.
+  std::uint64_t UsedAfterDeletesLocked() const;
+  Error FullLocked(std::uint64_t stored_size) const;
   std::uint64_t NowLocked();
   std::uint32_t PinsLocked(const BlockId& id) const;
   Rank RankOf(const BlockId& id, const Entry& entry) const;
@@ -202,10 +241,21 @@ class BlockIndex {
   // Makes now the entry's last access, outside candidates_ (Erase before, Insert after).
   void Access(const BlockId& id, Entry& entry);
   void Forget(std::unordered_map<BlockId, Entry>::iterator it);  // drops an entry
+  // Indexes `id` from its stored metadata as its most recent access, if the store holds it.
+  void IndexStoredLocked(const BlockId& id, const BlockMeta& meta);
+  // A store delete of `id` begins: its entry, if any, moves to doomed_. Returns the entry's size
+  // (0 when `id` was not indexed).
+  std::uint64_t BeginDeleteLocked(const BlockId& id);
+  // A store delete of `id` ended with `outcome`; the last one settles the index with the store.
+  void EndDeleteLocked(const BlockId& id, const Result<bool>& outcome);
   void Repin(const BlockId& id);  // recomputes pinned and pins after a pin change
   void Rerank();                  // after the use counts changed
-  [[nodiscard]] Result<void> StorePinsLocked(
-      const std::unordered_map<BlockId, std::uint32_t>& pins);
+
+  // Pin and Unpin: applies `change` to a copy of the operator pins; when it reports a change,
+  // stores the copy in the PlanStore (outside mutex_), then puts it in force and repins `ids`.
+  using PinCounts = std::unordered_map<BlockId, std::uint32_t>;
+  [[nodiscard]] Result<void> ChangePins(std::span<const BlockId> ids,
+                                        const std::function<Result<bool>(PinCounts&)>& change);
 
   BlockStore& blocks_;
   PlanStore& plan_;
@@ -213,12 +263,20 @@ class BlockIndex {
   const std::uint64_t high_bytes_;
   const std::uint64_t low_bytes_;
 
+  // Lock order: flush_mutex_, evict_mutex_ or pins_mutex_, then mutex_.
+  std::mutex evict_mutex_;  // one eviction at a time
+  std::mutex pins_mutex_;   // one Pin or Unpin at a time, held while it writes the PlanStore
+
   mutable std::mutex mutex_;
+  std::condition_variable deletes_ended_;  // notified when a doomed block's last delete ends
   std::unordered_map<BlockId, Entry> entries_;
   std::set<Rank> candidates_;  // unpinned entries, in eviction order
   std::uint64_t candidate_bytes_ = 0;
+  std::unordered_map<BlockId, Doomed> doomed_;  // disjoint from entries_
+  std::uint64_t doomed_bytes_ = 0;
   std::unordered_set<BlockId> dirty_;
   std::unordered_set<BlockId> plan_pins_;
+  // Written under pins_mutex_ and mutex_ both; read under either.
   std::unordered_map<BlockId, std::uint32_t> operator_pins_;
   std::unordered_map<BlockId, std::uint32_t> use_count_;
   std::uint64_t reserved_bytes_ = 0;

@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <latch>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -46,6 +50,51 @@ std::vector<TestBlock> MakeBlocks(std::size_t count, std::size_t size, std::uint
   return blocks;
 }
 
+// A gate a test hook waits at until the test opens it. Wait gives up after a minute, so that a
+// regression (the test's thread waiting for the held one) fails the test instead of hanging it,
+// and says whether the gate was opened.
+class Gate {
+ public:
+  void Open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    opened_.notify_all();
+  }
+  bool Wait() {
+    std::unique_lock lock(mutex_);
+    return opened_.wait_for(lock, std::chrono::minutes(1), [&] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+// The index's store deletes, seen through CapacityOptions::before_delete: holds the hold_at-th
+// at the gate (`reached` counts down when it gets there) and fails those from fail_from on.
+// Both are set before the index deletes anything.
+struct DeleteHook {
+  Result<void> Before() {
+    const int call = ++calls;
+    if (call == hold_at) {
+      reached.count_down();
+      if (!gate.Wait()) gate_timed_out = true;
+    }
+    if (fail_from != 0 && call >= fail_from) {
+      return Error{Errc::kStorage, "injected deletion failure"};
+    }
+    return {};
+  }
+
+  int hold_at = 0;    // 0: none held
+  int fail_from = 0;  // 0: none fail
+  std::atomic<int> calls{0};
+  std::latch reached{1};
+  Gate gate;
+  std::atomic<bool> gate_timed_out{false};
+};
+
 class BlockIndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -57,6 +106,10 @@ class BlockIndexTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (evictor_.joinable()) {  // a test that stopped early
+      hook_.gate.Open();
+      evictor_.join();
+    }
     index_.reset();
     store_ = Store{};
     fs::remove_all(dir_);
@@ -71,6 +124,7 @@ class BlockIndexTest : public ::testing::Test {
     options.low_watermark = low;
     options.policy = policy;
     options.now_ms = [this] { return ++clock_ms_; };
+    options.before_delete = [this](const BlockId&) { return hook_.Before(); };
     return options;
   }
 
@@ -105,6 +159,57 @@ class BlockIndexTest : public ::testing::Test {
     if (!meta) return meta.error();
     index_->Added(block.id, *meta);
     return {};
+  }
+
+  // What BlockFiller::Store does: reserve, put, then Added also when the store already had the
+  // block (Release when the put failed).
+  Result<void> FillLikeTheNode(const TestBlock& block) {
+    auto view = ParseFrame(block.frame);
+    if (!view) return view.error();
+    if (auto reserved = index_->Reserve(block.frame.size()); !reserved) return reserved.error();
+    auto put = store_.blocks->Put(block.id, block.frame);
+    if (!put) {
+      index_->Release(block.frame.size());
+      return put.error();
+    }
+    BlockMeta meta;
+    meta.raw_size = view->header.raw_size;
+    meta.stored_size = block.frame.size();
+    meta.codec = view->header.codec;
+    index_->Added(block.id, meta);
+    return {};
+  }
+
+  // What a hit does (NodeContent::TryGetBlock, then GetBlock's Reconcile when the index lacks the
+  // block): the stored frame, or nullopt when the store has none.
+  std::optional<StoredBlock> Read(const BlockId& id) {
+    auto stored = store_.blocks->Get(id);
+    if (!stored) return std::nullopt;
+    if (!index_->Touched(id)) {
+      EXPECT_TRUE(index_->Reconcile(id).has_value());
+    }
+    return std::move(*stored);
+  }
+
+  // Index and store agree: the same blocks, each of its stored size, and used bytes are the
+  // stored bytes (no reservation left).
+  void ExpectIndexMatchesStore() {
+    std::vector<BlockId> indexed;
+    std::uint64_t indexed_bytes = 0;
+    for (const auto& [id, meta] : index_->List()) {
+      indexed.push_back(id);
+      indexed_bytes += meta.stored_size;
+      auto stored = store_.blocks->Meta(id);
+      ASSERT_TRUE(stored.has_value()) << id.Hex() << " is indexed but not stored";
+      EXPECT_EQ(meta.stored_size, stored->stored_size) << id.Hex();
+    }
+    std::vector<BlockId> stored = Stored();
+    std::sort(indexed.begin(), indexed.end());
+    std::sort(stored.begin(), stored.end());
+    EXPECT_EQ(indexed, stored);
+    EXPECT_EQ(indexed_bytes, store_.blocks->stored_bytes());
+    EXPECT_EQ(index_->stats().used_bytes, store_.blocks->stored_bytes());
+    EXPECT_EQ(index_->stats().blocks, store_.blocks->block_count());
   }
 
   void FillAll(const std::vector<TestBlock>& blocks) {
@@ -149,6 +254,28 @@ class BlockIndexTest : public ::testing::Test {
     return order;
   }
 
+  // An eviction held at its first store delete: `count` blocks of `size` bytes fill an index of
+  // that capacity (watermarks 1.0 and 0.5), then a fill of one more, on evictor_, evicts the
+  // count / 2 + 1 least recently used. Returns the blocks once that delete is held.
+  std::vector<TestBlock> StartHeldEviction(std::size_t count, std::size_t size,
+                                           std::uint64_t seed) {
+    std::vector<TestBlock> blocks = MakeBlocks(count, size, seed);
+    hook_.hold_at = 1;
+    OpenIndex(Options(count * blocks[0].frame.size(), 1.0, 0.5));
+    FillAll(blocks);
+    evictor_ = std::thread([this, size, seed] { held_fill_ = Fill(MakeBlock(size, seed - 1)); });
+    hook_.reached.wait();
+    return blocks;
+  }
+
+  // Lets the held eviction go on; its fill's outcome.
+  Result<void> FinishHeldEviction() {
+    hook_.gate.Open();
+    evictor_.join();
+    EXPECT_FALSE(hook_.gate_timed_out) << "a call on the index waited for the held delete";
+    return held_fill_;
+  }
+
   static std::vector<BlockId> IdsOf(const std::vector<const TestBlock*>& blocks) {
     std::vector<BlockId> ids;
     for (const TestBlock* block : blocks) ids.push_back(block->id);
@@ -157,7 +284,10 @@ class BlockIndexTest : public ::testing::Test {
 
   fs::path dir_;
   Store store_;
+  DeleteHook hook_;
   std::unique_ptr<BlockIndex> index_;
+  std::thread evictor_;
+  Result<void> held_fill_;
   std::uint64_t clock_ms_ = 1'700'000'000'000;
 };
 
@@ -543,6 +673,238 @@ TEST_F(BlockIndexTest, ReservationsCountAsUsedUntilAddedOrReleased) {
   index_->Added(block.id, store_.blocks->Meta(block.id).value());
   EXPECT_EQ(index_->stats().used_bytes, frame);
   EXPECT_EQ(index_->stats().blocks, 1u);
+}
+
+// An eviction's store deletes run outside the index's mutex: while one is held, hits, listings,
+// pins and flushes of the index return (had any waited for the held delete, the gate would have
+// timed out), and the victims have already left the index.
+TEST_F(BlockIndexTest, HitsListingsPinsAndFlushesGoOnWhileAnEvictionsDeleteIsHeld) {
+  const std::vector<TestBlock> blocks = StartHeldEviction(10, 1000, 500);
+  const std::uint64_t frame = blocks[0].frame.size();
+
+  // 10 + 1 blocks evict down to 5: the 6 least recently used left the index, still stored.
+  for (std::size_t i = 0; i < 6; ++i) {
+    EXPECT_FALSE(index_->Contains(blocks[i].id)) << i;
+    EXPECT_FALSE(index_->Touched(blocks[i].id)) << i;
+    EXPECT_TRUE(store_.blocks->Has(blocks[i].id).value()) << i;
+  }
+  for (std::size_t i = 6; i < 10; ++i) {
+    EXPECT_TRUE(index_->Contains(blocks[i].id)) << i;
+    EXPECT_TRUE(index_->Touched(blocks[i].id)) << i;
+  }
+  EXPECT_EQ(index_->stats().blocks, 4u);
+  EXPECT_EQ(index_->List().size(), 4u);
+  index_->SetPlanPins({blocks[9].id});
+  EXPECT_TRUE(index_->IsPinned(blocks[9].id));
+  EXPECT_EQ(index_->stats().pinned_blocks, 1u);
+  EXPECT_TRUE(index_->Flush().has_value());
+
+  auto filled = FinishHeldEviction();
+  ASSERT_TRUE(filled.has_value()) << filled.error().message;
+  EXPECT_EQ(index_->stats().evictions, 6u);
+  EXPECT_EQ(index_->stats().evicted_bytes, 6 * frame);
+  for (std::size_t i = 0; i < 6; ++i) EXPECT_FALSE(store_.blocks->Has(blocks[i].id).value()) << i;
+  ExpectIndexMatchesStore();
+}
+
+// Fills (some of the same blocks at once), hits, purges, pins and evictions from many threads:
+// no put passes the high watermark, and once they are done the index and the store agree.
+TEST_F(BlockIndexTest, ConcurrentFillsHitsPurgesAndEvictionsLeaveIndexAndStoreInAgreement) {
+  constexpr int kRounds = 120;
+  const std::vector<TestBlock> blocks = MakeBlocks(40, 2000, 600);
+  const std::uint64_t capacity = 12 * blocks[0].frame.size();
+  OpenIndex(Options(capacity, 0.9, 0.6));
+  std::latch start(5);
+  std::atomic<std::uint64_t> max_stored{0};
+  std::atomic<int> failures{0};
+  const auto pick = [&](std::mt19937_64& rng) -> const TestBlock& {
+    return blocks[rng() % blocks.size()];
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      start.arrive_and_wait();
+      for (int i = 0; i < kRounds; ++i) {
+        const TestBlock& block = pick(rng);
+        if (!index_->Contains(block.id) && !FillLikeTheNode(block)) ++failures;
+        std::uint64_t seen = max_stored.load();
+        const std::uint64_t now = store_.blocks->stored_bytes();
+        while (now > seen && !max_stored.compare_exchange_weak(seen, now)) {
+        }
+      }
+    });
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(100 + t);
+      start.arrive_and_wait();
+      for (int i = 0; i < 2 * kRounds; ++i) (void)Read(pick(rng).id);
+    });
+  }
+  threads.emplace_back([&] {
+    std::mt19937_64 rng(200);
+    start.arrive_and_wait();
+    for (int i = 0; i < kRounds / 4; ++i) {
+      if (!index_->Purge(pick(rng).id)) ++failures;
+      const std::vector<BlockId> pinned = {pick(rng).id};
+      if (!index_->Pin(pinned) || !index_->Unpin(pinned)) ++failures;
+    }
+  });
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_LE(max_stored.load(), capacity * 9 / 10);
+  EXPECT_GT(index_->stats().evictions, 0u);
+  ExpectIndexMatchesStore();
+}
+
+// A hit that located a victim's frame before its delete is served whole (the frame stays
+// readable), but does not put the victim back in the index: after the delete, neither has it.
+TEST_F(BlockIndexTest, AHitOnAVictimWhoseDeleteIsPendingIsServedWholeButNotIndexedAgain) {
+  const std::vector<TestBlock> blocks = StartHeldEviction(4, 70'000, 700);  // segment frames
+
+  // Victims: blocks[0], [1], [2]; the delete of [0] is held.
+  std::optional<StoredBlock> served = Read(blocks[0].id);
+  ASSERT_TRUE(served.has_value());
+  EXPECT_FALSE(index_->Contains(blocks[0].id));
+  EXPECT_TRUE(index_->Contains(blocks[3].id));
+  EXPECT_EQ(index_->stats().blocks, 1u);
+
+  auto filled = FinishHeldEviction();
+  ASSERT_TRUE(filled.has_value()) << filled.error().message;
+  EXPECT_FALSE(index_->Contains(blocks[0].id));
+  EXPECT_FALSE(store_.blocks->Has(blocks[0].id).value());
+  ASSERT_TRUE(served->Load().has_value());
+  EXPECT_TRUE(std::ranges::equal(served->frame(), blocks[0].frame));
+  EXPECT_EQ(index_->stats().evictions, 3u);
+  ExpectIndexMatchesStore();
+}
+
+// A fill of a victim during its eviction: a copy put after the victim's delete is indexed when
+// the batch ends; a put that found the victim's copy still stored kept nothing, so nothing is
+// indexed; a read in between indexes nothing yet. Reservations are exact throughout.
+TEST_F(BlockIndexTest, AFillOfAVictimIsIndexedOnlyWhenItsCopyOutlivesTheEviction) {
+  const std::vector<TestBlock> blocks = MakeBlocks(8, 1000, 800);
+  const std::uint64_t frame = blocks[0].frame.size();
+  hook_.hold_at = 4;  // victims [0] to [6]; [0], [1], [2] deleted, [3] held
+  OpenIndex(Options(10 * frame, 0.8, 0.2));
+  FillAll(blocks);
+  evictor_ = std::thread([&] { held_fill_ = index_->Reserve(frame); });
+  hook_.reached.wait();
+  EXPECT_EQ(store_.blocks->stored_bytes(), 5 * frame);
+
+  ASSERT_TRUE(FillLikeTheNode(blocks[0]).has_value());  // put again after its delete
+  EXPECT_TRUE(store_.blocks->Has(blocks[0].id).value());
+  EXPECT_FALSE(index_->Contains(blocks[0].id));
+  ASSERT_TRUE(index_->Reconcile(blocks[1].id).has_value());  // deleted: nothing to index
+  ASSERT_TRUE(Read(blocks[4].id).has_value());               // not yet deleted
+  ASSERT_TRUE(FillLikeTheNode(blocks[5]).has_value());       // the put finds the victim's copy
+  EXPECT_FALSE(index_->Contains(blocks[5].id));
+  EXPECT_EQ(index_->stats().used_bytes, store_.blocks->stored_bytes() + frame);
+
+  auto reserved = FinishHeldEviction();
+  ASSERT_TRUE(reserved.has_value()) << reserved.error().message;
+  index_->Release(frame);
+  // The copy of [0] put again counts too: one more eviction ([7]) brings use down to low.
+  EXPECT_EQ(index_->stats().evictions, 8u);
+  EXPECT_TRUE(index_->Contains(blocks[0].id));
+  for (std::size_t i = 1; i < 8; ++i) {
+    EXPECT_FALSE(index_->Contains(blocks[i].id)) << i;
+    EXPECT_FALSE(store_.blocks->Has(blocks[i].id).value()) << i;
+  }
+  EXPECT_EQ(index_->stats().blocks, 1u);
+  ExpectIndexMatchesStore();
+}
+
+// Two fillers need room at once: the second waits for the first one's eviction and takes the
+// room it made, evicting nothing more, and neither returns before its room is in the store.
+TEST_F(BlockIndexTest, TwoReservationsAtOnceShareOneEvictionAndReturnWithRoomInTheStore) {
+  const std::vector<TestBlock> blocks = StartHeldEviction(10, 1000, 900);
+  const std::uint64_t frame = blocks[0].frame.size();
+  Result<void> second;
+  std::uint64_t stored_after_second = 0;
+  std::latch second_started(1);
+  std::thread second_filler([&] {
+    second_started.count_down();
+    second = index_->Reserve(frame);
+    stored_after_second = store_.blocks->stored_bytes();
+  });
+  second_started.wait();  // most often in Reserve before the first one's deletes end; either way
+  auto first = FinishHeldEviction();
+  second_filler.join();
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(index_->stats().evictions, 6u);
+  EXPECT_LE(stored_after_second + frame, 10 * frame);
+  index_->Release(frame);
+  ExpectIndexMatchesStore();
+}
+
+// A purge of a victim whose eviction delete is held deletes it (once: the eviction does not count
+// it); a pin of a victim comes after its eviction and pins it when it is stored again.
+TEST_F(BlockIndexTest, APurgeOrAPinOfAVictimDuringItsEvictionKeepsTheCountsExact) {
+  const std::vector<TestBlock> blocks = StartHeldEviction(10, 1000, 1000);
+  const std::uint64_t frame = blocks[0].frame.size();
+
+  EXPECT_EQ(index_->Purge(blocks[0].id).value(), BlockIndex::Purged::kDeleted);  // the held one
+  EXPECT_EQ(index_->Purge(blocks[1].id).value(), BlockIndex::Purged::kDeleted);
+  ASSERT_TRUE(index_->Pin(std::vector<BlockId>{blocks[2].id}).has_value());
+  EXPECT_FALSE(index_->Contains(blocks[2].id));
+
+  auto filled = FinishHeldEviction();
+  ASSERT_TRUE(filled.has_value()) << filled.error().message;
+  EXPECT_EQ(index_->stats().evictions, 4u);
+  EXPECT_EQ(index_->stats().evicted_bytes, 4 * frame);
+  EXPECT_FALSE(store_.blocks->Has(blocks[2].id).value());
+  ExpectIndexMatchesStore();
+  ASSERT_TRUE(Fill(blocks[2]).has_value());
+  EXPECT_TRUE(index_->IsPinned(blocks[2].id));
+  EXPECT_EQ(index_->stats().pinned_blocks, 1u);
+  ExpectIndexMatchesStore();
+}
+
+// A fill that lands while a purge's delete is held finds the purged copy still stored and keeps
+// nothing: the purge wins, and no entry names the deleted block.
+TEST_F(BlockIndexTest, AFillDuringAPurgesHeldDeleteLeavesNoEntry) {
+  const std::vector<TestBlock> blocks = MakeBlocks(2, 1000, 1100);
+  hook_.hold_at = 1;
+  OpenIndex(Options(1 << 20));
+  FillAll(blocks);
+  Result<BlockIndex::Purged> purged = BlockIndex::Purged::kPinned;
+  std::thread purger([&] { purged = index_->Purge(blocks[0].id); });
+  hook_.reached.wait();
+  EXPECT_FALSE(index_->Contains(blocks[0].id));
+  EXPECT_TRUE(index_->Touched(blocks[1].id));
+  EXPECT_TRUE(FillLikeTheNode(blocks[0]).has_value());
+  EXPECT_FALSE(index_->Contains(blocks[0].id));
+  hook_.gate.Open();
+  purger.join();
+  EXPECT_EQ(purged.value(), BlockIndex::Purged::kDeleted);
+  EXPECT_FALSE(index_->Contains(blocks[0].id));
+  EXPECT_FALSE(store_.blocks->Has(blocks[0].id).value());
+  ExpectIndexMatchesStore();
+}
+
+// A store delete that fails stops the eviction with its error: the victims not deleted are
+// indexed again in their place in the eviction order, and a failed Delete changes nothing.
+TEST_F(BlockIndexTest, AFailedDeleteLeavesTheVictimsItDidNotTakeIndexedInOrder) {
+  const std::vector<TestBlock> blocks = MakeBlocks(10, 1000, 1200);
+  const std::uint64_t frame = blocks[0].frame.size();
+  hook_.fail_from = 3;
+  OpenIndex(Options(10 * frame));
+  FillAll(blocks);
+  auto reserved = index_->Reserve(6 * frame);  // victims [0] to [5]; the delete of [2] fails
+  ASSERT_FALSE(reserved.has_value());
+  EXPECT_EQ(reserved.error().code, Errc::kStorage);
+  EXPECT_EQ(index_->stats().evictions, 2u);
+  for (std::size_t i = 2; i < 10; ++i) EXPECT_TRUE(index_->Contains(blocks[i].id)) << i;
+  ExpectIndexMatchesStore();
+  auto deleted = index_->Delete(blocks[9].id);
+  ASSERT_FALSE(deleted.has_value());
+  EXPECT_TRUE(index_->Contains(blocks[9].id));
+  ExpectIndexMatchesStore();
+
+  hook_.fail_from = 0;
+  EXPECT_EQ(DrainInEvictionOrder(), IdsOf({&blocks[2], &blocks[3], &blocks[4], &blocks[5],
+                                           &blocks[6], &blocks[7], &blocks[8], &blocks[9]}));
 }
 
 }  // namespace
