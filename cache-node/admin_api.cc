@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <map>
 #include <set>
 #include <unordered_set>
 #include <utility>
@@ -153,6 +154,51 @@ json::value JobJson(const PrefetchJob& job) {
                       {"error", job.error}};
 }
 
+json::object UpstreamJson(const AdminContext& context, const Upstream& upstream,
+                          const UpstreamHealth::Entry& health) {
+  return json::object{
+      {"name", upstream.name},
+      {"url", upstream.base_url},
+      {"reachable", context.health.Reachable(upstream.name)},
+      {"circuit", NameOf(health.circuit)},
+      {"open_until", health.circuit == CircuitState::kClosed ? "" : IsoTime(health.open_until)},
+      {"opens", health.opens},
+      {"skips", health.skips},
+      {"successes", health.successes},
+      {"failures", health.failures},
+      {"consecutive_failures", health.consecutive_failures},
+      {"last_error", health.last_error},
+      {"last_success", IsoTime(health.last_success)},
+      {"last_failure", IsoTime(health.last_failure)},
+  };
+}
+
+// The parent and the --peer nodes, then any other upstream the node has used (a peer whose URL
+// only a plan gives), each with its health.
+json::array UpstreamsJson(const AdminContext& context) {
+  std::map<std::string, UpstreamHealth::Entry> health = context.health.Snapshot();
+  json::array upstreams;
+  for (const Upstream& upstream : context.upstreams) {
+    const auto found = health.find(upstream.name);
+    upstreams.push_back(UpstreamJson(
+        context, upstream, found == health.end() ? UpstreamHealth::Entry{} : found->second));
+    if (found != health.end()) health.erase(found);
+  }
+  const std::optional<Plan> plan = context.plan.Get();
+  for (const auto& [name, entry] : health) {
+    std::string url;
+    constexpr std::string_view kPeer = "peer:";
+    if (plan && name.starts_with(kPeer)) {
+      if (const auto node = plan->nodes.find(name.substr(kPeer.size()));
+          node != plan->nodes.end()) {
+        url = node->second.url;
+      }
+    }
+    upstreams.push_back(UpstreamJson(context, Upstream{name, url}, entry));
+  }
+  return upstreams;
+}
+
 Reply Status(const AdminContext& context) {
   const BlockIndex::Stats stats = context.index.stats();
   const std::uint64_t hits = context.counters.hits.load();
@@ -160,22 +206,6 @@ Reply Status(const AdminContext& context) {
   const std::uint64_t partials = context.counters.partials.load();
   const std::uint64_t requests = hits + misses + partials;
 
-  json::array upstreams;
-  const auto health = context.health.Snapshot();
-  for (const Upstream& upstream : context.upstreams) {
-    json::object entry{{"name", upstream.name},
-                       {"url", upstream.base_url},
-                       {"reachable", context.health.Reachable(upstream.name)}};
-    if (const auto found = health.find(upstream.name); found != health.end()) {
-      entry["successes"] = found->second.successes;
-      entry["failures"] = found->second.failures;
-      entry["consecutive_failures"] = found->second.consecutive_failures;
-      entry["last_error"] = found->second.last_error;
-      entry["last_success"] = IsoTime(found->second.last_success);
-      entry["last_failure"] = IsoTime(found->second.last_failure);
-    }
-    upstreams.push_back(std::move(entry));
-  }
   json::array jobs;
   for (const PrefetchJob& job : context.prefetcher.Jobs()) jobs.push_back(JobJson(job));
 
@@ -203,7 +233,7 @@ Reply Status(const AdminContext& context) {
                 requests == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(requests)},
                {"fills_in_flight", context.filler.in_flight()},
                {"models", ModelsJson(context)},
-               {"upstreams", std::move(upstreams)},
+               {"upstreams", UpstreamsJson(context)},
                {"prefetch", std::move(jobs)},
                {"plan", std::move(plan)},
            });

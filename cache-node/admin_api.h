@@ -2,7 +2,7 @@
 // "Admin APIs").
 //
 //   GET  /admin/v1/status     capacity, use, hit ratio, models held and how complete, upstream
-//                             health, prefetch jobs, plan
+//                             health and circuits, prefetch jobs, plan
 //   GET  /admin/v1/blocks     every indexed block with its metadata
 //   GET  /admin/v1/models     every model revision the node knows, with how much of it is held
 //   POST /admin/v1/prefetch   {"model", "revision"}: fill a revision in the background (202)

@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
   std::uint64_t connect_timeout_ms = 5'000;
   std::uint64_t upstream_timeout_ms = 30'000;
   std::uint64_t health_interval_ms = 5'000;
+  std::uint64_t circuit_backoff_ms = 1'000;
+  std::uint64_t circuit_max_backoff_ms = 60'000;
   std::uint64_t header_timeout_ms = 10'000;
   std::uint64_t idle_timeout_ms = 60'000;
   bool check_config = false;
@@ -122,6 +124,23 @@ int main(int argc, char** argv) {
   app.add_option("--upstream-timeout-ms", upstream_timeout_ms,
                  "Deadline for one upstream request (a block, a manifest), connect to last byte")
       ->envname("MEI_UPSTREAM_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_option("--circuit-failures", options.circuit_failures,
+                 "Upstream failures in a row that open its circuit: the upstream is skipped for "
+                 "a backoff period, then one probe request may close it again (0: never open)")
+      ->envname("MEI_CIRCUIT_FAILURES")
+      ->capture_default_str();
+  app.add_option("--circuit-backoff-ms", circuit_backoff_ms,
+                 "How long an upstream's circuit first stays open; doubled by each failed probe")
+      ->envname("MEI_CIRCUIT_BACKOFF_MS")
+      ->capture_default_str();
+  app.add_option("--circuit-max-backoff-ms", circuit_max_backoff_ms,
+                 "The longest an upstream's circuit stays open")
+      ->envname("MEI_CIRCUIT_MAX_BACKOFF_MS")
+      ->capture_default_str();
+  app.add_option("--circuit-jitter", options.circuit_jitter,
+                 "Each open period is scaled by a random factor within 1 +- this share (< 1)")
+      ->envname("MEI_CIRCUIT_JITTER")
       ->capture_default_str();
   app.add_option("--health-interval-ms", health_interval_ms,
                  "How often the parent is probed for /readyz (ready: its last answer was a "
@@ -180,6 +199,8 @@ int main(int argc, char** argv) {
     options.upstream_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
     options.upstream_timeout = std::chrono::milliseconds(upstream_timeout_ms);
     options.health_interval = std::chrono::milliseconds(health_interval_ms);
+    options.circuit_backoff = std::chrono::milliseconds(circuit_backoff_ms);
+    options.circuit_max_backoff = std::chrono::milliseconds(circuit_max_backoff_ms);
     options.data_server.header_timeout = std::chrono::milliseconds(header_timeout_ms);
     options.data_server.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
     options.admin_server.header_timeout = options.data_server.header_timeout;

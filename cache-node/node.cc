@@ -26,12 +26,26 @@
 #include "common/store.h"
 
 namespace mei::cache_node {
+namespace {
+
+CircuitOptions CircuitOf(const NodeOptions& options) {
+  return CircuitOptions{
+      .failure_threshold = options.circuit_failures,
+      .backoff = options.circuit_backoff,
+      .max_backoff = options.circuit_max_backoff,
+      .jitter = options.circuit_jitter,
+      .probe_timeout = options.upstream_connect_timeout + options.upstream_timeout};
+}
+
+}  // namespace
 
 // Everything the node is made of, declared in the order it is built: destroyed in reverse, after
 // ~Parts has stopped the listeners and the background threads.
 struct CacheNode::Parts {
   explicit Parts(NodeOptions node_options)
-      : options(std::move(node_options)), plan(options.node_id, options.peers) {}
+      : options(std::move(node_options)),
+        health(CircuitOf(options), &metrics),
+        plan(options.node_id, options.peers) {}
   ~Parts() {
     Drain();
     prefetcher.reset();
@@ -173,6 +187,7 @@ Result<void> CheckNodeOptions(const NodeOptions& options) {
       options.health_interval > std::chrono::hours(1)) {
     return Error{Errc::kBadRequest, "--health-interval-ms must be more than 0 and at most 1 hour"};
   }
+  if (auto circuit = CheckCircuitOptions(CircuitOf(options)); !circuit) return circuit.error();
   if (auto url = http::ParseHttpUrl(options.parent_url); !url) {
     return Error{Errc::kBadRequest, "--parent: " + url.error().message};
   }
@@ -253,7 +268,8 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
   fill.fetch.client.deadline = o.upstream_timeout;
   p.filler = std::make_unique<BlockFiller>(
       *p.store.blocks, *p.index, p.health, p.metrics,
-      [&p](const BlockId& id) { return p.UpstreamsFor(id); }, fill);
+      // An upstream whose circuit is open is left out; with all of them out, the fill fails.
+      [&p](const BlockId& id) { return p.health.Admitted(p.UpstreamsFor(id)); }, fill);
   p.manifests = std::make_unique<ManifestCache>(*p.store.manifests, p.parent, fill.fetch, p.health,
                                                 p.metrics, ManifestCacheOptions{o.revision_ttl});
   p.readiness = std::make_unique<Readiness>(

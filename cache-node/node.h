@@ -14,6 +14,7 @@
 
 #include "cache-node/access_log.h"
 #include "cache-node/block_index.h"
+#include "cache-node/upstream.h"
 #include "common/errc.h"
 #include "common/http/server.h"
 
@@ -33,7 +34,14 @@ struct NodeOptions {
   // For one upstream request (a block, a manifest): no wait for the next bytes, and no whole
   // request, may take longer, so a parent that trickles a block fails as one that stalls does.
   std::chrono::milliseconds upstream_timeout{30'000};
-  std::size_t fill_concurrency = 64;                 // upstream requests in flight for fills
+  // Upstream circuits (cache-node/upstream.h): failures in a row that open one (0: never), the
+  // first open period, its cap, and the jitter share. A probe's slot expires after the connect
+  // timeout plus the upstream timeout.
+  std::uint64_t circuit_failures = 3;
+  std::chrono::milliseconds circuit_backoff{1'000};
+  std::chrono::milliseconds circuit_max_backoff{60'000};
+  double circuit_jitter = 0.2;
+  std::size_t fill_concurrency = 64;  // upstream requests in flight for fills
   std::uint64_t prefetch_rate_bytes_per_second = 0;  // 0: unlimited
   std::filesystem::path access_log_dir;              // empty: <store_dir>/logs
   AccessLogOptions access_log;
@@ -45,8 +53,8 @@ struct NodeOptions {
 };
 
 // What Start() checks before it opens anything: a node id, a token, a capacity, a health interval
-// of more than 0 and at most 1 hour, well-formed parent and peer URLs. kBadRequest naming the
-// first problem.
+// of more than 0 and at most 1 hour, circuit settings CheckCircuitOptions takes, well-formed parent
+// and peer URLs. kBadRequest naming the first problem.
 [[nodiscard]] Result<void> CheckNodeOptions(const NodeOptions& options);
 
 class CacheNode {

@@ -11,6 +11,13 @@ void DeclareNodeMetrics(MetricsRegistry& metrics) {
                   "Block bytes received from each upstream, as they travelled.");
   metrics.Declare(std::string(kUpstreamFetchesTotal), MetricType::kCounter,
                   "Block fetches from upstreams, by upstream and result.");
+  metrics.Declare(std::string(kUpstreamCircuitState), MetricType::kGauge,
+                  "State of each upstream's circuit: 0 closed, 1 open, 2 half-open (probing).");
+  metrics.Declare(
+      std::string(kUpstreamCircuitOpensTotal), MetricType::kCounter,
+      "Times each upstream's circuit opened after failures in a row or a failed probe.");
+  metrics.Declare(std::string(kUpstreamSkipsTotal), MetricType::kCounter,
+                  "Requests that left an upstream out because its circuit was not closed.");
   metrics.Declare(std::string(kCoalescedWaitersTotal), MetricType::kCounter,
                   "Block requests that joined a fill already under way.");
   metrics.Declare(std::string(kIntegrityFailuresTotal), MetricType::kCounter,

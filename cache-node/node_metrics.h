@@ -14,6 +14,12 @@ inline constexpr std::string_view kCacheRequestsTotal = "mei_cache_requests_tota
 inline constexpr std::string_view kUpstreamBytesTotal = "mei_cache_upstream_bytes_total";
 // Block fetches from upstreams by outcome: {upstream, result="ok"|"not_found"|"integrity"|"error"}.
 inline constexpr std::string_view kUpstreamFetchesTotal = "mei_cache_upstream_fetches_total";
+// Each upstream's circuit (cache-node/upstream.h): {upstream}. The state is 0 closed, 1 open,
+// 2 half-open; skips are requests that left the upstream out while its circuit was not closed.
+inline constexpr std::string_view kUpstreamCircuitState = "mei_cache_upstream_circuit_state";
+inline constexpr std::string_view kUpstreamCircuitOpensTotal =
+    "mei_cache_upstream_circuit_opens_total";
+inline constexpr std::string_view kUpstreamSkipsTotal = "mei_cache_upstream_skips_total";
 // Requests for a block that joined a fill already under way instead of starting one.
 inline constexpr std::string_view kCoalescedWaitersTotal = "mei_cache_coalesced_waiters_total";
 // Blocks from an upstream that did not decode to their raw size or whose SHA-256 was not their id

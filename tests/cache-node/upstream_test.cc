@@ -2,12 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <functional>
+#include <latch>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "cache-node/node_metrics.h"
 #include "common/codec.h"
 #include "common/http/data_plane.h"
 #include "common/http/server.h"
@@ -17,6 +24,7 @@
 namespace mei::cache_node {
 namespace {
 
+using namespace std::chrono_literals;
 using testing::Bf16Weights;
 using testing::kModel;
 using testing::RandomBytes;
@@ -258,6 +266,312 @@ TEST(UpstreamHealthTest, ReachableHonoursTheGivenThreshold) {
   health.Record("parent", Error{Errc::kUpstreamTimeout, "timed out"});
   EXPECT_FALSE(health.Reachable("parent", 1));
   EXPECT_TRUE(health.Reachable("parent", 2));
+}
+
+// A steady clock that moves only when the test says so.
+class ManualClock {
+ public:
+  UpstreamHealth::Clock Read() const {
+    return [this] {
+      return std::chrono::steady_clock::time_point(std::chrono::milliseconds(elapsed_ms_.load()));
+    };
+  }
+  void Advance(std::chrono::milliseconds by) { elapsed_ms_ += by.count(); }
+
+ private:
+  std::atomic<std::int64_t> elapsed_ms_{3'600'000};
+};
+
+const Error kTimedOut{Errc::kUpstreamTimeout, "peer:b timed out"};
+
+CircuitOptions Options(std::uint64_t threshold = 3, std::chrono::milliseconds backoff = 1000ms,
+                       std::chrono::milliseconds max_backoff = 60'000ms, double jitter = 0,
+                       std::chrono::milliseconds probe_timeout = 5000ms) {
+  return CircuitOptions{.failure_threshold = threshold,
+                        .backoff = backoff,
+                        .max_backoff = max_backoff,
+                        .jitter = jitter,
+                        .probe_timeout = probe_timeout};
+}
+
+void Fail(UpstreamHealth& health, const std::string& upstream, int times) {
+  for (int i = 0; i < times; ++i) health.Record(upstream, kTimedOut);
+}
+
+CircuitState StateOf(const UpstreamHealth& health, const std::string& upstream) {
+  return health.Of(upstream).value_or(UpstreamHealth::Entry{}).circuit;
+}
+
+// The value of `series` exactly as rendered, or nullopt when it is absent.
+std::optional<double> SeriesValue(const MetricsRegistry& metrics, const std::string& series) {
+  std::istringstream lines(metrics.Render());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(series + " ")) return std::stod(line.substr(series.size() + 1));
+  }
+  return std::nullopt;
+}
+
+TEST(UpstreamHealthTest, FailuresInARowOpenTheCircuitWhichSkipsUntilTheBackoffEndsThenProbes) {
+  ManualClock clock;
+  UpstreamHealth health(Options(), nullptr, clock.Read());
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kAdmitted);
+  Fail(health, "peer:b", 2);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kAdmitted);
+  EXPECT_EQ(StateOf(health, "peer:b"), CircuitState::kClosed);
+
+  Fail(health, "peer:b", 1);
+  EXPECT_EQ(StateOf(health, "peer:b"), CircuitState::kOpen);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+  clock.Advance(999ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+  EXPECT_EQ(health.Admit("parent"), Admission::kAdmitted)
+      << "one upstream's circuit is not another's";
+
+  clock.Advance(1ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kProbe) << "the probe";
+  EXPECT_EQ(StateOf(health, "peer:b"), CircuitState::kHalfOpen);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped) << "one probe at a time";
+
+  health.Record("peer:b", {});
+  const UpstreamHealth::Entry entry = health.Of("peer:b").value();
+  EXPECT_EQ(entry.circuit, CircuitState::kClosed);
+  EXPECT_EQ(entry.consecutive_failures, 0u);
+  EXPECT_EQ(entry.opens, 1u);
+  EXPECT_EQ(entry.skips, 3u);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kAdmitted);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kAdmitted);
+}
+
+TEST(UpstreamHealthTest, EachFailedProbeDoublesTheOpenPeriodUpToTheCapAndASuccessResetsIt) {
+  ManualClock clock;
+  UpstreamHealth health(Options(3, 1000ms, 3000ms), nullptr, clock.Read());
+  Fail(health, "peer:b", 3);
+  // The period each opening lasts: the first, then after each failed probe.
+  for (const auto period : {1000ms, 2000ms, 3000ms, 3000ms}) {
+    SCOPED_TRACE("period " + std::to_string(period.count()) + " ms");
+    EXPECT_EQ(StateOf(health, "peer:b"), CircuitState::kOpen);
+    clock.Advance(period - 1ms);
+    EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+    clock.Advance(1ms);
+    ASSERT_EQ(health.Admit("peer:b"), Admission::kProbe);
+    health.Record("peer:b", kTimedOut);
+  }
+  EXPECT_EQ(health.Of("peer:b")->opens, 5u);
+
+  clock.Advance(3000ms);
+  ASSERT_EQ(health.Admit("peer:b"), Admission::kProbe);
+  health.Record("peer:b", {});
+  Fail(health, "peer:b", 3);
+  clock.Advance(999ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+  clock.Advance(1ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kProbe)
+      << "the first period again after the circuit closed";
+}
+
+TEST(UpstreamHealthTest, AProbeWhoseOutcomeNeverComesGivesItsSlotToARequestAfterTheProbeTimeout) {
+  ManualClock clock;
+  UpstreamHealth health(Options(3, 1000ms, 60'000ms, 0, 5000ms), nullptr, clock.Read());
+  Fail(health, "peer:b", 3);
+  clock.Advance(1000ms);
+  ASSERT_EQ(health.Admit("peer:b"),
+            Admission::kProbe);  // the fill found the block elsewhere and never reports
+  clock.Advance(4999ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+  clock.Advance(1ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kProbe);
+  EXPECT_EQ(StateOf(health, "peer:b"), CircuitState::kHalfOpen);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+  health.Record("peer:b", kTimedOut);
+  EXPECT_EQ(StateOf(health, "peer:b"), CircuitState::kOpen);
+  clock.Advance(1999ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped) << "a failed probe doubles the period";
+}
+
+TEST(UpstreamHealthTest, FailuresWhileOpenOnlyCountAndASuccessWhileOpenClosesIt) {
+  ManualClock clock;
+  UpstreamHealth health(Options(), nullptr, clock.Read());
+  Fail(health, "parent", 3);
+  Fail(health, "parent", 2);  // requests sent before it opened, or readiness probes
+  UpstreamHealth::Entry entry = health.Of("parent").value();
+  EXPECT_EQ(entry.circuit, CircuitState::kOpen);
+  EXPECT_EQ(entry.opens, 1u);
+  EXPECT_EQ(entry.consecutive_failures, 5u);
+  clock.Advance(1000ms);
+  EXPECT_EQ(health.Admit("parent"), Admission::kProbe) << "the period did not grow";
+
+  Fail(health, "peer:c", 3);
+  health.Record("peer:c", {});  // e.g. a readiness probe that worked
+  EXPECT_EQ(StateOf(health, "peer:c"), CircuitState::kClosed);
+  EXPECT_EQ(health.Admit("peer:c"), Admission::kAdmitted);
+}
+
+TEST(UpstreamHealthTest, AZeroThresholdNeverOpensACircuit) {
+  ManualClock clock;
+  UpstreamHealth health(Options(0), nullptr, clock.Read());
+  Fail(health, "peer:b", 100);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kAdmitted);
+  EXPECT_EQ(StateOf(health, "peer:b"), CircuitState::kClosed);
+  EXPECT_EQ(health.Of("peer:b")->opens, 0u);
+  EXPECT_EQ(health.Of("peer:b")->consecutive_failures, 100u);
+}
+
+TEST(UpstreamHealthTest, JitterSpreadsEachPeriodWithinItsShareAndNeverPastTheCap) {
+  constexpr int kUpstreams = 200;
+  ManualClock clock;
+  UpstreamHealth spread(Options(1, 1000ms, 60'000ms, 0.2), nullptr, clock.Read());
+  UpstreamHealth capped(Options(1, 1000ms, 1000ms, 0.2), nullptr, clock.Read());
+  for (int i = 0; i < kUpstreams; ++i) {
+    Fail(spread, "peer:" + std::to_string(i), 1);
+    Fail(capped, "peer:" + std::to_string(i), 1);
+  }
+  // How many of `health`'s upstreams are admitted (as their probe) now.
+  const auto admitted = [&](UpstreamHealth& health) {
+    int count = 0;
+    for (int i = 0; i < kUpstreams; ++i) {
+      count += health.Admit("peer:" + std::to_string(i)) == Admission::kProbe;
+    }
+    return count;
+  };
+  clock.Advance(799ms);
+  const int probed_by_800 = admitted(spread);
+  clock.Advance(201ms);
+  const int probed_by_1000 = admitted(spread);
+  const int capped_by_1000 = admitted(capped);
+  clock.Advance(200ms);
+  const int probed_by_1200 = admitted(spread);
+  EXPECT_EQ(probed_by_800, 0);
+  EXPECT_GT(probed_by_1000, 0);
+  EXPECT_LT(probed_by_1000, kUpstreams);
+  EXPECT_EQ(probed_by_1000 + probed_by_1200, kUpstreams) << "every period ends by 1.2 s";
+  EXPECT_EQ(capped_by_1000, kUpstreams) << "jitter never takes a period past the cap";
+}
+
+// The names of `upstreams`, in order.
+std::vector<std::string> NamesOf(const std::vector<Upstream>& upstreams) {
+  std::vector<std::string> names;
+  for (const Upstream& upstream : upstreams) names.push_back(upstream.name);
+  return names;
+}
+
+TEST(UpstreamHealthTest, AdmittedLeavesOutOpenCircuitsAndPutsAProbeFirst) {
+  ManualClock clock;
+  UpstreamHealth health(Options(3, 1000ms, 60'000ms, 0, 5000ms), nullptr, clock.Read());
+  const std::vector<Upstream> order = {{"peer:a", "http://a"},
+                                       {"peer:b", "http://b"},
+                                       {"peer:c", "http://c"},
+                                       {"parent", "http://p"}};
+  EXPECT_EQ(NamesOf(health.Admitted(order)),
+            (std::vector<std::string>{"peer:a", "peer:b", "peer:c", "parent"}));
+  Fail(health, "peer:b", 3);
+  clock.Advance(500ms);
+  Fail(health, "peer:c", 3);
+  EXPECT_EQ(NamesOf(health.Admitted(order)), (std::vector<std::string>{"peer:a", "parent"}));
+
+  clock.Advance(500ms);  // peer:b's period is over, peer:c's is not
+  const std::vector<Upstream> admitted = health.Admitted(order);
+  EXPECT_EQ(NamesOf(admitted), (std::vector<std::string>{"peer:b", "peer:a", "parent"}));
+  EXPECT_EQ(admitted.front().base_url, "http://b");
+  EXPECT_EQ(NamesOf(health.Admitted(order)), (std::vector<std::string>{"peer:a", "parent"}))
+      << "the probe is out";
+  EXPECT_EQ(health.Of("peer:b")->skips, 2u);
+  EXPECT_EQ(health.Of("peer:c")->skips, 3u);
+
+  Fail(health, "peer:a", 3);
+  Fail(health, "parent", 3);
+  EXPECT_TRUE(health.Admitted(order).empty()) << "every circuit open: nothing to try";
+}
+
+TEST(UpstreamHealthTest, ConcurrentRequestsAfterTheOpenPeriodAdmitExactlyOneProbe) {
+  constexpr int kThreads = 8;
+  constexpr int kTries = 1000;
+  ManualClock clock;
+  UpstreamHealth health(Options(), nullptr, clock.Read());
+  Fail(health, "peer:b", 3);
+  clock.Advance(1000ms);
+  std::atomic<int> admitted{0};
+  std::latch start(kThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        start.arrive_and_wait();
+        for (int i = 0; i < kTries; ++i) {
+          if (health.Admit("peer:b") == Admission::kProbe) ++admitted;
+        }
+      });
+    }
+  }
+  EXPECT_EQ(admitted.load(), 1);
+  EXPECT_EQ(health.Of("peer:b")->skips, static_cast<std::uint64_t>(kThreads * kTries - 1));
+}
+
+TEST(UpstreamHealthTest, MetricsShowEachUpstreamsStateOpensAndSkips) {
+  ManualClock clock;
+  MetricsRegistry metrics;
+  UpstreamHealth health(Options(), &metrics, clock.Read());
+  const std::string labels = "{upstream=\"peer:b\"}";
+  const std::string state = std::string(kUpstreamCircuitState) + labels;
+  const std::string opens = std::string(kUpstreamCircuitOpensTotal) + labels;
+  const std::string skips = std::string(kUpstreamSkipsTotal) + labels;
+  EXPECT_EQ(SeriesValue(metrics, state), std::nullopt);
+
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kAdmitted);
+  EXPECT_EQ(SeriesValue(metrics, state), 0);
+  EXPECT_EQ(SeriesValue(metrics, opens), 0);
+  EXPECT_EQ(SeriesValue(metrics, skips), 0);
+
+  Fail(health, "peer:b", 3);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kSkipped);
+  EXPECT_EQ(SeriesValue(metrics, state), 1);
+  EXPECT_EQ(SeriesValue(metrics, opens), 1);
+  EXPECT_EQ(SeriesValue(metrics, skips), 2);
+
+  clock.Advance(1000ms);
+  EXPECT_EQ(health.Admit("peer:b"), Admission::kProbe);
+  EXPECT_EQ(SeriesValue(metrics, state), 2);
+  health.Record("peer:b", kTimedOut);
+  EXPECT_EQ(SeriesValue(metrics, state), 1);
+  EXPECT_EQ(SeriesValue(metrics, opens), 2);
+  health.Record("peer:b", {});
+  EXPECT_EQ(SeriesValue(metrics, state), 0);
+  EXPECT_EQ(SeriesValue(metrics, opens), 2);
+}
+
+TEST(UpstreamHealthTest, OpenUntilIsWhenThePeriodEndsOnTheSystemClock) {
+  UpstreamHealth health(Options(3, 10'000ms));
+  Fail(health, "peer:b", 3);
+  const auto now = std::chrono::system_clock::now();
+  const UpstreamHealth::Entry entry = health.Of("peer:b").value();
+  EXPECT_GT(entry.open_until, now + 9s);
+  EXPECT_LE(entry.open_until, now + 10s);
+  health.Record("peer:b", {});
+  EXPECT_EQ(health.Of("peer:b")->circuit, CircuitState::kClosed);
+}
+
+TEST(UpstreamHealthTest, CheckCircuitOptionsRefusesWhatCannotWork) {
+  EXPECT_TRUE(CheckCircuitOptions(CircuitOptions{}));
+  EXPECT_TRUE(CheckCircuitOptions(Options(0, 1ms, 1ms, 0.99)));
+  const CircuitOptions bad[] = {
+      Options(3, 0ms),
+      Options(3, 2000ms, 1000ms),
+      Options(3, 1000ms, std::chrono::hours(25)),
+      Options(3, 1000ms, 60'000ms, 1.0),
+      Options(3, 1000ms, 60'000ms, -0.1),
+      Options(3, 1000ms, 60'000ms, 0.2, 0ms),
+  };
+  for (std::size_t i = 0; i < std::size(bad); ++i) {
+    const Result<void> checked = CheckCircuitOptions(bad[i]);
+    ASSERT_FALSE(checked) << "case " << i;
+    EXPECT_EQ(checked.error().code, Errc::kBadRequest);
+  }
+}
+
+TEST(UpstreamHealthTest, StatesHaveTheNamesTheAdminStatusShows) {
+  EXPECT_EQ(NameOf(CircuitState::kClosed), "closed");
+  EXPECT_EQ(NameOf(CircuitState::kOpen), "open");
+  EXPECT_EQ(NameOf(CircuitState::kHalfOpen), "half_open");
 }
 
 }  // namespace

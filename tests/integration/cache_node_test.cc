@@ -157,10 +157,13 @@ TEST_F(CacheNodeTest, StoppedParentLeavesHitsAndStaleManifestsAndBackParentFills
   constexpr auto kUpstreamTimeout = std::chrono::milliseconds(1000);
   auto parent = StartUpstream();
   ASSERT_TRUE(parent);
-  auto node = StartNode(
-      "edge-1", parent->Url(),
-      {"--revision-ttl-ms", "1", "--connect-timeout-ms", std::to_string(kConnectTimeout.count()),
-       "--upstream-timeout-ms", std::to_string(kUpstreamTimeout.count())});
+  // The parent is probed for readiness only at start: the two failures below (a miss, a manifest)
+  // stay under the three that would open its circuit and fail the fill after it is back.
+  auto node =
+      StartNode("edge-1", parent->Url(),
+                {"--revision-ttl-ms", "1", "--connect-timeout-ms",
+                 std::to_string(kConnectTimeout.count()), "--upstream-timeout-ms",
+                 std::to_string(kUpstreamTimeout.count()), "--health-interval-ms", "3600000"});
   ASSERT_FALSE(node.endpoint.empty());
   const std::string manifest_url = node.Url("/v1/models/acme/base/revisions/main/manifest");
   const std::vector<BlockId> ids = UniqueBlocks(base_);

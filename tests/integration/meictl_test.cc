@@ -172,7 +172,7 @@ TEST_F(MeictlTest, StatusShowsEveryNodeInATableAndAsJson) {
   EXPECT_TRUE(lines[0].starts_with("NODE  CAPACITY")) << table.out;
   EXPECT_TRUE(lines[1].starts_with("bs-0  1.00 GiB")) << table.out;
   EXPECT_TRUE(lines[2].starts_with("bs-1  1.00 GiB")) << table.out;
-  EXPECT_TRUE(Contains(lines[1], "parent: yes")) << table.out;
+  EXPECT_TRUE(Contains(lines[1], "parent: closed")) << table.out;
 
   // Global options after the subcommand, and the nodes from a topology file.
   const fs::path topology =

@@ -103,6 +103,11 @@ MisbehavingUpstream::~MisbehavingUpstream() {
 
 std::string MisbehavingUpstream::Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
+std::uint64_t MisbehavingUpstream::connections() const {
+  std::lock_guard lock(mu_);
+  return connections_accepted_;
+}
+
 std::uint64_t MisbehavingUpstream::block_requests() const {
   std::lock_guard lock(mu_);
   return block_requests_;
@@ -153,6 +158,7 @@ void MisbehavingUpstream::Accept() {
       ADD_FAILURE() << "accept on the misbehaving upstream: " << std::strerror(errno);
       return;
     }
+    ++connections_accepted_;
     open_fds_.insert(fd);
     connections_.emplace_back([this, fd] { Serve(fd); });
   }
@@ -169,6 +175,8 @@ void MisbehavingUpstream::Serve(int fd) {
     }
     changed_.notify_all();
     Misbehave(fd, std::string(reinterpret_cast<const char*>(raw.data()), raw.size()));
+  } else if (head && options_.fault == Fault::kSilent) {
+    WaitForHangUp(fd, std::chrono::milliseconds(-1));
   } else if (head) {
     SendAll(fd, NotFound(), false);
   }
@@ -183,6 +191,10 @@ void MisbehavingUpstream::Serve(int fd) {
 }
 
 void MisbehavingUpstream::Misbehave(int fd, const std::string& body) {
+  if (options_.fault == Fault::kSilent) {
+    WaitForHangUp(fd, std::chrono::milliseconds(-1));
+    return;
+  }
   const std::string head =
       "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
@@ -196,6 +208,8 @@ void MisbehavingUpstream::Misbehave(int fd, const std::string& body) {
       return;
     case Fault::kStallAfterHeaders:
       WaitForHangUp(fd, std::chrono::milliseconds(-1));
+      return;
+    case Fault::kSilent:
       return;
     case Fault::kCloseMidBody: {
       const auto part = static_cast<std::size_t>(static_cast<double>(body.size()) *

@@ -9,7 +9,9 @@
 //                       for long, never done within any sane deadline;
 //   kStallAfterHeaders  sends nothing more and holds the connection until the client leaves;
 //   kCloseMidBody       sends the first part of the body and closes the connection (after Hold(),
-//                       only once Release() is called, so that a test can gather waiters first).
+//                       only once Release() is called, so that a test can gather waiters first);
+//   kSilent             answers nothing at all, to any request: a peer that accepts connections
+//                       and never answers; it holds each connection until the client leaves.
 // Any other request gets a 404 with a JSON error body. Every reply says "Connection: close".
 //
 // Thread-safe: the counters and Hold/Release may be used from any thread while connections are
@@ -34,7 +36,7 @@ namespace mei::testing {
 
 class MisbehavingUpstream {
  public:
-  enum class Fault { kTrickle, kStallAfterHeaders, kCloseMidBody };
+  enum class Fault { kTrickle, kStallAfterHeaders, kCloseMidBody, kSilent };
 
   struct Options {
     Fault fault = Fault::kTrickle;
@@ -53,6 +55,10 @@ class MisbehavingUpstream {
 
   // "http://127.0.0.1:PORT", no trailing '/'.
   std::string Url() const;
+  std::uint16_t port() const { return port_; }
+
+  // Connections accepted so far.
+  std::uint64_t connections() const;
 
   // Requests for a block this upstream holds, counted when their head has been read.
   std::uint64_t block_requests() const;
@@ -96,6 +102,7 @@ class MisbehavingUpstream {
   std::condition_variable changed_;
   bool stopping_ = false;
   bool holding_ = false;
+  std::uint64_t connections_accepted_ = 0;
   std::uint64_t block_requests_ = 0;
   std::uint64_t body_bytes_sent_ = 0;
   std::set<int> open_fds_;

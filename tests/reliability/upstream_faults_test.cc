@@ -5,7 +5,8 @@
 // fill gets a JSON error within the node's upstream timeout; that no partial block is ever stored
 // (neither in the admin API's list nor, once the node has stopped, in its store); that the block
 // then fills with the right bytes from a healthy parent; and that a flapping origin never makes
-// the node serve wrong bytes or go down, and all is served once the origin stays up.
+// the node serve wrong bytes or go down, and all is served once the origin stays up (and the
+// parent's circuit has closed again).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -247,9 +248,11 @@ TEST_F(UpstreamFaultsTest, FlappingOriginNeverYieldsWrongBytesAndAllDownloadsOnc
   ASSERT_NE(first.port, 0);
   const std::uint16_t port = first.port;
   std::optional<ChildProcess> origin(std::move(first.process));
-  ServedCacheNode node = StartNode("edge-1", "http://" + first.endpoint,
-                                   {"--upstream-timeout-ms", Millis(kUpstreamTimeout),
-                                    "--connect-timeout-ms", "500", "--workers", "16"});
+  // The parent's circuit opens while it is away; a probe after at most 2 s closes it again.
+  ServedCacheNode node =
+      StartNode("edge-1", "http://" + first.endpoint,
+                {"--upstream-timeout-ms", Millis(kUpstreamTimeout), "--connect-timeout-ms", "500",
+                 "--workers", "16", "--circuit-max-backoff-ms", "2000"});
   ASSERT_FALSE(node.endpoint.empty());
   ASSERT_EQ(testing::Get(node.Url("/v1/models/acme/base/revisions/main/manifest")).status, 200);
   const std::vector<BlockId> blocks = testing::UniqueBlocks(base_);
@@ -318,7 +321,19 @@ TEST_F(UpstreamFaultsTest, FlappingOriginNeverYieldsWrongBytesAndAllDownloadsOnc
   EXPECT_GT(tally.error_reply + tally.cut_short, 0) << "the flapping origin never failed a fill";
   EXPECT_FALSE(node.process.WaitFor(0ms)) << "the node went down: " << node.process.Stderr();
 
-  // The origin stays up now: every file and every block of the model comes whole.
+  // The origin stays up now. Once the circuit its last absence may have opened has let a probe
+  // through (a block purged and asked for again fills), every file and every block of the model
+  // comes whole.
+  const std::string probe = blocks.front().Hex();
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        testing::AdminRequest(node, "POST", "/admin/v1/purge",
+                              R"({"blocks": [")" + probe + R"("]})");
+        const auto reply = testing::FetchOnce(node.Url("/v1/blocks/" + probe));
+        return reply && reply->status == 200;
+      },
+      30s))
+      << "the node never filled from the origin again";
   for (const ManifestFile& file : base_.files) {
     const auto reply = testing::FetchOnce(node.Url("/acme/base/resolve/main/" + file.path));
     ASSERT_TRUE(reply) << file.path << ": " << reply.error().message;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "common/byte_size.h"
@@ -15,15 +16,51 @@ namespace {
 
 namespace json = boost::json;
 
-// "parent: yes, peer:edge-b: no"; "-" for none.
+// "closed", "open" or "half_open"; from a node that predates circuits, "yes" or "no" for
+// whether the upstream is reachable.
+std::string CircuitOf(const json::object& upstream) {
+  const std::string circuit = StringAt(upstream, "circuit");
+  return circuit.empty() ? std::string(YesNo(BoolAt(upstream, "reachable"))) : circuit;
+}
+
+// "parent: closed, peer:edge-b: open"; "-" for none.
 std::string Upstreams(const json::array& upstreams) {
   std::string text;
   for (const json::value& entry : upstreams) {
     const json::object& upstream = AsObject(entry);
     if (!text.empty()) text += ", ";
-    text += fmt::format("{}: {}", StringAt(upstream, "name"), YesNo(BoolAt(upstream, "reachable")));
+    text += fmt::format("{}: {}", StringAt(upstream, "name"), CircuitOf(upstream));
   }
   return text.empty() ? "-" : text;
+}
+
+// Whether an upstream's circuit is not closed or ever opened: then the node's upstreams are
+// listed in full.
+bool CircuitTripped(const json::object& upstream) {
+  const std::string circuit = StringAt(upstream, "circuit");
+  return (!circuit.empty() && circuit != "closed") || UintAt(upstream, "opens") > 0;
+}
+
+Table UpstreamTable(const json::array& upstreams) {
+  Table table({{"UPSTREAM"},
+               {"URL"},
+               {"CIRCUIT"},
+               {"FAILURES IN A ROW", Align::kRight},
+               {"OPENS", Align::kRight},
+               {"SKIPS", Align::kRight},
+               {"OPEN UNTIL"},
+               {"LAST ERROR"}});
+  for (const json::value& entry : upstreams) {
+    const json::object& upstream = AsObject(entry);
+    const std::string open_until = StringAt(upstream, "open_until");
+    const std::string error = StringAt(upstream, "last_error");
+    table.AddRow({StringAt(upstream, "name"), StringAt(upstream, "url"), CircuitOf(upstream),
+                  std::to_string(UintAt(upstream, "consecutive_failures")),
+                  std::to_string(UintAt(upstream, "opens")),
+                  std::to_string(UintAt(upstream, "skips")), open_until.empty() ? "-" : open_until,
+                  error.empty() ? "-" : error});
+  }
+  return table;
 }
 
 // "greedy, 2 models"; "-" without a plan.
@@ -85,6 +122,11 @@ std::string RenderStatus(std::span<const NodeOutcome> outcomes) {
     const json::array& jobs = ArrayAt(status, "prefetch");
     if (!jobs.empty())
       details += fmt::format("{} prefetch:\n{}", name, PrefetchTable(jobs).Render("  "));
+    const json::array& upstreams = ArrayAt(status, "upstreams");
+    if (std::any_of(upstreams.begin(), upstreams.end(),
+                    [](const json::value& entry) { return CircuitTripped(AsObject(entry)); })) {
+      details += fmt::format("{} upstreams:\n{}", name, UpstreamTable(upstreams).Render("  "));
+    }
   }
   if (summary.empty()) return "";
   return summary.Render() + details;

@@ -1,6 +1,8 @@
 // `meictl status`: GET /admin/v1/status on every node. The text form is one summary table with a
-// row per node (capacity, use, blocks, pins, hit ratio, plan, upstream reachability), then for
-// each node the models it knows with how complete each is, and its prefetch jobs if any.
+// row per node (capacity, use, blocks, pins, hit ratio, plan, each upstream's circuit), then for
+// each node the models it knows with how complete each is, its prefetch jobs if any, and its
+// upstreams in full (failures in a row, opens, skips, open until, last error) when a circuit is
+// not closed or has opened.
 #pragma once
 
 #include <span>

@@ -66,6 +66,45 @@ TEST(CtlStatusCommandTest, RendersASummaryRowPerNodeThenItsModelsAndPrefetchJobs
             "  acme/base  main      f5da1574f14a  17.0 MiB  4.24 MiB     25.0%  yes\n");
 }
 
+// A node whose peer's circuit is open (it stopped answering), and one whose circuits never opened.
+constexpr std::string_view kPeerCircuitOpen = R"({"node_id":"bs-2","capacity_bytes":1073741824,
+  "used_bytes":0,"blocks":0,"pinned_blocks":0,"requests":{"hit":0,"miss":8,"partial":0},
+  "hit_ratio":0E0,"models":[],"prefetch":[],"plan":null,
+  "upstreams":[{"name":"parent","url":"http://127.0.0.1:33021","reachable":true,
+    "circuit":"closed","open_until":"","opens":0,"skips":0,"consecutive_failures":0,
+    "last_error":""},
+    {"name":"peer:bs-0","url":"http://127.0.0.1:39589","reachable":false,"circuit":"open",
+    "open_until":"2026-11-24T12:00:03.000Z","opens":1,"skips":5,"consecutive_failures":3,
+    "last_error":"peer:bs-0 timed out"}]})";
+constexpr std::string_view kCircuitsClosed = R"({"node_id":"bs-3","capacity_bytes":1073741824,
+  "models":[],"upstreams":[{"name":"parent","url":"http://127.0.0.1:33021","reachable":true,
+    "circuit":"closed","open_until":"","opens":0,"skips":0,"consecutive_failures":1,
+    "last_error":"parent answered 500"}]})";
+
+TEST(CtlStatusCommandTest, UpstreamCircuitsShowInTheSummaryAndInFullWhenOneHasOpened) {
+  const std::vector<NodeOutcome> outcomes = {
+      {{"bs-2", "http://h:1"}, json::parse(kPeerCircuitOpen)},
+      {{"bs-3", "http://h:2"}, json::parse(kCircuitsClosed)},
+  };
+  EXPECT_EQ(RenderStatus(outcomes),
+            "NODE  CAPACITY        USED  BLOCKS  PINNED  HIT RATIO  REQUESTS  PLAN  UPSTREAMS\n"
+            "bs-2  1.00 GiB  0 B (0.0%)       0       0       0.0%         8  -     "
+            "parent: closed, peer:bs-0: open\n"
+            "bs-3  1.00 GiB  0 B (0.0%)       0       0       0.0%         0  -     "
+            "parent: closed\n"
+            "\n"
+            "bs-2 models: none\n"
+            "bs-2 upstreams:\n"
+            "  UPSTREAM   URL                     CIRCUIT  FAILURES IN A ROW  OPENS  SKIPS  "
+            "OPEN UNTIL                LAST ERROR\n"
+            "  parent     http://127.0.0.1:33021  closed                   0      0      0  "
+            "-                         -\n"
+            "  peer:bs-0  http://127.0.0.1:39589  open                     3      1      5  "
+            "2026-11-24T12:00:03.000Z  peer:bs-0 timed out\n"
+            "\n"
+            "bs-3 models: none\n");
+}
+
 TEST(CtlStatusCommandTest, ANodeOfAnotherVersionShowsNeutralValues) {
   const std::vector<NodeOutcome> outcomes = {
       {{"edge-a", "http://h:1"}, json::parse(R"({"capacity_bytes":"lots","models":{}})")}};
