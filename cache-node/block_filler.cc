@@ -159,6 +159,8 @@ boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id) {
       metrics_.Add(kUpstreamFetchesTotal,
                    {{"upstream", upstream.name}, {"result", std::string(ResultLabel(code))}});
       if (code == Errc::kBlockNotFound) {
+        // The upstream answered: a success for its health (it closes a probing circuit).
+        health_.Record(upstream.name, {});
         if (!failure) failure = frame.error();
         continue;
       }
@@ -184,7 +186,13 @@ boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     co_return upstream.name;
   }
-  if (!failure) failure = Error{Errc::kUpstreamFailed, "the node has no upstream to fill from"};
+  if (!failure) {
+    // The order leaves out only upstreams whose circuit is open, and there is always a parent.
+    failure = Error{Errc::kUpstreamFailed,
+                    fmt::format("no upstream to fill block {} from: every upstream's circuit is "
+                                "open after failures in a row",
+                                id.Hex())};
+  }
   if (failure->code == Errc::kBlockNotFound) {
     failure->message = fmt::format("no upstream has block {}", id.Hex());
   }

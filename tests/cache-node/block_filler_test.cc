@@ -139,7 +139,11 @@ TEST_F(BlockFillerTest, ABlockNoUpstreamHasIsBlockNotFoundAndNoUpstreamFailure) 
   EXPECT_EQ(peer.block_requests(), 1u);
   EXPECT_EQ(parent.block_requests(), 1u);
   EXPECT_FALSE(node_.blocks->Has(missing).value());
-  EXPECT_TRUE(health_.Snapshot().empty());  // a 404 is not the upstream failing
+  // A 404 is the upstream answering, not failing: a success for its health (a probe closes).
+  for (const char* name : {"peer:b", "parent"}) {
+    EXPECT_EQ(health_.Snapshot().at(name).failures, 0u) << name;
+    EXPECT_EQ(health_.Snapshot().at(name).successes, 1u) << name;
+  }
   EXPECT_EQ(SeriesValue(metrics_, "mei_cache_fill_failures_total{code=\"block_not_found\"}"), 1);
 }
 
