@@ -325,6 +325,9 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
   p.metrics.SetCallbackGauge(
       "mei_http_open_connections", "Open data-plane connections.",
       [&data_ref] { return static_cast<double>(data_ref.open_connections()); });
+  p.metrics.SetCallbackGauge("mei_cache_fills_in_flight",
+                             "Block fills under way or queued for an upstream request.",
+                             [&p] { return static_cast<double>(p.filler->in_flight()); });
 
   auto admin_server = http::Server::Start(
       o.admin_server, [&p](const http::Request& request) { return p.admin->Handle(request); },
