@@ -38,14 +38,16 @@ class BlockFillerTest : public testing::UpstreamFixture {
 
   // A filler over the node store that tries `order` for every block.
   void StartFiller(std::vector<Upstream> order, std::uint64_t capacity_bytes = 1 << 30,
-                   std::size_t max_in_flight = 64) {
+                   std::size_t max_in_flight = 64, std::size_t concurrency = 8,
+                   unsigned threads = 2) {
     CapacityOptions capacity;
     capacity.capacity_bytes = capacity_bytes;
     auto index = BlockIndex::Open(*node_.blocks, *node_.plan, capacity);
     ASSERT_TRUE(index) << index.error().message;
     index_ = std::move(*index);
     FillOptions options;
-    options.concurrency = 8;
+    options.concurrency = concurrency;
+    options.threads = threads;
     options.max_in_flight = max_in_flight;
     options.fetch = fetch_;
     filler_ = std::make_unique<BlockFiller>(
@@ -73,6 +75,29 @@ class BlockFillerTest : public testing::UpstreamFixture {
   std::unique_ptr<BlockIndex> index_;
   std::unique_ptr<BlockFiller> filler_;
 };
+
+TEST_F(BlockFillerTest, FillsWaitingOnUpstreamHoldNoThreadAndBeyondConcurrencyAreQueued) {
+  // One filler thread carries 16 upstream requests at once; the 24 fills beyond them wait in the
+  // queue and start as slots free up.
+  constexpr std::size_t kConcurrency = 16;
+  constexpr int kBlocks = 40;
+  std::vector<BlockId> ids;
+  for (int i = 0; i < kBlocks; ++i) ids.push_back(AddBlock(RandomBytes(1000, 100 + i)));
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}}, 1 << 30, kBlocks, kConcurrency, /*threads=*/1);
+  upstream.HoldBlocks();
+  filler_->Prefetch(ids);
+  ASSERT_TRUE(upstream.WaitForBlockRequests(kConcurrency));
+  EXPECT_EQ(filler_->in_flight(), static_cast<std::size_t>(kBlocks));
+  // A waiter joins a queued fill; meanwhile nothing beyond the 16 reached the upstream.
+  std::thread waiter([&] { EXPECT_TRUE(filler_->FillBlocking(ids.back())); });
+  EXPECT_EQ(upstream.block_requests(), kConcurrency);
+  upstream.ReleaseBlocks();
+  waiter.join();
+  ASSERT_TRUE(WaitUntil([&] { return filler_->in_flight() == 0; }));
+  for (const BlockId& id : ids) ExpectHeld(id);
+  EXPECT_EQ(upstream.block_requests(), static_cast<std::uint64_t>(kBlocks));
+}
 
 TEST_F(BlockFillerTest, ConcurrentFillsOfOneMissingBlockMakeOneUpstreamRequest) {
   constexpr int kCallers = 8;
