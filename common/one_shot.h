@@ -24,16 +24,18 @@ class OneShot {
  public:
   // Sets the value and resumes every waiter (each through its own executor, never inline). Only
   // the first call counts; returns whether this one did.
+  //
+  // The waiters are posted to and notified under the lock, which every waiter takes again to read
+  // the value: so no waiter can return, and let its executor (say RunBlocking's io_context) or this
+  // object be destroyed, while this call is still posting to it. Posting never runs a handler
+  // inline, so holding the lock meanwhile cannot deadlock.
   bool Set(T value) {
-    std::vector<std::function<void()>> waiters;
-    {
-      std::lock_guard lock(mu_);
-      if (value_) return false;
-      value_.emplace(std::move(value));
-      waiters.swap(waiters_);
-    }
+    std::lock_guard lock(mu_);
+    if (value_) return false;
+    value_.emplace(std::move(value));
+    for (std::function<void()>& resume : waiters_) resume();
+    waiters_.clear();
     set_.notify_all();
-    for (std::function<void()>& resume : waiters) resume();
     return true;
   }
 
