@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
 #include <exception>
@@ -112,9 +113,14 @@ std::shared_ptr<BlockFiller::Pending> BlockFiller::StartLocked(const BlockId& id
 
 void BlockFiller::LaunchLocked(const BlockId& id, std::shared_ptr<Pending> pending) {
   ++running_;
-  // A strand per fill: its client's socket and timer complete on any pool thread, one at a time.
-  boost::asio::co_spawn(boost::asio::make_strand(pool_), RunAndFinish(id, std::move(pending)),
-                        boost::asio::detached);
+  // Posted, never started here: co_spawn dispatches, so on a pool thread (a fill that just ended
+  // launching the next) it would run the new fill inline, under mu_, and a fill that ends without
+  // suspending (no upstream admitted) would take mu_ again on the same thread. A strand per fill:
+  // its client's socket and timer complete on any pool thread, one at a time.
+  boost::asio::post(pool_, [this, id, pending = std::move(pending)]() mutable {
+    boost::asio::co_spawn(boost::asio::make_strand(pool_), RunAndFinish(id, std::move(pending)),
+                          boost::asio::detached);
+  });
 }
 
 boost::asio::awaitable<void> BlockFiller::RunAndFinish(BlockId id,

@@ -99,6 +99,22 @@ TEST_F(BlockFillerTest, FillsWaitingOnUpstreamHoldNoThreadAndBeyondConcurrencyAr
   EXPECT_EQ(upstream.block_requests(), static_cast<std::uint64_t>(kBlocks));
 }
 
+TEST_F(BlockFillerTest, QueuedFillsThatFailAtOnceEachWakeTheirWaiters) {
+  // No upstream admitted (every circuit open): each fill ends without suspending, and the one that
+  // ends launches the next queued one from the filler's own thread.
+  StartFiller({}, 1 << 30, 64, /*concurrency=*/1, /*threads=*/1);
+  std::vector<BlockId> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(MissingBlock(i));
+  filler_->Prefetch(ids);
+  for (const BlockId& id : ids) {
+    auto filled = filler_->FillBlocking(id);
+    // Either it was still queued (this call joined it) or it had failed already (a new fill).
+    ASSERT_FALSE(filled);
+    EXPECT_EQ(filled.error().code, Errc::kUpstreamFailed) << filled.error().message;
+  }
+  EXPECT_TRUE(WaitUntil([&] { return filler_->in_flight() == 0; }));
+}
+
 TEST_F(BlockFillerTest, ConcurrentFillsOfOneMissingBlockMakeOneUpstreamRequest) {
   constexpr int kCallers = 8;
   mei::testing::TestUpstream& upstream = StartUpstream();
