@@ -15,7 +15,6 @@
 #include "common/http/admin_reply.h"
 #include "common/http/target.h"
 #include "common/plan.h"
-#include "common/run_blocking.h"
 
 namespace mei::cache_node {
 namespace {
@@ -42,40 +41,43 @@ struct Selection {
   std::optional<Manifest> manifest;  // when a model was named
 };
 
-Result<Selection> SelectBlocks(const Request& request, ManifestCache& manifests) {
+// A coroutine: naming a model may fetch its manifest from the parent.
+boost::asio::awaitable<Result<Selection>> SelectBlocks(const Request& request,
+                                                       ManifestCache& manifests) {
   boost::system::error_code ec;
   const json::value body = json::parse(request.body, ec);
   const json::object* object = ec ? nullptr : body.if_object();
   if (object == nullptr) {
-    return Error{Errc::kBadRequest,
-                 "the body must be a JSON object with \"model\" (and \"revision\") or \"blocks\""};
+    co_return Error{
+        Errc::kBadRequest,
+        "the body must be a JSON object with \"model\" (and \"revision\") or \"blocks\""};
   }
   Selection selection;
   if (const json::value* blocks = object->if_contains("blocks")) {
     const json::array* array = blocks->if_array();
-    if (array == nullptr) return Error{Errc::kBadRequest, "\"blocks\" must be an array of ids"};
+    if (array == nullptr) co_return Error{Errc::kBadRequest, "\"blocks\" must be an array of ids"};
     for (const json::value& entry : *array) {
-      if (!entry.is_string()) return Error{Errc::kBadRequest, "a block id must be a string"};
+      if (!entry.is_string()) co_return Error{Errc::kBadRequest, "a block id must be a string"};
       auto id = BlockId::FromHex(entry.get_string());
-      if (!id) return id.error();
+      if (!id) co_return id.error();
       selection.blocks.push_back(*id);
     }
-    return selection;
+    co_return selection;
   }
   const json::value* model = object->if_contains("model");
   if (model == nullptr || !model->is_string()) {
-    return Error{Errc::kBadRequest, "the body names neither \"model\" nor \"blocks\""};
+    co_return Error{Errc::kBadRequest, "the body names neither \"model\" nor \"blocks\""};
   }
   std::string revision = "main";
   if (const json::value* given = object->if_contains("revision")) {
-    if (!given->is_string()) return Error{Errc::kBadRequest, "\"revision\" must be a string"};
+    if (!given->is_string()) co_return Error{Errc::kBadRequest, "\"revision\" must be a string"};
     revision = std::string(given->get_string());
   }
   const std::string name(model->get_string());
-  if (auto valid = ValidateModelName(name); !valid) return valid.error();
-  if (auto valid = ValidateRevisionName(revision); !valid) return valid.error();
-  auto manifest = RunBlocking(manifests.Get(name, revision));
-  if (!manifest) return manifest.error();
+  if (auto valid = ValidateModelName(name); !valid) co_return valid.error();
+  if (auto valid = ValidateRevisionName(revision); !valid) co_return valid.error();
+  auto manifest = co_await manifests.Get(name, revision);
+  if (!manifest) co_return manifest.error();
   std::unordered_set<BlockId> seen;
   for (const ManifestFile& file : manifest->files) {
     for (const ManifestBlock& block : file.blocks) {
@@ -83,7 +85,7 @@ Result<Selection> SelectBlocks(const Request& request, ManifestCache& manifests)
     }
   }
   selection.manifest = std::move(*manifest);
-  return selection;
+  co_return selection;
 }
 
 // Every manifest the node knows, once per commit.
@@ -275,8 +277,7 @@ Reply Prefetch(const AdminContext& context, const Request& request) {
   return JsonReply(202, json::object{{"queued", true}, {"model", name}, {"revision", revision}});
 }
 
-Reply Pin(const AdminContext& context, const Request& request, bool pin) {
-  auto selection = SelectBlocks(request, context.manifests);
+Reply Pin(const AdminContext& context, const Result<Selection>& selection, bool pin) {
   if (!selection) return http::AdminError(selection.error());
   auto changed =
       pin ? context.index.Pin(selection->blocks) : context.index.Unpin(selection->blocks);
@@ -284,8 +285,7 @@ Reply Pin(const AdminContext& context, const Request& request, bool pin) {
   return JsonReply(200, json::object{{pin ? "pinned" : "unpinned", selection->blocks.size()}});
 }
 
-Reply Purge(const AdminContext& context, const Request& request) {
-  auto selection = SelectBlocks(request, context.manifests);
+Reply Purge(const AdminContext& context, const Result<Selection>& selection) {
   if (!selection) return http::AdminError(selection.error());
   // A model's blocks that another known model also uses stay: purging a fine-tune must not take
   // its base's shared tensors from under the base.
@@ -356,10 +356,20 @@ void AdminApi::Apply(Plan plan) {
   if (context_.models_changed) context_.models_changed();
 }
 
-http::Reply AdminApi::Handle(const http::Request& request) {
+boost::asio::awaitable<http::Reply> AdminApi::Handle(const http::Request& request) {
   auto route = http::AdminRoute(request, auth_, "mei-cache-node");
-  if (Reply* refused = std::get_if<Reply>(&route)) return std::move(*refused);
-  const std::string& name = std::get<std::string>(route);
+  if (Reply* refused = std::get_if<Reply>(&route)) co_return std::move(*refused);
+  const std::string name = std::get<std::string>(route);
+  if (request.method == "POST" && (name == "pin" || name == "unpin" || name == "purge")) {
+    // Naming a model may fetch its manifest from the parent: the coroutine waits, no thread does.
+    const Result<Selection> selection = co_await SelectBlocks(request, context_.manifests);
+    if (name == "purge") co_return Purge(context_, selection);
+    co_return Pin(context_, selection, name == "pin");
+  }
+  co_return HandleOther(request, name);
+}
+
+http::Reply AdminApi::HandleOther(const http::Request& request, const std::string& name) {
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
   if (name == "status") return get ? Status(context_) : http::AdminMethodNotAllowed(request, "GET");
@@ -373,13 +383,9 @@ http::Reply AdminApi::Handle(const http::Request& request) {
   if (name == "prefetch") {
     return post ? Prefetch(context_, request) : http::AdminMethodNotAllowed(request, "POST");
   }
-  if (name == "pin")
-    return post ? Pin(context_, request, true) : http::AdminMethodNotAllowed(request, "POST");
-  if (name == "unpin") {
-    return post ? Pin(context_, request, false) : http::AdminMethodNotAllowed(request, "POST");
+  if (name == "pin" || name == "unpin" || name == "purge") {  // POST is Handle's
+    return http::AdminMethodNotAllowed(request, "POST");
   }
-  if (name == "purge")
-    return post ? Purge(context_, request) : http::AdminMethodNotAllowed(request, "POST");
   if (name == "plan") {
     if (get) {
       const std::optional<Plan> plan = context_.plan.Get();

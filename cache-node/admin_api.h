@@ -17,10 +17,11 @@
 //                             application/x-ndjson
 //
 // Every request needs "Authorization: Bearer <token>" (401 otherwise, compared in constant time).
-// Errors are JSON {"error", "message"} as on the data plane. Thread-safe; blocking.
+// Errors are JSON {"error", "message"} as on the data plane. Thread-safe.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -68,13 +69,18 @@ class AdminApi {
  public:
   AdminApi(AdminContext context, http::AdminAuth auth);
 
-  // Answers one admin request. Thread-safe; may block (store reads, manifest fetches).
-  [[nodiscard]] http::Reply Handle(const http::Request& request);
+  // Answers one admin request: a coroutine for the server's AsyncHandler (pin, unpin and purge by
+  // model may wait for the manifest from the parent, holding no thread); may block on store reads.
+  // `request` outlives it. Thread-safe.
+  [[nodiscard]] boost::asio::awaitable<http::Reply> Handle(const http::Request& request);
 
   // Applies a plan as PUT /admin/v1/plan does, without persisting it (at start, from the store).
   void Apply(Plan plan);
 
  private:
+  // Every route but POST pin, unpin and purge; `name` as http::AdminRoute gave it.
+  http::Reply HandleOther(const http::Request& request, const std::string& name);
+
   AdminContext context_;
   http::AdminAuth auth_;
   std::mutex plan_mu_;  // a plan is saved and applied as one step
