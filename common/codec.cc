@@ -155,9 +155,12 @@ std::string_view NameOf(Codec codec) {
 
 std::vector<std::byte> FrameOf(Codec codec, std::uint64_t raw_size,
                                std::span<const std::byte> payload) {
-  std::vector<std::byte> frame(kFrameHeaderSize + payload.size());
-  if (!payload.empty())
-    std::memcpy(frame.data() + kFrameHeaderSize, payload.data(), payload.size());
+  // Reserved and appended, not sized and overwritten: a block's worth of zeroes would cost a pass
+  // over it as large as the copy.
+  std::vector<std::byte> frame;
+  frame.reserve(kFrameHeaderSize + payload.size());
+  frame.resize(kFrameHeaderSize);
+  frame.insert(frame.end(), payload.begin(), payload.end());
   WriteHeader(codec, raw_size, frame);
   return frame;
 }
