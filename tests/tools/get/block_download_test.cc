@@ -9,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/codec.h"
 #include "tests/tools/get/download_fixture.h"
 
 namespace mei::tools {
@@ -30,42 +29,34 @@ class BlockDownloadTest : public testing::DownloadFixture {
       text_size_ += 100;
       blocks.push_back({AddBlock(TextBytes(text_size_)), 0, text_size_});
     }
-    return blocks;
+    return LaidOut(std::move(blocks));
   }
 
   ManifestBlock AddBlockOf(const std::vector<std::byte>& raw, std::uint8_t element_width = 0) {
     return {AddBlock(raw, element_width), 0, raw.size()};
   }
 
-  BlockDownloadOptions Options(unsigned connections) const {
+  BlockDownloadOptions Options(unsigned connections, unsigned pipeline = 4) const {
     BlockDownloadOptions options;
     options.connections = connections;
+    options.pipeline = pipeline;
     options.retry_backoff = std::chrono::milliseconds(0);
     options.fetch = device_fetch_;
     return options;
   }
 
+  // Downloads `blocks` (laid out) into out/blocks.bin.
   Result<void> Download(const std::vector<ManifestBlock>& blocks, NodeFailover& nodes,
                         const BlockDownloadOptions& options) {
-    return DownloadBlocks(blocks, nodes, *local_, options, progress_, stop_);
+    file_.reset();  // (unlocks it)
+    file_.emplace(PartialOf("blocks.bin", blocks));
+    needs_ = NeedsIn(*file_, blocks);
+    return DownloadBlocks(needs_, nodes, options, progress_, stop_);
   }
 
-  // Every block of `blocks` is in the local store and decodes to its raw bytes.
-  void ExpectStoredAndVerified(const std::vector<ManifestBlock>& blocks) {
-    BlockDecoder decoder;
-    for (const ManifestBlock& block : blocks) {
-      auto frame = local_->ReadFrame(block.id);
-      ASSERT_TRUE(frame) << frame.error().message;
-      std::vector<std::byte> raw;
-      ASSERT_TRUE(decoder.Decode(*frame, raw));
-      EXPECT_EQ(raw, raw_.at(block.id)) << block.id.Hex();
-    }
-  }
-
-  std::size_t CountStored(const std::vector<ManifestBlock>& blocks) const {
-    std::size_t stored = 0;
-    for (const ManifestBlock& block : blocks) stored += local_->Contains(block.id) ? 1 : 0;
-    return stored;
+  // out/blocks.bin holds every block of `blocks` at its offset.
+  void ExpectWritten(const std::vector<ManifestBlock>& blocks) const {
+    EXPECT_EQ(ReadBytes(file_->path()), BytesOf(blocks));
   }
 
   static std::uint64_t RawBytesOf(const std::vector<ManifestBlock>& blocks) {
@@ -77,19 +68,22 @@ class BlockDownloadTest : public testing::DownloadFixture {
   DownloadProgress progress_;
   std::atomic<bool> stop_{false};
   std::size_t text_size_ = 4000;
+  std::optional<PartialFile> file_;
+  std::vector<BlockNeed> needs_;
 };
 
-TEST_F(BlockDownloadTest, FetchesEveryBlockOnceIntoTheStoreVerified) {
+TEST_F(BlockDownloadTest, FetchesEveryBlockOnceIntoItsPlaceVerified) {
   std::vector<ManifestBlock> blocks = AddTextBlocks(6);
   blocks.push_back(AddBlockOf(RandomBytes(3000, 1)));
   blocks.push_back(AddBlockOf(Bf16Weights(8 * 1024, 2), 2));
+  blocks = LaidOut(blocks);
   TestUpstream& upstream = StartUpstream();
   NodeFailover nodes({NodeOf(upstream)});
 
   auto downloaded = Download(blocks, nodes, Options(3));
   ASSERT_TRUE(downloaded) << downloaded.error().message;
 
-  ExpectStoredAndVerified(blocks);
+  ExpectWritten(blocks);
   EXPECT_EQ(progress_.blocks.load(), blocks.size());
   EXPECT_EQ(progress_.raw_bytes.load(), RawBytesOf(blocks));
   for (const ManifestBlock& block : blocks) {
@@ -99,7 +93,25 @@ TEST_F(BlockDownloadTest, FetchesEveryBlockOnceIntoTheStoreVerified) {
   EXPECT_EQ(report.blocks, blocks.size());
   EXPECT_EQ(report.failures, 0u);
   EXPECT_EQ(report.wire_bytes, progress_.wire_bytes.load());
-  EXPECT_TRUE(std::filesystem::is_empty(local_->root() / "tmp"));
+  // Nothing went to the block store.
+  EXPECT_TRUE(local_->List().empty());
+}
+
+TEST_F(BlockDownloadTest, ABlockGoesToEveryPlaceItHas) {
+  const std::vector<ManifestBlock> blocks = AddTextBlocks(2);
+  // blocks[0] at 0 and again after blocks[1].
+  std::vector<ManifestBlock> layout = LaidOut({blocks[0], blocks[1], blocks[0]});
+  TestUpstream& upstream = StartUpstream();
+  NodeFailover nodes({NodeOf(upstream)});
+  file_.emplace(PartialOf("blocks.bin", layout));
+  needs_ = {{layout[0], {{&*file_, layout[0].offset}, {&*file_, layout[2].offset}}},
+            {layout[1], {{&*file_, layout[1].offset}}}};
+
+  auto downloaded = DownloadBlocks(needs_, nodes, Options(2), progress_, stop_);
+  ASSERT_TRUE(downloaded) << downloaded.error().message;
+  ExpectWritten(layout);
+  EXPECT_EQ(upstream.block_requests(), 2u);
+  EXPECT_EQ(progress_.blocks.load(), 2u);
 }
 
 TEST_F(BlockDownloadTest, CompressibleBlocksTravelCompressed) {
@@ -110,13 +122,9 @@ TEST_F(BlockDownloadTest, CompressibleBlocksTravelCompressed) {
   auto downloaded = Download(blocks, nodes, Options(2));
   ASSERT_TRUE(downloaded) << downloaded.error().message;
 
+  ExpectWritten(blocks);
   EXPECT_GT(progress_.wire_bytes.load(), 0u);
   EXPECT_LT(progress_.wire_bytes.load(), RawBytesOf(blocks));
-  for (const ManifestBlock& block : blocks) {
-    auto frame = local_->ReadFrame(block.id);
-    ASSERT_TRUE(frame) << frame.error().message;
-    EXPECT_EQ(*frame, UpstreamFrame(block.id));  // stored as the node stores it
-  }
 }
 
 TEST_F(BlockDownloadTest, BlocksACorruptingNodeSendsAreRefusedAndFetchedFromTheNext) {
@@ -126,10 +134,10 @@ TEST_F(BlockDownloadTest, BlocksACorruptingNodeSendsAreRefusedAndFetchedFromTheN
   corrupting.CorruptBlocks(true);
   NodeFailover nodes({NodeOf(corrupting), NodeOf(honest)});
 
-  auto downloaded = Download(blocks, nodes, Options(2));
+  auto downloaded = Download(blocks, nodes, Options(2, 1));
   ASSERT_TRUE(downloaded) << downloaded.error().message;
 
-  ExpectStoredAndVerified(blocks);
+  ExpectWritten(blocks);
   EXPECT_EQ(progress_.blocks.load(), blocks.size());
   const std::vector<NodeFailover::NodeReport> reports = nodes.Reports();
   EXPECT_GE(reports[0].bad_blocks, 1u);
@@ -138,8 +146,54 @@ TEST_F(BlockDownloadTest, BlocksACorruptingNodeSendsAreRefusedAndFetchedFromTheN
   EXPECT_NE(reports[0].last_error, "");
   EXPECT_EQ(reports[1].blocks, blocks.size());
   EXPECT_FALSE(reports[1].down);
-  // Once down, the corrupting node is asked for no more than what was in flight.
+  // Once down, the corrupting node is asked for no more than its connections had in flight.
   EXPECT_LE(corrupting.block_requests(), 2u);
+}
+
+TEST_F(BlockDownloadTest, RawBlocksACorruptingNodeSendsAreRefusedToo) {
+  std::vector<ManifestBlock> blocks;
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    blocks.push_back(AddBlockOf(RandomBytes(5000 + seed, seed)));  // incompressible: stored raw
+  }
+  blocks = LaidOut(blocks);
+  TestUpstream& corrupting = StartUpstream("corrupting");
+  TestUpstream& honest = StartUpstream("honest");
+  corrupting.CorruptBlocks(true);
+  NodeFailover nodes({NodeOf(corrupting), NodeOf(honest)});
+
+  auto downloaded = Download(blocks, nodes, Options(1, 1));
+  ASSERT_TRUE(downloaded) << downloaded.error().message;
+  ExpectWritten(blocks);
+  const std::vector<NodeFailover::NodeReport> reports = nodes.Reports();
+  EXPECT_EQ(reports[0].bad_blocks, 1u);
+  EXPECT_NE(reports[0].last_error.find("SHA-256"), std::string::npos) << reports[0].last_error;
+  EXPECT_EQ(reports[1].blocks, blocks.size());
+}
+
+TEST_F(BlockDownloadTest, EveryHealthyNodeServesAtOnce) {
+  const std::vector<ManifestBlock> blocks = AddTextBlocks(16);
+  TestUpstream& first = StartUpstream("first");
+  TestUpstream& second = StartUpstream("second");
+  // Both nodes hold their first requests until each has one: neither can serve the whole
+  // download before the other starts.
+  first.HoldBlocks();
+  second.HoldBlocks();
+  NodeFailover nodes({NodeOf(first), NodeOf(second)});
+  Result<void> downloaded = Error{Errc::kIo, "not run"};
+  std::jthread download([&] { downloaded = Download(blocks, nodes, Options(1, 1)); });
+  ASSERT_TRUE(first.WaitForBlockRequests(1));
+  ASSERT_TRUE(second.WaitForBlockRequests(1));
+  first.ReleaseBlocks();
+  second.ReleaseBlocks();
+  download.join();
+
+  ASSERT_TRUE(downloaded) << downloaded.error().message;
+  ExpectWritten(blocks);
+  const std::vector<NodeFailover::NodeReport> reports = nodes.Reports();
+  EXPECT_GE(reports[0].blocks, 1u);
+  EXPECT_GE(reports[1].blocks, 1u);
+  EXPECT_EQ(reports[0].blocks + reports[1].blocks, blocks.size());
+  EXPECT_EQ(first.block_requests() + second.block_requests(), blocks.size());
 }
 
 TEST_F(BlockDownloadTest, AStoppedFirstNodeIsPassedOverForTheSecond) {
@@ -152,7 +206,7 @@ TEST_F(BlockDownloadTest, AStoppedFirstNodeIsPassedOverForTheSecond) {
   auto downloaded = Download(blocks, nodes, Options(1));
   ASSERT_TRUE(downloaded) << downloaded.error().message;
 
-  ExpectStoredAndVerified(blocks);
+  ExpectWritten(blocks);
   EXPECT_EQ(second.block_requests(), blocks.size());
   const std::vector<NodeFailover::NodeReport> reports = nodes.Reports();
   EXPECT_EQ(reports[0].blocks, 0u);
@@ -185,12 +239,13 @@ TEST_F(BlockDownloadTest, ABlockNoNodeCanServeFailsNamingItAfterEveryRound) {
     BlockDownloadOptions options = Options(1);
     options.rounds = 3;
 
+    progress_.blocks = 0;
     auto downloaded = Download({block}, nodes, options);
     ASSERT_FALSE(downloaded);
     EXPECT_EQ(downloaded.error().code, Errc::kUpstreamFailed);
     EXPECT_NE(downloaded.error().message.find(block.id.Hex()), std::string::npos)
         << downloaded.error().message;
-    EXPECT_FALSE(local_->Contains(block.id));
+    EXPECT_EQ(progress_.blocks.load(), 0u);
     EXPECT_EQ(first.block_requests_for(block.id) - first_before, 3u);
     EXPECT_EQ(second.block_requests_for(block.id) - second_before, 3u);
     first.CorruptBlocks(false);
@@ -201,19 +256,20 @@ TEST_F(BlockDownloadTest, ABlockNoNodeCanServeFailsNamingItAfterEveryRound) {
 TEST_F(BlockDownloadTest, AfterABlockNoNodeCanServeNoFurtherBlockIsTaken) {
   std::vector<ManifestBlock> blocks = {ManifestBlock{MissingBlock(), 0, 2000}};
   for (const ManifestBlock& block : AddTextBlocks(4)) blocks.push_back(block);
+  blocks = LaidOut(blocks);
   TestUpstream& upstream = StartUpstream();
   NodeFailover nodes({NodeOf(upstream)});
-  BlockDownloadOptions options = Options(1);
+  BlockDownloadOptions options = Options(1, 1);
   options.rounds = 1;
 
   auto downloaded = Download(blocks, nodes, options);
   ASSERT_FALSE(downloaded);
   EXPECT_NE(downloaded.error().message.find(blocks[0].id.Hex()), std::string::npos);
   EXPECT_EQ(upstream.block_requests(), 1u);
-  EXPECT_EQ(CountStored(blocks), 0u);
+  EXPECT_EQ(progress_.blocks.load(), 0u);
 }
 
-TEST_F(BlockDownloadTest, ConnectionsIsHowManyBlocksAreInFlightAtOnce) {
+TEST_F(BlockDownloadTest, ConnectionsIsHowManyBlocksTheNodeWorksOnAtOnce) {
   for (const unsigned connections : {1u, 2u, 4u}) {
     SCOPED_TRACE(connections);
     const std::vector<ManifestBlock> blocks = AddTextBlocks(2 * connections + 1);
@@ -221,13 +277,15 @@ TEST_F(BlockDownloadTest, ConnectionsIsHowManyBlocksAreInFlightAtOnce) {
     upstream.HoldBlocks();
     NodeFailover nodes({NodeOf(upstream)});
     DownloadProgress progress;
+    PartialFile file = PartialOf("blocks-" + std::to_string(connections), blocks);
+    const std::vector<BlockNeed> needs = NeedsIn(file, blocks);
     Result<void> downloaded = Error{Errc::kIo, "not run"};
-    std::jthread download([&] {
-      downloaded = DownloadBlocks(blocks, nodes, *local_, Options(connections), progress, stop_);
-    });
+    std::jthread download(
+        [&] { downloaded = DownloadBlocks(needs, nodes, Options(connections), progress, stop_); });
 
     ASSERT_TRUE(upstream.WaitForBlockRequests(connections));
-    // Every connection is waiting at the gate, and none of them is a block fetched already.
+    // Each connection has its first request at the gate and the next ones queued behind it (a
+    // node answers a connection's requests in turn), and nothing is fetched yet.
     EXPECT_EQ(upstream.block_requests(), connections);
     EXPECT_EQ(progress.blocks.load(), 0u);
     upstream.ReleaseBlocks();
@@ -236,34 +294,36 @@ TEST_F(BlockDownloadTest, ConnectionsIsHowManyBlocksAreInFlightAtOnce) {
     ASSERT_TRUE(downloaded) << downloaded.error().message;
     EXPECT_EQ(progress.blocks.load(), blocks.size());
     EXPECT_EQ(upstream.block_requests(), blocks.size());
-    ExpectStoredAndVerified(blocks);
+    EXPECT_EQ(ReadBytes(file.path()), BytesOf(blocks));
   }
 }
 
-TEST_F(BlockDownloadTest, StopEndsTheDownloadOnceTheFetchesInFlightAreStored) {
+TEST_F(BlockDownloadTest, StopEndsTheDownloadAtOnceAbandoningTheFetchesInFlight) {
   constexpr unsigned kConnections = 3;
   const std::vector<ManifestBlock> blocks = AddTextBlocks(3 * kConnections);
   TestUpstream& upstream = StartUpstream();
   upstream.HoldBlocks();
   NodeFailover nodes({NodeOf(upstream)});
   Result<void> downloaded = Error{Errc::kIo, "not run"};
-  std::jthread download([&] { downloaded = Download(blocks, nodes, Options(kConnections)); });
+  // One request in flight a connection, so that what the node is asked for is known.
+  std::jthread download([&] { downloaded = Download(blocks, nodes, Options(kConnections, 1)); });
 
   ASSERT_TRUE(upstream.WaitForBlockRequests(kConnections));
+  const auto stopped = std::chrono::steady_clock::now();
   stop_.store(true);
+  download.join();  // while the node still holds every request
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, std::chrono::seconds(5));
   upstream.ReleaseBlocks();
-  download.join();
 
   EXPECT_TRUE(downloaded) << downloaded.error().message;
-  EXPECT_EQ(progress_.blocks.load(), kConnections);
-  EXPECT_EQ(CountStored(blocks), kConnections);
+  EXPECT_EQ(progress_.blocks.load(), 0u);
   EXPECT_EQ(upstream.block_requests(), kConnections);
 }
 
 TEST_F(BlockDownloadTest, AnEmptyBlockListFetchesNothing) {
   TestUpstream& upstream = StartUpstream();
   NodeFailover nodes({NodeOf(upstream)});
-  auto downloaded = Download({}, nodes, Options(4));
+  auto downloaded = DownloadBlocks({}, nodes, Options(4), progress_, stop_);
   EXPECT_TRUE(downloaded) << downloaded.error().message;
   EXPECT_EQ(upstream.block_requests(), 0u);
   EXPECT_EQ(progress_.blocks.load(), 0u);

@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "tests/tools/get/download_fixture.h"
+#include "tools/get/file_index.h"
+#include "tools/get/partial_file.h"
 
 namespace mei::tools {
 namespace {
@@ -64,7 +67,7 @@ class ModelDownloadTest : public testing::DownloadFixture {
       paths.insert(file.path);
       EXPECT_EQ(ReadBytes(out_dir / file.path), BytesOf(file)) << file.path;
     }
-    EXPECT_EQ(FilesUnder(out_dir), paths);  // and nothing else: no temporary
+    EXPECT_EQ(FilesUnder(out_dir), paths);  // and nothing else: no partial file
   }
 
   std::uint64_t FileBytes() const {
@@ -96,7 +99,6 @@ TEST_F(ModelDownloadTest, WritesEveryFileByteIdenticalFetchingEachBlockOnce) {
   EXPECT_EQ(summary->file_bytes, FileBytes());
   EXPECT_EQ(summary->blocks_fetched, kDistinctBlocks);
   EXPECT_EQ(summary->blocks_reused, 0u);
-  EXPECT_EQ(summary->blocks_fetched + summary->blocks_reused, kDistinctBlocks);
   EXPECT_EQ(summary->fetched_raw_bytes, distinct_bytes_);
   EXPECT_EQ(summary->reused_bytes, 0u);
   EXPECT_EQ(summary->blocks_repaired, 0u);
@@ -105,6 +107,24 @@ TEST_F(ModelDownloadTest, WritesEveryFileByteIdenticalFetchingEachBlockOnce) {
   // The wire carried the blocks as stored, and the manifest besides.
   EXPECT_GT(summary->wire_bytes, summary->nodes[0].wire_bytes);
   EXPECT_GE(summary->seconds, 0.0);
+}
+
+TEST_F(ModelDownloadTest, TheFilesAreIndexedAndTheBlockStoreHoldsNoCopyOfThem) {
+  TestUpstream& upstream = StartUpstream();
+  ASSERT_TRUE(Run(Options({&upstream})));
+
+  EXPECT_TRUE(local_->List().empty());
+  const FileIndex index = FileIndex::Open(local_->root() / "file-index");
+  ASSERT_EQ(index.entries().size(), manifest_.files.size());
+  for (const ManifestFile& file : manifest_.files) {
+    const IndexedFile* entry = index.Find(out_ / file.path);
+    ASSERT_NE(entry, nullptr) << file.path;
+    EXPECT_FALSE(entry->partial);
+    EXPECT_EQ(entry->size, file.size);
+    EXPECT_EQ(entry->sha256, file.sha256);
+    EXPECT_EQ(entry->blocks, file.blocks);
+    EXPECT_TRUE(FileIndex::IsFresh(*entry));
+  }
 }
 
 TEST_F(ModelDownloadTest, ASecondRunFetchesNothingAndFindsEveryFileUpToDate) {
@@ -123,7 +143,7 @@ TEST_F(ModelDownloadTest, ASecondRunFetchesNothingAndFindsEveryFileUpToDate) {
   EXPECT_EQ(again->file_bytes, 0u);
 }
 
-TEST_F(ModelDownloadTest, ARunIntoAnotherFolderReusesEveryBlockOfTheLocalStore) {
+TEST_F(ModelDownloadTest, ARunIntoAnotherFolderCopiesEveryBlockFromTheFirstRunsFiles) {
   TestUpstream& upstream = StartUpstream();
   ASSERT_TRUE(Run(Options({&upstream})));
   const std::uint64_t requests = upstream.block_requests();
@@ -141,42 +161,138 @@ TEST_F(ModelDownloadTest, ARunIntoAnotherFolderReusesEveryBlockOfTheLocalStore) 
   EXPECT_EQ(again->files_up_to_date, 0u);
 }
 
-TEST_F(ModelDownloadTest, ABlockDamagedInTheLocalStoreIsFetchedAgain) {
+TEST_F(ModelDownloadTest, AFileEditedInPlaceIsNoSourceAndItsBlockIsFetchedAgain) {
   TestUpstream& upstream = StartUpstream();
   ASSERT_TRUE(Run(Options({&upstream})));
 
-  // Whichever block went bad, in whichever file, each time into a folder of its own.
-  for (const BlockId& damaged : {config_, weights_a_, weights_b_, random_}) {
-    SCOPED_TRACE(damaged.Hex());
-    DamageLocally(damaged);
-    const std::uint64_t requests = upstream.block_requests();
-    const std::uint64_t requests_for_damaged = upstream.block_requests_for(damaged);
-    ModelDownloadOptions options = Options({&upstream});
-    options.out_dir = dir_ / ("repaired-" + damaged.Hex());
-    auto again = Run(options);
-    ASSERT_TRUE(again) << again.error().message;
-    ExpectFilesAsInTheManifest(options.out_dir);
-    EXPECT_EQ(again->blocks_repaired, 1u);
-    EXPECT_EQ(again->blocks_fetched, 1u);
-    EXPECT_EQ(upstream.block_requests_for(damaged), requests_for_damaged + 1);
-    EXPECT_EQ(upstream.block_requests(), requests + 1);
-  }
-}
-
-TEST_F(ModelDownloadTest, TwoDamagedBlocksOfOneFileAreBothFetchedAgain) {
-  TestUpstream& upstream = StartUpstream();
-  ASSERT_TRUE(Run(Options({&upstream})));
-  DamageLocally(weights_b_);
-  DamageLocally(random_);  // both in nested/model-00002.safetensors
+  // A byte of config.json flipped, its size and modification time kept: the index still takes
+  // the file for what it was, and only the block's SHA-256 tells.
+  const std::filesystem::path edited = out_ / "config.json";
+  const auto mtime = std::filesystem::last_write_time(edited);
+  std::vector<std::byte> bytes = *ReadBytes(edited);
+  bytes[3] ^= std::byte{0x20};
+  WriteBytes(edited, bytes);
+  std::filesystem::last_write_time(edited, mtime);
+  const std::uint64_t requests = upstream.block_requests();
 
   ModelDownloadOptions options = Options({&upstream});
   options.out_dir = dir_ / "another";
-  options.file_globs = {"nested/*"};
   auto again = Run(options);
   ASSERT_TRUE(again) << again.error().message;
+  ExpectFilesAsInTheManifest(options.out_dir);
+  EXPECT_EQ(again->blocks_fetched, 1u);
+  EXPECT_EQ(again->blocks_repaired, 1u);
+  EXPECT_EQ(again->blocks_reused, kDistinctBlocks - 1);
+  EXPECT_EQ(upstream.block_requests_for(config_), 2u);
+  EXPECT_EQ(upstream.block_requests(), requests + 1);
+  // The edited file is out of the index.
+  EXPECT_EQ(FileIndex::Open(local_->root() / "file-index").Find(edited), nullptr);
+}
+
+TEST_F(ModelDownloadTest, AFileWithANewSizeOrTimeIsNoSource) {
+  TestUpstream& upstream = StartUpstream();
+  for (const char* change : {"time", "size"}) {
+    SCOPED_TRACE(change);
+    const std::filesystem::path first = dir_ / (std::string("first-") + change);
+    ModelDownloadOptions options = Options({&upstream});
+    options.out_dir = first;
+    ASSERT_TRUE(Run(options));
+    const std::filesystem::path changed = first / "nested/model-00002.safetensors";
+    if (std::string_view(change) == "time") {
+      std::filesystem::last_write_time(
+          changed, std::filesystem::last_write_time(changed) + std::chrono::seconds(5));
+    } else {
+      std::vector<std::byte> bytes = *ReadBytes(changed);
+      bytes.push_back(std::byte{0});
+      WriteBytes(changed, bytes);
+    }
+    const std::uint64_t requests_for_random = upstream.block_requests_for(random_);
+
+    options.out_dir = dir_ / (std::string("second-") + change);
+    auto again = Run(options);
+    ASSERT_TRUE(again) << again.error().message;
+    ExpectFilesAsInTheManifest(options.out_dir);
+    // random_ is only in the changed file: fetched (the file is not even read: nothing to
+    // repair); weights_b_ is in model-00001 too.
+    EXPECT_EQ(again->blocks_fetched, 1u);
+    EXPECT_EQ(again->blocks_repaired, 0u);
+    EXPECT_EQ(upstream.block_requests_for(random_), requests_for_random + 1);
+    // Both folders' other files are still indexed; second's run copied from first's.
+    std::filesystem::remove_all(first);
+    std::filesystem::remove_all(options.out_dir);
+  }
+}
+
+TEST_F(ModelDownloadTest, BlocksInTheBlockStoreAreCopiedOutAndTheFramesThenRemoved) {
+  TestUpstream& upstream = StartUpstream();
+  StoreLocally(weights_a_);
+  StoreLocally(weights_b_);
+  StoreLocally(random_);
+  DamageLocally(random_);
+
+  auto summary = Run(Options({&upstream}));
+  ASSERT_TRUE(summary) << summary.error().message;
+  ExpectFilesAsInTheManifest(out_);
+  EXPECT_EQ(summary->blocks_reused, 2u);
+  EXPECT_EQ(summary->blocks_fetched, 2u);  // config_, and random_ whose frame was damaged
+  EXPECT_EQ(summary->blocks_repaired, 1u);
+  EXPECT_EQ(upstream.block_requests_for(weights_a_), 0u);
+  EXPECT_EQ(upstream.block_requests_for(weights_b_), 0u);
+  // Every frame's block is in a file now: the store keeps none of them.
+  EXPECT_TRUE(local_->List().empty());
+}
+
+TEST_F(ModelDownloadTest, APartialFileLeftByAnInterruptedRunIsResumed) {
+  TestUpstream& upstream = StartUpstream();
+  // What a run killed while writing model-00001.safetensors left: its first two blocks in place,
+  // the third never written; and a partial of nested/ that holds bytes that are no block.
+  const ManifestFile& first = manifest_.files[1];
   const ManifestFile& nested = manifest_.files[2];
-  EXPECT_EQ(ReadBytes(options.out_dir / nested.path), BytesOf(nested));
-  EXPECT_EQ(again->blocks_repaired, 2u);
+  std::vector<std::byte> bytes = BytesOf(first);
+  bytes.resize(first.blocks[2].offset);
+  WriteBytes(PartialFile::PathFor(out_ / first.path), bytes);
+  std::filesystem::resize_file(PartialFile::PathFor(out_ / first.path), first.size);
+  WriteBytes(PartialFile::PathFor(out_ / nested.path), RandomBytes(nested.size, 77));
+
+  auto summary = Run(Options({&upstream}));
+  ASSERT_TRUE(summary) << summary.error().message;
+  ExpectFilesAsInTheManifest(out_);
+  // weights_a_ and weights_b_ were in place (weights_a_'s second place is filled from its
+  // first); config_ and random_ are fetched.
+  EXPECT_EQ(summary->blocks_reused, 2u);
+  EXPECT_EQ(summary->blocks_fetched, 2u);
+  EXPECT_EQ(summary->blocks_repaired, 0u);
+  EXPECT_EQ(upstream.block_requests_for(weights_a_), 0u);
+  EXPECT_EQ(upstream.block_requests_for(weights_b_), 0u);
+  EXPECT_EQ(upstream.block_requests_for(random_), 1u);
+}
+
+TEST_F(ModelDownloadTest, AnInterruptedRunsPartialFilesAreIndexedForOtherFolders) {
+  TestUpstream& upstream = StartUpstream();
+  // The download stops once the plan is made: nothing is fetched, the partials stay, indexed.
+  ModelDownloadOptions options = Options({&upstream});
+  auto stopped = Run(options, [&](const DownloadPlan&) { stop_.store(true); });
+  ASSERT_FALSE(stopped);
+  EXPECT_NE(stopped.error().message.find("interrupted"), std::string::npos);
+  stop_.store(false);
+  const FileIndex index = FileIndex::Open(local_->root() / "file-index");
+  for (const ManifestFile& file : manifest_.files) {
+    const IndexedFile* entry = index.Find(PartialFile::PathFor(out_ / file.path));
+    ASSERT_NE(entry, nullptr) << file.path;
+    EXPECT_TRUE(entry->partial);
+    EXPECT_EQ(entry->blocks, file.blocks);
+  }
+  // As if its first file had arrived before the stop.
+  const ManifestFile& config = manifest_.files[0];
+  WriteBytes(PartialFile::PathFor(out_ / config.path), BytesOf(config));
+
+  options.out_dir = dir_ / "another";
+  auto summary = Run(options);
+  ASSERT_TRUE(summary) << summary.error().message;
+  ExpectFilesAsInTheManifest(options.out_dir);
+  EXPECT_EQ(summary->blocks_reused, 1u);
+  EXPECT_EQ(upstream.block_requests_for(config_), 0u);
+  EXPECT_EQ(summary->blocks_fetched, kDistinctBlocks - 1);
 }
 
 TEST_F(ModelDownloadTest, OnlyTheFilesTheGlobsSelectAreWritten) {

@@ -1,0 +1,161 @@
+#include "tools/get/block_reply.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <string>
+
+namespace mei::tools {
+namespace {
+
+namespace json = boost::json;
+
+// An error reply's body is kept up to this size, for its message.
+constexpr std::size_t kErrorBodyBytes = 64 * 1024;
+
+// The codec of a Content-Encoding value; nullopt for a coding mei-get does not ask for.
+std::optional<Codec> CodecOfCoding(std::string_view coding) {
+  if (coding.empty() || coding == "identity") return Codec::kRaw;
+  if (coding == "zstd") return Codec::kZstd;
+  if (coding == "x-mei-bg2-zstd") return Codec::kBg2Zstd;
+  if (coding == "x-mei-bg4-zstd") return Codec::kBg4Zstd;
+  return std::nullopt;
+}
+
+// The "message" of a JSON error body, or "".
+std::string MessageOf(std::span<const std::byte> body) {
+  boost::system::error_code ec;
+  const json::value value =
+      json::parse(std::string_view(reinterpret_cast<const char*>(body.data()), body.size()), ec);
+  const json::object* object = ec ? nullptr : value.if_object();
+  const json::value* message = object ? object->if_contains("message") : nullptr;
+  return message && message->is_string() ? std::string(message->get_string()) : "";
+}
+
+}  // namespace
+
+BlockReply::BlockReply(const BlockNeed& need, const http::RemoteNode& node, Pacer& pacer,
+                       const std::atomic<bool>& stop)
+    : need_(need), node_(node), pacer_(pacer), stop_(stop) {}
+
+Error BlockReply::NotTheBlock(std::string_view why) const {
+  return Error{Errc::kIntegrity,
+               fmt::format("{} sent block {} {}", node_.name, need_.block.id.Hex(), why)};
+}
+
+Result<void> BlockReply::OnHead(const ReplyHead& head) {
+  status_ = head.status;
+  if (status_ != 200) {
+    mode_ = Mode::kError;
+    return {};
+  }
+  const std::optional<Codec> codec = CodecOfCoding(head.content_encoding);
+  if (!codec) {
+    return Error{Errc::kUpstreamFailed,
+                 fmt::format("{} sent block {} in coding \"{}\", which was not asked for",
+                             node_.name, need_.block.id.Hex(), head.content_encoding)};
+  }
+  codec_ = *codec;
+  const std::uint64_t size = need_.block.size;
+  if (codec_ == Codec::kRaw) {
+    if (head.content_length && *head.content_length != size) {
+      return NotTheBlock(fmt::format("as {} bytes, not its {}", *head.content_length, size));
+    }
+    mode_ = Mode::kRaw;
+    return {};
+  }
+  std::uint64_t raw_size = 0;
+  const std::string_view announced = head.raw_size;
+  const auto [end, error] =
+      std::from_chars(announced.data(), announced.data() + announced.size(), raw_size);
+  if (error != std::errc() || end != announced.data() + announced.size() || raw_size != size) {
+    return NotTheBlock(
+        fmt::format("encoded with X-Mei-Raw-Size \"{}\", not its {} bytes", announced, size));
+  }
+  // A compressed payload is never much larger than its raw bytes (zstd's bound).
+  coded_limit_ = size + size / 128 + 4096;
+  if (head.content_length && *head.content_length > coded_limit_) {
+    return NotTheBlock(fmt::format("as {} encoded bytes, more than {} raw bytes can take",
+                                   *head.content_length, size));
+  }
+  body_.reserve(head.content_length.value_or(0));
+  mode_ = Mode::kCoded;
+  return {};
+}
+
+Result<void> BlockReply::WriteAll(std::span<const std::byte> bytes, std::uint64_t at) {
+  for (const BlockPlace& place : need_.places) {
+    if (auto written = place.file->Write(bytes, place.offset + at); !written) {
+      local_failure_ = true;
+      return written;
+    }
+  }
+  return {};
+}
+
+Result<void> BlockReply::OnBody(std::span<const std::byte> bytes) {
+  pacer_.Account(bytes.size(), stop_);
+  const std::uint64_t at = wire_bytes_;
+  wire_bytes_ += bytes.size();
+  switch (mode_) {
+    case Mode::kRaw:
+      if (wire_bytes_ > need_.block.size) {
+        return NotTheBlock(fmt::format("as more than its {} bytes", need_.block.size));
+      }
+      hasher_.Update(bytes);
+      return WriteAll(bytes, at);
+    case Mode::kCoded:
+      if (wire_bytes_ > coded_limit_) {
+        return NotTheBlock(
+            fmt::format("as more encoded bytes than its {} raw bytes can take", need_.block.size));
+      }
+      body_.insert(body_.end(), bytes.begin(), bytes.end());
+      return {};
+    case Mode::kError:
+      bytes = bytes.first(
+          std::min(bytes.size(), kErrorBodyBytes - std::min(kErrorBodyBytes, body_.size())));
+      body_.insert(body_.end(), bytes.begin(), bytes.end());
+      return {};
+  }
+  return {};
+}
+
+Result<void> BlockReply::Finish() {
+  const std::string hex = need_.block.id.Hex();
+  if (mode_ == Mode::kError) {
+    const std::string message = MessageOf(body_);
+    if (status_ == 404) {
+      return Error{Errc::kBlockNotFound, fmt::format("{} has no block {}", node_.name, hex)};
+    }
+    return Error{Errc::kUpstreamFailed,
+                 fmt::format("{} answered {} for block {}{}{}", node_.name, status_, hex,
+                             message.empty() ? "" : ": ", message)};
+  }
+  if (mode_ == Mode::kRaw) {
+    if (wire_bytes_ != need_.block.size) {
+      return NotTheBlock(fmt::format("as {} bytes, not its {}", wire_bytes_, need_.block.size));
+    }
+    if (const Sha256Digest digest = hasher_.Finish(); digest != need_.block.id) {
+      return Error{Errc::kIntegrity, fmt::format("{} sent bytes for block {} whose SHA-256 is {}",
+                                                 node_.name, hex, digest.Hex())};
+    }
+  } else {
+    thread_local BlockDecoder decoder;
+    std::vector<std::byte> raw;
+    if (auto decoded = decoder.Decode(FrameOf(codec_, need_.block.size, body_), raw); !decoded) {
+      return NotTheBlock("that does not decode: " + decoded.error().message);
+    }
+    if (const Sha256Digest digest = Sha256Of(raw); digest != need_.block.id) {
+      return Error{Errc::kIntegrity, fmt::format("{} sent bytes for block {} whose SHA-256 is {}",
+                                                 node_.name, hex, digest.Hex())};
+    }
+    if (auto written = WriteAll(raw, 0); !written) return written;
+  }
+  for (const BlockPlace& place : need_.places) {
+    place.file->StartWriteback(place.offset, need_.block.size);
+  }
+  return {};
+}
+
+}  // namespace mei::tools
