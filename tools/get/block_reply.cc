@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <string>
@@ -14,13 +15,19 @@ namespace json = boost::json;
 // An error reply's body is kept up to this size, for its message.
 constexpr std::size_t kErrorBodyBytes = 64 * 1024;
 
-// The codec of a Content-Encoding value; nullopt for a coding mei-get does not ask for.
+// The Content-Encoding values a block may come in (http::kStoredCodings and none), and their
+// codecs.
+constexpr std::pair<std::string_view, Codec> kCodings[] = {{"", Codec::kRaw},
+                                                           {"identity", Codec::kRaw},
+                                                           {"zstd", Codec::kZstd},
+                                                           {"x-mei-bg2-zstd", Codec::kBg2Zstd},
+                                                           {"x-mei-bg4-zstd", Codec::kBg4Zstd}};
+
 std::optional<Codec> CodecOfCoding(std::string_view coding) {
-  if (coding.empty() || coding == "identity") return Codec::kRaw;
-  if (coding == "zstd") return Codec::kZstd;
-  if (coding == "x-mei-bg2-zstd") return Codec::kBg2Zstd;
-  if (coding == "x-mei-bg4-zstd") return Codec::kBg4Zstd;
-  return std::nullopt;
+  const auto* found = std::find_if(std::begin(kCodings), std::end(kCodings),
+                                   [&](const auto& known) { return known.first == coding; });
+  if (found == std::end(kCodings)) return std::nullopt;
+  return found->second;
 }
 
 // The "message" of a JSON error body, or "".

@@ -61,6 +61,16 @@ class ModelDownloadTest : public testing::DownloadFixture {
     return DownloadModel(options, progress, stop_, on_plan);
   }
 
+  // A download from `upstream` into `out_dir`; when it succeeds, the files are checked.
+  Result<DownloadSummary> RunInto(const TestUpstream& upstream,
+                                  const std::filesystem::path& out_dir) {
+    ModelDownloadOptions options = Options({&upstream});
+    options.out_dir = out_dir;
+    auto summary = Run(options);
+    if (summary) ExpectFilesAsInTheManifest(out_dir);
+    return summary;
+  }
+
   void ExpectFilesAsInTheManifest(const std::filesystem::path& out_dir) const {
     std::set<std::string> paths;
     for (const ManifestFile& file : manifest_.files) {
@@ -148,11 +158,8 @@ TEST_F(ModelDownloadTest, ARunIntoAnotherFolderCopiesEveryBlockFromTheFirstRunsF
   ASSERT_TRUE(Run(Options({&upstream})));
   const std::uint64_t requests = upstream.block_requests();
 
-  ModelDownloadOptions options = Options({&upstream});
-  options.out_dir = dir_ / "another";
-  auto again = Run(options);
+  auto again = RunInto(upstream, dir_ / "another");
   ASSERT_TRUE(again) << again.error().message;
-  ExpectFilesAsInTheManifest(options.out_dir);
   EXPECT_EQ(upstream.block_requests(), requests);
   EXPECT_EQ(again->blocks_fetched, 0u);
   EXPECT_EQ(again->blocks_reused, kDistinctBlocks);
@@ -175,11 +182,8 @@ TEST_F(ModelDownloadTest, AFileEditedInPlaceIsNoSourceAndItsBlockIsFetchedAgain)
   std::filesystem::last_write_time(edited, mtime);
   const std::uint64_t requests = upstream.block_requests();
 
-  ModelDownloadOptions options = Options({&upstream});
-  options.out_dir = dir_ / "another";
-  auto again = Run(options);
+  auto again = RunInto(upstream, dir_ / "another");
   ASSERT_TRUE(again) << again.error().message;
-  ExpectFilesAsInTheManifest(options.out_dir);
   EXPECT_EQ(again->blocks_fetched, 1u);
   EXPECT_EQ(again->blocks_repaired, 1u);
   EXPECT_EQ(again->blocks_reused, kDistinctBlocks - 1);
@@ -194,9 +198,8 @@ TEST_F(ModelDownloadTest, AFileWithANewSizeOrTimeIsNoSource) {
   for (const char* change : {"time", "size"}) {
     SCOPED_TRACE(change);
     const std::filesystem::path first = dir_ / (std::string("first-") + change);
-    ModelDownloadOptions options = Options({&upstream});
-    options.out_dir = first;
-    ASSERT_TRUE(Run(options));
+    const std::filesystem::path second = dir_ / (std::string("second-") + change);
+    ASSERT_TRUE(RunInto(upstream, first));
     const std::filesystem::path changed = first / "nested/model-00002.safetensors";
     if (std::string_view(change) == "time") {
       std::filesystem::last_write_time(
@@ -208,18 +211,15 @@ TEST_F(ModelDownloadTest, AFileWithANewSizeOrTimeIsNoSource) {
     }
     const std::uint64_t requests_for_random = upstream.block_requests_for(random_);
 
-    options.out_dir = dir_ / (std::string("second-") + change);
-    auto again = Run(options);
+    auto again = RunInto(upstream, second);
     ASSERT_TRUE(again) << again.error().message;
-    ExpectFilesAsInTheManifest(options.out_dir);
     // random_ is only in the changed file: fetched (the file is not even read: nothing to
     // repair); weights_b_ is in model-00001 too.
     EXPECT_EQ(again->blocks_fetched, 1u);
     EXPECT_EQ(again->blocks_repaired, 0u);
     EXPECT_EQ(upstream.block_requests_for(random_), requests_for_random + 1);
-    // Both folders' other files are still indexed; second's run copied from first's.
     std::filesystem::remove_all(first);
-    std::filesystem::remove_all(options.out_dir);
+    std::filesystem::remove_all(second);
   }
 }
 
@@ -286,10 +286,8 @@ TEST_F(ModelDownloadTest, AnInterruptedRunsPartialFilesAreIndexedForOtherFolders
   const ManifestFile& config = manifest_.files[0];
   WriteBytes(PartialFile::PathFor(out_ / config.path), BytesOf(config));
 
-  options.out_dir = dir_ / "another";
-  auto summary = Run(options);
+  auto summary = RunInto(upstream, dir_ / "another");
   ASSERT_TRUE(summary) << summary.error().message;
-  ExpectFilesAsInTheManifest(options.out_dir);
   EXPECT_EQ(summary->blocks_reused, 1u);
   EXPECT_EQ(upstream.block_requests_for(config_), 0u);
   EXPECT_EQ(summary->blocks_fetched, kDistinctBlocks - 1);
