@@ -63,6 +63,8 @@ class BlockConnection::Parser final : public beast_http::basic_parser<false> {
                      boost::beast::string_view value, boost::system::error_code&) override {
     if (name == beast_http::field::content_encoding) {
       head_.content_encoding.assign(value.data(), value.size());
+    } else if (name == beast_http::field::content_range) {
+      head_.content_range.assign(value.data(), value.size());
     } else if (EqualsIgnoringCase({name_text.data(), name_text.size()}, "X-Mei-Raw-Size")) {
       head_.raw_size.assign(value.data(), value.size());
     }
@@ -214,14 +216,24 @@ Result<void> BlockConnection::Connect() {
 }
 
 Result<void> BlockConnection::Send(const BlockId& id) {
+  return SendRequest("/v1/blocks/" + id.Hex(),
+                     fmt::format("Accept-Encoding: {}\r\n", http::kStoredCodings));
+}
+
+Result<void> BlockConnection::SendRange(std::string_view target, std::uint64_t first,
+                                        std::uint64_t last) {
+  return SendRequest(target, fmt::format("Range: bytes={}-{}\r\n", first, last));
+}
+
+Result<void> BlockConnection::SendRequest(std::string_view target, std::string_view headers) {
   if (fd_ < 0) {
     if (auto connected = Connect(); !connected) return connected;
   }
-  std::string request = fmt::format(
-      "GET /v1/blocks/{} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mei-get\r\nAccept-Encoding: {}\r\n",
-      id.Hex(), host_header_, http::kStoredCodings);
-  if (!options_.client_id.empty())
+  std::string request = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mei-get\r\n{}",
+                                    target, host_header_, headers);
+  if (!options_.client_id.empty()) {
     request += fmt::format("X-Mei-Client: {}\r\n", options_.client_id);
+  }
   request += "\r\n";
   std::string_view left = request;
   while (!left.empty()) {
@@ -230,9 +242,10 @@ Result<void> BlockConnection::Send(const BlockId& id) {
       left.remove_prefix(static_cast<std::size_t>(sent));
       continue;
     }
-    if (errno == EINTR) continue;
-    Result<void> failed = Broken(fmt::format("sending a request: {}", std::strerror(errno)), 0);
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    const int error = errno;
+    if (error == EINTR) continue;
+    Result<void> failed = Broken(fmt::format("sending a request: {}", std::strerror(error)), 0);
+    if (error == EAGAIN || error == EWOULDBLOCK) {
       failed = Wait(POLLOUT, options_.idle_timeout, "the node took no request bytes");
       if (failed) continue;
     }

@@ -35,6 +35,7 @@ struct ReplyHead {
   std::optional<std::uint64_t> content_length;  // nullopt: chunked, or up to the close
   std::string content_encoding;                 // "" for none
   std::string raw_size;                         // X-Mei-Raw-Size, "" for none
+  std::string content_range;                    // "" for none
 };
 
 // Where the body of one reply goes. An error from either call abandons the reply, and with it the
@@ -80,6 +81,11 @@ class BlockConnection {
   // write fails; the connection is closed then, and every request in flight is lost.
   [[nodiscard]] Result<void> Send(const BlockId& id);
 
+  // Sends GET `target` (an origin-form path, already percent-encoded) for the bytes
+  // [first, last] (Range, RFC 9110 section 14.2), as Send does.
+  [[nodiscard]] Result<void> SendRange(std::string_view target, std::uint64_t first,
+                                       std::uint64_t last);
+
   // Reads the reply to the oldest request in flight, its body into `sink`. On failure the
   // connection is closed and every request in flight is lost. A reply that ends the connection
   // (Connection: close) succeeds, and the requests sent after it are lost: in_flight() is 0 then.
@@ -98,6 +104,7 @@ class BlockConnection {
   class Parser;
 
   [[nodiscard]] Result<void> Connect();
+  [[nodiscard]] Result<void> SendRequest(std::string_view target, std::string_view headers);
   // Waits until the socket is ready for `events` (POLLIN/POLLOUT), for at most `timeout`.
   [[nodiscard]] Result<void> Wait(short events, std::chrono::milliseconds timeout,
                                   std::string_view what);

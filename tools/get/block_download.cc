@@ -20,19 +20,75 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Blocks under this size that lie end to end in one file are fetched as runs, by range.
+constexpr std::uint64_t kSmallBlock = 1 << 20;
+constexpr std::uint64_t kRunBytes = 4 << 20;
+
+// What one request asks for: needs[first, first + count), one block on the block route, or (when
+// `run`) blocks whose first places lie end to end in one file, by range.
+struct Fetch {
+  std::size_t first = 0;
+  std::size_t count = 1;
+  bool run = false;
+};
+
+// `needs` cut into fetches, in order: the blocks under kSmallBlock whose first places follow one
+// another in one file (of a known manifest path) make runs of up to kRunBytes.
+std::vector<Fetch> FetchesOf(std::span<const BlockNeed> needs, bool runs) {
+  std::vector<Fetch> fetches;
+  const auto small = [&](std::size_t i) {
+    return runs && needs[i].block.size < kSmallBlock && needs[i].places.front().entry != nullptr;
+  };
+  std::uint64_t run_bytes = 0;
+  for (std::size_t i = 0; i < needs.size(); ++i) {
+    if (!fetches.empty() && fetches.back().run && small(i)) {
+      const BlockNeed& last = needs[i - 1];
+      const BlockPlace& before = last.places.front();
+      const BlockPlace& here = needs[i].places.front();
+      if (here.file == before.file && here.offset == before.offset + last.block.size &&
+          run_bytes + needs[i].block.size <= kRunBytes) {
+        ++fetches.back().count;
+        run_bytes += needs[i].block.size;
+        continue;
+      }
+    }
+    fetches.push_back(Fetch{i, 1, small(i)});
+    run_bytes = needs[i].block.size;
+  }
+  // A run of one is a single block.
+  for (Fetch& fetch : fetches) fetch.run = fetch.run && fetch.count > 1;
+  return fetches;
+}
+
+// The resolve route's path for `file` of `model` at `commit`, each path segment percent-encoded.
+std::string ResolveTarget(std::string_view model, std::string_view commit, std::string_view path) {
+  std::string target = fmt::format("/{}/resolve/{}/", model, commit);
+  for (const char c : path) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
+    if (plain) {
+      target += c;
+    } else {
+      target += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    }
+  }
+  return target;
+}
+
 // The shared queue of one download and what every block went through.
 //
-// Blocks never tried go out in file order (`next_`); a block a node failed goes to `retry_` and
-// may be taken by a node that has not failed it in the current round. A node in good standing
-// takes both; the threads of a node that is down take only the retries that every node in good
-// standing has already failed this round. When every node failed a block, its next round starts
-// after a backoff; after the last round the download fails.
+// Fetches never tried go out in file order (`next_`); a block a node failed goes to `retry_`,
+// alone, and may be taken by a node that has not failed it in the current round. A node in good
+// standing takes both; the threads of a node that is down take only the retries that every node in
+// good standing has already failed this round. When every node failed a block, its next round
+// starts after a backoff; after the last round the download fails.
 class Download {
  public:
   Download(std::span<const BlockNeed> needs, NodeFailover& nodes,
            const BlockDownloadOptions& options, std::size_t connections, DownloadProgress& progress,
            const std::atomic<bool>& stop)
       : needs_(needs),
+        fetches_(FetchesOf(needs, !options.model.empty() && !options.commit.empty())),
         connections_(connections),
         nodes_(nodes),
         options_(options),
@@ -51,13 +107,13 @@ class Download {
     connection_options.client_id = options_.fetch.client_id;
     connection_options.received_body_bytes = &progress_.wire_bytes;
     BlockConnection connection(nodes_.node(node), connection_options, stop_);
-    std::deque<std::size_t> in_flight;
+    std::deque<Fetch> in_flight;
     for (;;) {
       while (in_flight.size() < std::max(options_.pipeline, 1u)) {
-        const std::optional<std::size_t> next = Take(node, /*wait=*/in_flight.empty());
+        const std::optional<Fetch> next = Take(node, /*wait=*/in_flight.empty());
         if (!next) break;
-        if (auto sent = connection.Send(needs_[*next].block.id); !sent) {
-          Failed(*next, node, sent.error());
+        if (auto sent = Send(connection, *next); !sent) {
+          Failed(*next, 0, node, sent.error());
           Requeue(in_flight);
           break;
         }
@@ -67,35 +123,27 @@ class Download {
         if (Over()) return;
         continue;
       }
-      const std::size_t need = in_flight.front();
+      const Fetch fetch = in_flight.front();
       in_flight.pop_front();
-      BlockReply reply(needs_[need], nodes_.node(node), pacer_, stop_);
+      BlockReply reply(needs_.subspan(fetch.first, fetch.count), fetch.run, nodes_.node(node),
+                       pacer_, stop_);
       auto received = connection.Receive(reply);
       if (stop_.load()) return;
-      if (!received) {
-        if (received.error().unanswered) {
-          in_flight.push_front(need);
-        } else if (reply.local_failure()) {
-          Fatal(received.error().error);
-        } else {
-          Failed(need, node, received.error().error);
-        }
+      Result<void> finished = received ? reply.Finish() : Result<void>(received.error().error);
+      Done(fetch, reply.verified(), node, reply.wire_bytes());
+      if (received && connection.in_flight() == 0) Requeue(in_flight);  // the node closed it
+      if (finished) continue;
+      if (!received && received.error().unanswered) {
+        in_flight.push_front(fetch);
         Requeue(in_flight);
-        continue;
+      } else if (reply.local_failure()) {
+        Fatal(finished.error());
+      } else if (Failed(fetch, reply.verified(), node, finished.error());
+                 !received || nodes_.down(node)) {
+        // What else it has in flight would likely be as bad: asked of the others instead.
+        connection.Close();
+        Requeue(in_flight);
       }
-      if (connection.in_flight() == 0) Requeue(in_flight);  // the node closed the connection
-      if (auto finished = reply.Finish(); !finished) {
-        if (reply.local_failure()) {
-          Fatal(finished.error());
-        } else if (Failed(need, node, finished.error()); nodes_.down(node)) {
-          // What else it has in flight would likely be as bad: asked of the others instead.
-          connection.Close();
-          Requeue(in_flight);
-        }
-        continue;
-      }
-      nodes_.Succeeded(node, 1, reply.wire_bytes());
-      Done(need);
     }
   }
 
@@ -113,6 +161,15 @@ class Download {
     Clock::time_point not_before{};
   };
 
+  Result<void> Send(BlockConnection& connection, const Fetch& fetch) const {
+    const BlockNeed& first = needs_[fetch.first];
+    if (!fetch.run) return connection.Send(first.block.id);
+    const BlockNeed& last = needs_[fetch.first + fetch.count - 1];
+    const BlockPlace& place = first.places.front();
+    return connection.SendRange(ResolveTarget(options_.model, options_.commit, place.entry->path),
+                                place.offset, last.places.front().offset + last.block.size - 1);
+  }
+
   // Whether the download is over for every thread: done, failed or stopped.
   bool Over() const {
     std::lock_guard lock(mu_);
@@ -120,8 +177,8 @@ class Download {
   }
   bool OverLocked() const { return done_ == needs_.size() || error_ || stop_.load(); }
 
-  // The next block for `node`, waiting for one when `wait` (nullopt once the download is over).
-  std::optional<std::size_t> Take(std::size_t node, bool wait) {
+  // The next fetch for `node`, waiting for one when `wait` (nullopt once the download is over).
+  std::optional<Fetch> Take(std::size_t node, bool wait) {
     std::unique_lock lock(mu_);
     for (;;) {
       if (OverLocked()) return std::nullopt;
@@ -132,12 +189,12 @@ class Download {
         if (a.not_before > now || a.tried[node] || (!up && AnyUpNodeMayTry(a))) continue;
         const std::size_t need = *it;
         retry_.erase(it);
-        return need;
+        return Fetch{need, 1, false};
       }
-      // A block beyond the first in flight on a connection is taken only while enough are left
+      // A fetch beyond the first in flight on a connection is taken only while enough are left
       // for every other connection to have one too.
-      const bool spare = wait || needs_.size() - next_ > connections_;
-      if (next_ < needs_.size() && spare && (up || !AnyNodeUp())) return next_++;
+      const bool spare = wait || fetches_.size() - next_ > connections_;
+      if (next_ < fetches_.size() && spare && (up || !AnyNodeUp())) return fetches_[next_++];
       if (!wait) return std::nullopt;
       changed_.wait_for(lock, std::chrono::milliseconds(20));
     }
@@ -157,22 +214,29 @@ class Download {
     return false;
   }
 
-  // Blocks whose requests were lost with their connection, through no fault of the node: they go
-  // back to the front of the queue as they were.
-  void Requeue(std::deque<std::size_t>& lost) {
+  // Fetches whose requests were lost with their connection, through no fault of the node: their
+  // blocks go back to the front of the queue, each alone, as they were.
+  void Requeue(std::deque<Fetch>& lost) {
     if (lost.empty()) return;
     {
       std::lock_guard lock(mu_);
-      retry_.insert(retry_.begin(), lost.begin(), lost.end());
+      std::vector<std::size_t> blocks;
+      for (const Fetch& fetch : lost) {
+        for (std::size_t i = 0; i < fetch.count; ++i) blocks.push_back(fetch.first + i);
+      }
+      retry_.insert(retry_.begin(), blocks.begin(), blocks.end());
     }
     lost.clear();
     changed_.notify_all();
   }
 
-  void Failed(std::size_t need, std::size_t node, const Error& error) {
+  // Node `node` failed `fetch` after its first `verified` blocks: the next block is charged with
+  // the failure, and the rest go back to the queue, each alone.
+  void Failed(const Fetch& fetch, std::size_t verified, std::size_t node, const Error& error) {
     nodes_.Failed(node, error);
     {
       std::lock_guard lock(mu_);
+      const std::size_t need = fetch.first + verified;
       Attempts& a = attempts_[need];
       a.tried[node] = true;
       ++a.count;
@@ -192,6 +256,7 @@ class Download {
         }
       }
       retry_.push_back(need);
+      for (std::size_t i = need + 1; i < fetch.first + fetch.count; ++i) retry_.push_front(i);
     }
     changed_.notify_all();
   }
@@ -204,17 +269,25 @@ class Download {
     changed_.notify_all();
   }
 
-  void Done(std::size_t need) {
-    progress_.blocks.fetch_add(1);
-    progress_.raw_bytes.fetch_add(needs_[need].block.size);
+  // The first `verified` blocks of `fetch` are in place: counted for node `node`, which sent
+  // `wire_bytes` for the whole fetch (a run's blocks come raw, so when it failed after them, what
+  // they took on the wire is their raw size).
+  void Done(const Fetch& fetch, std::size_t verified, std::size_t node, std::uint64_t wire_bytes) {
+    if (verified == 0) return;
+    std::uint64_t raw = 0;
+    for (std::size_t i = 0; i < verified; ++i) raw += needs_[fetch.first + i].block.size;
+    nodes_.Succeeded(node, verified, verified == fetch.count ? wire_bytes : raw);
+    progress_.blocks.fetch_add(verified);
+    progress_.raw_bytes.fetch_add(raw);
     {
       std::lock_guard lock(mu_);
-      ++done_;
+      done_ += verified;
     }
     changed_.notify_all();
   }
 
   const std::span<const BlockNeed> needs_;
+  const std::vector<Fetch> fetches_;
   const std::size_t connections_;  // in all, to every node
   NodeFailover& nodes_;
   const BlockDownloadOptions& options_;
@@ -224,8 +297,8 @@ class Download {
 
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::size_t next_ = 0;
-  std::deque<std::size_t> retry_;
+  std::size_t next_ = 0;           // into fetches_
+  std::deque<std::size_t> retry_;  // into needs_
   std::vector<Attempts> attempts_;
   std::size_t done_ = 0;
   std::optional<Error> error_;

@@ -2,12 +2,16 @@
 // being written, over a few pipelined keep-alive connections to every node at once.
 //
 // Each node gets `connections` threads, each with its own BlockConnection that keeps `pipeline`
-// requests in flight. The threads take blocks from one shared queue, in file order, so a faster
-// node serves more of them and a device in reach of two nodes downloads from both at once. A block
-// arrives in its stored coding: a raw one is hashed and written to every place it goes as its
-// bytes land (pwrite in pieces of at most 256 KiB, no copy of the whole block in memory), a
-// compressed one is decoded first; nothing counts as fetched before its SHA-256 is its id. A place
-// that received bytes that then failed is simply written again by the next attempt.
+// requests in flight. The threads take work from one shared queue, in file order, so a faster
+// node serves more of it and a device in reach of two nodes downloads from both at once. A block
+// of 1 MiB or more is one request on the block route, in its stored coding; blocks under 1 MiB
+// that lie end to end in one file (a tokenizer's or a pickle's content-defined chunks) go as runs
+// of up to 4 MiB, one Range request on the resolve route each, so that small blocks cost no more
+// requests than big ones. Raw bytes are hashed and written to every place their block goes as they
+// land (pwrite in pieces of at most 256 KiB, no copy of a whole block in memory), a compressed
+// block is decoded first; nothing counts as fetched before its SHA-256 is its id. A place that
+// received bytes that then failed is simply written again by the next attempt, and what a failed
+// run had not verified is asked again block by block.
 //
 // Node failover follows NodeFailover: the threads of a node that is down take only the blocks that
 // every node in good standing has failed in the current round (so a download goes on while any
@@ -23,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "common/errc.h"
 #include "common/http/data_plane_client.h"
@@ -47,6 +52,10 @@ struct BlockDownloadOptions {
   // client_id, client.connect_timeout and client.idle_timeout are used; received_body_bytes is set
   // to progress.wire_bytes.
   http::FetchContext fetch;
+  // The model and its commit, for fetching runs of small blocks by range on the resolve route
+  // (/{model}/resolve/{commit}/{path}); empty: every block on the block route.
+  std::string model;
+  std::string commit;
 };
 
 // Fetches `needs` (distinct blocks) into their places. When `stop` is set from another thread

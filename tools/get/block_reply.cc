@@ -42,18 +42,47 @@ std::string MessageOf(std::span<const std::byte> body) {
 
 }  // namespace
 
-BlockReply::BlockReply(const BlockNeed& need, const http::RemoteNode& node, Pacer& pacer,
-                       const std::atomic<bool>& stop)
-    : need_(need), node_(node), pacer_(pacer), stop_(stop) {}
+BlockReply::BlockReply(std::span<const BlockNeed> needs, bool range, const http::RemoteNode& node,
+                       Pacer& pacer, const std::atomic<bool>& stop)
+    : needs_(needs), range_(range), node_(node), pacer_(pacer), stop_(stop) {}
 
 Error BlockReply::NotTheBlock(std::string_view why) const {
+  const std::size_t at = std::min(verified_, needs_.size() - 1);
   return Error{Errc::kIntegrity,
-               fmt::format("{} sent block {} {}", node_.name, need_.block.id.Hex(), why)};
+               fmt::format("{} sent block {} {}", node_.name, needs_[at].block.id.Hex(), why)};
+}
+
+Error BlockReply::WrongDigest(const Sha256Digest& digest) const {
+  return Error{Errc::kIntegrity,
+               fmt::format("{} sent bytes for block {} whose SHA-256 is {}", node_.name,
+                           needs_[verified_].block.id.Hex(), digest.Hex())};
 }
 
 Result<void> BlockReply::OnHead(const ReplyHead& head) {
   status_ = head.status;
-  if (status_ != 200) {
+  const std::string hex = needs_.front().block.id.Hex();
+  std::uint64_t size = 0;
+  for (const BlockNeed& need : needs_) size += need.block.size;
+  if (range_) {
+    const BlockPlace& first = needs_.front().places.front();
+    const std::string expected = fmt::format("bytes {}-{}/", first.offset, first.offset + size - 1);
+    if (status_ == 200) {  // the whole file: never read on
+      return Error{Errc::kUpstreamFailed,
+                   fmt::format("{} answered a range request for block {} with the whole file",
+                               node_.name, hex)};
+    }
+    if (status_ != 206) {
+      mode_ = Mode::kError;
+      return {};
+    }
+    if (!head.content_range.starts_with(expected) || !CodecOfCoding(head.content_encoding) ||
+        *CodecOfCoding(head.content_encoding) != Codec::kRaw) {
+      return Error{Errc::kUpstreamFailed,
+                   fmt::format("{} answered a range request for block {} with \"{}\" in coding "
+                               "\"{}\"",
+                               node_.name, hex, head.content_range, head.content_encoding)};
+    }
+  } else if (status_ != 200) {
     mode_ = Mode::kError;
     return {};
   }
@@ -61,10 +90,9 @@ Result<void> BlockReply::OnHead(const ReplyHead& head) {
   if (!codec) {
     return Error{Errc::kUpstreamFailed,
                  fmt::format("{} sent block {} in coding \"{}\", which was not asked for",
-                             node_.name, need_.block.id.Hex(), head.content_encoding)};
+                             node_.name, hex, head.content_encoding)};
   }
   codec_ = *codec;
-  const std::uint64_t size = need_.block.size;
   if (codec_ == Codec::kRaw) {
     if (head.content_length && *head.content_length != size) {
       return NotTheBlock(fmt::format("as {} bytes, not its {}", *head.content_length, size));
@@ -92,7 +120,7 @@ Result<void> BlockReply::OnHead(const ReplyHead& head) {
 }
 
 Result<void> BlockReply::WriteAll(std::span<const std::byte> bytes, std::uint64_t at) {
-  for (const BlockPlace& place : need_.places) {
+  for (const BlockPlace& place : needs_[verified_].places) {
     if (auto written = place.file->Write(bytes, place.offset + at); !written) {
       local_failure_ = true;
       return written;
@@ -101,21 +129,43 @@ Result<void> BlockReply::WriteAll(std::span<const std::byte> bytes, std::uint64_
   return {};
 }
 
+Result<void> BlockReply::EndOfBlock() {
+  const BlockNeed& need = needs_[verified_];
+  if (const Sha256Digest digest = hasher_.Finish(); digest != need.block.id) {
+    return WrongDigest(digest);
+  }
+  for (const BlockPlace& place : need.places) {
+    place.file->StartWriteback(place.offset, need.block.size);
+  }
+  ++verified_;
+  at_ = 0;
+  hasher_ = Sha256Hasher();
+  return {};
+}
+
 Result<void> BlockReply::OnBody(std::span<const std::byte> bytes) {
   pacer_.Account(bytes.size(), stop_);
-  const std::uint64_t at = wire_bytes_;
   wire_bytes_ += bytes.size();
   switch (mode_) {
     case Mode::kRaw:
-      if (wire_bytes_ > need_.block.size) {
-        return NotTheBlock(fmt::format("as more than its {} bytes", need_.block.size));
+      while (!bytes.empty()) {
+        if (verified_ == needs_.size()) return NotTheBlock("with bytes after its end");
+        const std::uint64_t size = needs_[verified_].block.size;
+        const std::span<const std::byte> piece = bytes.first(
+            static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), size - at_)));
+        hasher_.Update(piece);
+        if (auto written = WriteAll(piece, at_); !written) return written;
+        at_ += piece.size();
+        bytes = bytes.subspan(piece.size());
+        if (at_ == size) {
+          if (auto checked = EndOfBlock(); !checked) return checked;
+        }
       }
-      hasher_.Update(bytes);
-      return WriteAll(bytes, at);
+      return {};
     case Mode::kCoded:
       if (wire_bytes_ > coded_limit_) {
-        return NotTheBlock(
-            fmt::format("as more encoded bytes than its {} raw bytes can take", need_.block.size));
+        return NotTheBlock(fmt::format("as more encoded bytes than its {} raw bytes can take",
+                                       needs_.front().block.size));
       }
       body_.insert(body_.end(), bytes.begin(), bytes.end());
       return {};
@@ -129,7 +179,7 @@ Result<void> BlockReply::OnBody(std::span<const std::byte> bytes) {
 }
 
 Result<void> BlockReply::Finish() {
-  const std::string hex = need_.block.id.Hex();
+  const std::string hex = needs_[std::min(verified_, needs_.size() - 1)].block.id.Hex();
   if (mode_ == Mode::kError) {
     const std::string message = MessageOf(body_);
     if (status_ == 404) {
@@ -140,29 +190,17 @@ Result<void> BlockReply::Finish() {
                              message.empty() ? "" : ": ", message)};
   }
   if (mode_ == Mode::kRaw) {
-    if (wire_bytes_ != need_.block.size) {
-      return NotTheBlock(fmt::format("as {} bytes, not its {}", wire_bytes_, need_.block.size));
-    }
-    if (const Sha256Digest digest = hasher_.Finish(); digest != need_.block.id) {
-      return Error{Errc::kIntegrity, fmt::format("{} sent bytes for block {} whose SHA-256 is {}",
-                                                 node_.name, hex, digest.Hex())};
-    }
-  } else {
-    thread_local BlockDecoder decoder;
-    std::vector<std::byte> raw;
-    if (auto decoded = decoder.Decode(FrameOf(codec_, need_.block.size, body_), raw); !decoded) {
-      return NotTheBlock("that does not decode: " + decoded.error().message);
-    }
-    if (const Sha256Digest digest = Sha256Of(raw); digest != need_.block.id) {
-      return Error{Errc::kIntegrity, fmt::format("{} sent bytes for block {} whose SHA-256 is {}",
-                                                 node_.name, hex, digest.Hex())};
-    }
-    if (auto written = WriteAll(raw, 0); !written) return written;
+    if (verified_ != needs_.size()) return NotTheBlock("cut short");
+    return {};
   }
-  for (const BlockPlace& place : need_.places) {
-    place.file->StartWriteback(place.offset, need_.block.size);
+  thread_local BlockDecoder decoder;
+  std::vector<std::byte> raw;
+  if (auto decoded = decoder.Decode(FrameOf(codec_, needs_[0].block.size, body_), raw); !decoded) {
+    return NotTheBlock("that does not decode: " + decoded.error().message);
   }
-  return {};
+  hasher_.Update(raw);
+  if (auto written = WriteAll(raw, 0); !written) return written;
+  return EndOfBlock();
 }
 
 }  // namespace mei::tools

@@ -90,7 +90,7 @@ std::vector<BlockNeed> NeedsOf(const std::vector<const ManifestFile*>& files,
     for (const ManifestBlock& block : files[f]->blocks) {
       const auto [it, added] = index_of.emplace(block.id, needs.size());
       if (added) needs.push_back(BlockNeed{block, {}});
-      needs[it->second].places.push_back(BlockPlace{&partials[f], block.offset});
+      needs[it->second].places.push_back(BlockPlace{&partials[f], block.offset, files[f]});
     }
   }
   return needs;

@@ -20,6 +20,8 @@ namespace mei::tools {
 struct BlockPlace {
   const PartialFile* file = nullptr;
   std::uint64_t offset = 0;
+  // The manifest's entry of that file (its path on the resolve route), when known.
+  const ManifestFile* entry = nullptr;
 };
 
 // A distinct block a download writes, and every place it goes.

@@ -117,8 +117,10 @@ Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
   if (on_plan) on_plan(plan);
   if (stop.load()) return kInterrupted;
 
-  if (auto fetched = DownloadBlocks(plan.to_fetch, nodes, options.blocks, progress, stop);
-      !fetched) {
+  BlockDownloadOptions blocks = options.blocks;
+  blocks.model = manifest->model;
+  blocks.commit = manifest->commit.Hex();
+  if (auto fetched = DownloadBlocks(plan.to_fetch, nodes, blocks, progress, stop); !fetched) {
     return fetched.error();
   }
   if (stop.load()) return kInterrupted;

@@ -164,6 +164,95 @@ TEST_F(BlockDownloadTest, BlocksACorruptingNodeSendsAreRefusedAndFetchedFromTheN
   }
 }
 
+// A model of two files of small blocks end to end (and one big block between them), with the
+// download's needs into partial files for it, for the runs on the resolve route.
+class RunDownloadTest : public BlockDownloadTest {
+ protected:
+  void SetUp() override {
+    BlockDownloadTest::SetUp();
+    if (HasFatalFailure()) return;
+    std::vector<BlockId> first, second;
+    for (const ManifestBlock& block : AddTextBlocks(6)) first.push_back(block.id);
+    first.push_back(AddBlock(RandomBytes(1 << 20, 5)));  // 1 MiB: not small, its own request
+    for (const ManifestBlock& block : AddTextBlocks(3)) first.push_back(block.id);
+    for (const ManifestBlock& block : AddTextBlocks(4)) second.push_back(block.id);
+    manifest_ =
+        AddModel(testing::kModel, "main", {{"a b/first.bin", first}, {"second.bin", second}});
+    files_ = {&manifest_.files[0], &manifest_.files[1]};
+    for (const ManifestFile* file : files_)
+      partials_.push_back(PartialOf(file->path, file->blocks));
+    needs_ = NeedsOf(files_, partials_);
+  }
+
+  BlockDownloadOptions RunOptions(unsigned connections) const {
+    BlockDownloadOptions options = Options(connections);
+    options.model = std::string(testing::kModel);
+    options.commit = manifest_.commit.Hex();
+    return options;
+  }
+
+  void ExpectFilesWritten() const {
+    for (std::size_t i = 0; i < files_.size(); ++i) {
+      EXPECT_EQ(ReadBytes(partials_[i].path()), BytesOf(*files_[i])) << files_[i]->path;
+    }
+  }
+
+  Manifest manifest_;
+  std::vector<const ManifestFile*> files_;
+  std::vector<PartialFile> partials_;
+};
+
+TEST_F(RunDownloadTest, SmallBlocksEndToEndInAFileComeInOneRangeRequestWhenTheModelIsKnown) {
+  TestUpstream& upstream = StartUpstream();
+  const struct {
+    const char* name;
+    bool model_known;
+    std::uint64_t ranges;
+    std::uint64_t blocks;
+  } cases[] = {
+      // first.bin: a run of 6, the big block, a run of 3; second.bin: a run of 4.
+      {"model_known", true, 3, 1},
+      {"model_unknown", false, 0, 14},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::uint64_t ranges = upstream.requests("resolve");
+    const std::uint64_t blocks = upstream.block_requests();
+    NodeFailover nodes({NodeOf(upstream)});
+    DownloadProgress progress;
+    auto downloaded =
+        DownloadBlocks(needs_, nodes, c.model_known ? RunOptions(2) : Options(2), progress, stop_);
+    ASSERT_TRUE(downloaded) << downloaded.error().message;
+
+    ExpectFilesWritten();
+    EXPECT_EQ(upstream.requests("resolve") - ranges, c.ranges);
+    EXPECT_EQ(upstream.block_requests() - blocks, c.blocks);
+    EXPECT_EQ(progress.blocks.load(), needs_.size());
+    EXPECT_EQ(nodes.Reports()[0].blocks, needs_.size());
+    EXPECT_EQ(nodes.Reports()[0].failures, 0u);
+  }
+}
+
+TEST_F(RunDownloadTest, ARunACorruptingNodeSendsIsAskedOfTheNextNodeBlockByBlock) {
+  TestUpstream& corrupting = StartUpstream("corrupting");
+  TestUpstream& honest = StartUpstream("honest");
+  corrupting.CorruptBlocks(true);
+  NodeFailover nodes({NodeOf(corrupting), NodeOf(honest)});
+  // The corrupting node's one connection takes the first run; the honest node's takes the rest.
+  BlockDownloadOptions options = RunOptions(1);
+  options.pipeline = 1;
+  auto downloaded = DownloadBlocks(needs_, nodes, options, progress_, stop_);
+  ASSERT_TRUE(downloaded) << downloaded.error().message;
+
+  ExpectFilesWritten();
+  const std::vector<NodeFailover::NodeReport> reports = nodes.Reports();
+  EXPECT_EQ(reports[0].blocks, 0u);
+  EXPECT_EQ(reports[0].bad_blocks, 1u);
+  EXPECT_TRUE(reports[0].down);
+  EXPECT_EQ(reports[1].blocks, needs_.size());
+  EXPECT_EQ(corrupting.requests("resolve") + corrupting.block_requests(), 1u);
+}
+
 TEST_F(BlockDownloadTest, EveryHealthyNodeServesAtOnce) {
   const std::vector<ManifestBlock> blocks = AddTextBlocks(16);
   TestUpstream& first = StartUpstream("first");

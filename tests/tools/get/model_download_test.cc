@@ -61,6 +61,11 @@ class ModelDownloadTest : public testing::DownloadFixture {
     return DownloadModel(options, progress, stop_, on_plan);
   }
 
+  // Requests for blocks `upstream` answered: one block each, or a run of blocks by range.
+  static std::uint64_t Requests(const TestUpstream& upstream) {
+    return upstream.block_requests() + upstream.requests("resolve");
+  }
+
   // A download from `upstream` into `out_dir`; when it succeeds, the files are checked.
   Result<DownloadSummary> RunInto(const TestUpstream& upstream,
                                   const std::filesystem::path& out_dir) {
@@ -99,7 +104,10 @@ TEST_F(ModelDownloadTest, WritesEveryFileByteIdenticalFetchingEachBlockOnce) {
   ASSERT_TRUE(summary) << summary.error().message;
 
   ExpectFilesAsInTheManifest(out_);
-  EXPECT_EQ(upstream.block_requests(), kDistinctBlocks);
+  // config.json and random_ alone; model-00001's weights_a_ and weights_b_, end to end, in one
+  // range request; each block once.
+  EXPECT_EQ(Requests(upstream), 3u);
+  for (const BlockId& id : {config_, random_}) EXPECT_EQ(upstream.block_requests_for(id), 1u);
   EXPECT_EQ(summary->model, kModel);
   EXPECT_EQ(summary->revision, "main");
   EXPECT_EQ(summary->commit, manifest_.commit.Hex());
@@ -140,12 +148,12 @@ TEST_F(ModelDownloadTest, TheFilesAreIndexedAndTheBlockStoreHoldsNoCopyOfThem) {
 TEST_F(ModelDownloadTest, ASecondRunFetchesNothingAndFindsEveryFileUpToDate) {
   TestUpstream& upstream = StartUpstream();
   ASSERT_TRUE(Run(Options({&upstream})));
-  const std::uint64_t requests = upstream.block_requests();
+  const std::uint64_t requests = Requests(upstream);
 
   auto again = Run(Options({&upstream}));
   ASSERT_TRUE(again) << again.error().message;
   ExpectFilesAsInTheManifest(out_);
-  EXPECT_EQ(upstream.block_requests(), requests);
+  EXPECT_EQ(Requests(upstream), requests);
   EXPECT_EQ(again->blocks_fetched, 0u);
   EXPECT_EQ(again->fetched_raw_bytes, 0u);
   EXPECT_EQ(again->files_up_to_date, manifest_.files.size());
@@ -156,11 +164,11 @@ TEST_F(ModelDownloadTest, ASecondRunFetchesNothingAndFindsEveryFileUpToDate) {
 TEST_F(ModelDownloadTest, ARunIntoAnotherFolderCopiesEveryBlockFromTheFirstRunsFiles) {
   TestUpstream& upstream = StartUpstream();
   ASSERT_TRUE(Run(Options({&upstream})));
-  const std::uint64_t requests = upstream.block_requests();
+  const std::uint64_t requests = Requests(upstream);
 
   auto again = RunInto(upstream, dir_ / "another");
   ASSERT_TRUE(again) << again.error().message;
-  EXPECT_EQ(upstream.block_requests(), requests);
+  EXPECT_EQ(Requests(upstream), requests);
   EXPECT_EQ(again->blocks_fetched, 0u);
   EXPECT_EQ(again->blocks_reused, kDistinctBlocks);
   EXPECT_EQ(again->reused_bytes, distinct_bytes_);
@@ -180,7 +188,7 @@ TEST_F(ModelDownloadTest, AFileEditedInPlaceIsNoSourceAndItsBlockIsFetchedAgain)
   bytes[3] ^= std::byte{0x20};
   WriteBytes(edited, bytes);
   std::filesystem::last_write_time(edited, mtime);
-  const std::uint64_t requests = upstream.block_requests();
+  const std::uint64_t requests = Requests(upstream);
 
   auto again = RunInto(upstream, dir_ / "another");
   ASSERT_TRUE(again) << again.error().message;
@@ -188,7 +196,7 @@ TEST_F(ModelDownloadTest, AFileEditedInPlaceIsNoSourceAndItsBlockIsFetchedAgain)
   EXPECT_EQ(again->blocks_repaired, 1u);
   EXPECT_EQ(again->blocks_reused, kDistinctBlocks - 1);
   EXPECT_EQ(upstream.block_requests_for(config_), 2u);
-  EXPECT_EQ(upstream.block_requests(), requests + 1);
+  EXPECT_EQ(Requests(upstream), requests + 1);
   // The edited file is out of the index.
   EXPECT_EQ(FileIndex::Open(local_->root() / "file-index").Find(edited), nullptr);
 }
@@ -301,7 +309,7 @@ TEST_F(ModelDownloadTest, OnlyTheFilesTheGlobsSelectAreWritten) {
   ASSERT_TRUE(summary) << summary.error().message;
   EXPECT_EQ(FilesUnder(out_), std::set<std::string>{"config.json"});
   EXPECT_EQ(summary->blocks_fetched, 1u);
-  EXPECT_EQ(upstream.block_requests(), 1u);
+  EXPECT_EQ(Requests(upstream), 1u);
 }
 
 TEST_F(ModelDownloadTest, AGlobThatMatchesNothingIsABadRequestAndFetchesNoBlock) {
@@ -312,7 +320,7 @@ TEST_F(ModelDownloadTest, AGlobThatMatchesNothingIsABadRequestAndFetchesNoBlock)
   ASSERT_FALSE(summary);
   EXPECT_EQ(summary.error().code, Errc::kBadRequest);
   EXPECT_NE(summary.error().message.find("*.gguf"), std::string::npos);
-  EXPECT_EQ(upstream.block_requests(), 0u);
+  EXPECT_EQ(Requests(upstream), 0u);
 }
 
 TEST_F(ModelDownloadTest, AModelOrRevisionTheFirstNodeDoesNotKnowEndsTheDownload) {
@@ -327,7 +335,7 @@ TEST_F(ModelDownloadTest, AModelOrRevisionTheFirstNodeDoesNotKnowEndsTheDownload
     EXPECT_EQ(summary.error().code, c.code) << summary.error().message;
   }
   EXPECT_EQ(second.requests("manifest"), 0u);  // a not-found is an answer, not a failure
-  EXPECT_EQ(first.block_requests() + second.block_requests(), 0u);
+  EXPECT_EQ(Requests(first) + Requests(second), 0u);
   EXPECT_FALSE(std::filesystem::exists(out_));
 }
 
@@ -338,7 +346,7 @@ TEST_F(ModelDownloadTest, TheManifestAndBlocksComeFromTheSecondNodeWhenTheFirstI
   auto summary = Run(Options({&stopped, &second}));
   ASSERT_TRUE(summary) << summary.error().message;
   ExpectFilesAsInTheManifest(out_);
-  EXPECT_EQ(second.block_requests(), kDistinctBlocks);
+  EXPECT_EQ(Requests(second), 3u);
   ASSERT_EQ(summary->nodes.size(), 2u);
   EXPECT_EQ(summary->nodes[0].blocks, 0u);
   EXPECT_GE(summary->nodes[0].failures, 1u);
@@ -350,7 +358,7 @@ TEST_F(ModelDownloadTest, ThePlanIsObservedBeforeAnyBlockIsFetched) {
   int calls = 0;
   auto summary = Run(Options({&upstream}), [&](const DownloadPlan& plan) {
     ++calls;
-    EXPECT_EQ(upstream.block_requests(), 0u);
+    EXPECT_EQ(Requests(upstream), 0u);
     EXPECT_EQ(plan.to_fetch.size(), kDistinctBlocks);
     EXPECT_EQ(plan.fetch_bytes, distinct_bytes_);
     EXPECT_EQ(plan.files.size(), manifest_.files.size());
@@ -366,7 +374,7 @@ TEST_F(ModelDownloadTest, AStopSetBeforehandEndsItInterruptedWithNoFileWritten) 
   ASSERT_FALSE(summary);
   EXPECT_EQ(summary.error().code, Errc::kUpstreamFailed);
   EXPECT_NE(summary.error().message.find("interrupted"), std::string::npos);
-  EXPECT_EQ(upstream.block_requests(), 0u);
+  EXPECT_EQ(Requests(upstream), 0u);
   EXPECT_EQ(FilesUnder(out_), std::set<std::string>{});
 }
 
