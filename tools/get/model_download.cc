@@ -52,12 +52,26 @@ const Error kInterrupted{Errc::kUpstreamFailed,
 void PruneStore(const LocalBlockStore& store, const FileIndex& index) {
   std::unordered_set<BlockId> held;
   for (const auto& [path, entry] : index.entries()) {
-    if (entry.partial) continue;
+    if (entry.partial || !FileIndex::IsFresh(entry)) continue;
     for (const ManifestBlock& block : entry.blocks) held.insert(block.id);
   }
   for (const BlockId& id : store.List()) {
     if (held.contains(id)) store.Remove(id);
   }
+}
+
+// Puts each of `partials` (whose blocks are all in) under its name, and the files in the index
+// in place of the partials.
+Result<void> CommitFiles(const std::vector<const ManifestFile*>& files,
+                         std::vector<PartialFile>& partials, FileIndex& index) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (auto committed = partials[i].Commit(); !committed) return committed;
+    index.Remove(partials[i].path());
+    auto entry = FileIndex::EntryOf(partials[i].final_path(), *files[i]);
+    if (!entry) return entry.error();
+    index.Put(std::move(*entry));
+  }
+  return index.Save();
 }
 
 }  // namespace
@@ -125,14 +139,9 @@ Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
   }
   if (stop.load()) return kInterrupted;
 
-  for (std::size_t i = 0; i < plan.files.size(); ++i) {
-    if (auto committed = partials[i].Commit(); !committed) return committed.error();
-    index.Remove(partials[i].path());
-    auto entry = FileIndex::EntryOf(partials[i].final_path(), *plan.files[i]);
-    if (!entry) return entry.error();
-    index.Put(std::move(*entry));
+  if (auto committed = CommitFiles(plan.files, partials, index); !committed) {
+    return committed.error();
   }
-  if (auto saved = index.Save(); !saved) return saved.error();
   PruneStore(*store, index);
 
   DownloadSummary summary;
