@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/served_cache_node.h"
 #include "tests/tools/get/download_fixture.h"
 
 namespace mei::tools {
@@ -145,7 +146,14 @@ TEST_F(BlockDownloadTest, BlocksACorruptingNodeSendsAreRefusedAndFetchedFromTheN
     const std::uint64_t asked_before = corrupting.block_requests();
     progress_.blocks = 0;
 
-    auto downloaded = Download(c.blocks, nodes, Options(1, 1));
+    // The honest node holds its first request until the corrupting one is down, so that the
+    // corrupting one's connection is sure to have tried.
+    honest.HoldBlocks();
+    Result<void> downloaded = Error{Errc::kIo, "not run"};
+    std::jthread download([&] { downloaded = Download(c.blocks, nodes, Options(1, 1)); });
+    ASSERT_TRUE(mei::testing::PollUntil([&] { return nodes.down(0); }));
+    honest.ReleaseBlocks();
+    download.join();
     ASSERT_TRUE(downloaded) << downloaded.error().message;
 
     ExpectWritten(c.blocks);
@@ -238,10 +246,15 @@ TEST_F(RunDownloadTest, ARunACorruptingNodeSendsIsAskedOfTheNextNodeBlockByBlock
   TestUpstream& honest = StartUpstream("honest");
   corrupting.CorruptBlocks(true);
   NodeFailover nodes({NodeOf(corrupting), NodeOf(honest)});
-  // The corrupting node's one connection takes the first run; the honest node's takes the rest.
   BlockDownloadOptions options = RunOptions(1);
   options.pipeline = 1;
-  auto downloaded = DownloadBlocks(needs_, nodes, options, progress_, stop_);
+  honest.HoldBlocks();  // its block requests, until the corrupting node is down (as above)
+  Result<void> downloaded = Error{Errc::kIo, "not run"};
+  std::jthread download(
+      [&] { downloaded = DownloadBlocks(needs_, nodes, options, progress_, stop_); });
+  ASSERT_TRUE(mei::testing::PollUntil([&] { return nodes.down(0); }));
+  honest.ReleaseBlocks();
+  download.join();
   ASSERT_TRUE(downloaded) << downloaded.error().message;
 
   ExpectFilesWritten();
@@ -285,8 +298,14 @@ TEST_F(BlockDownloadTest, AStoppedFirstNodeIsPassedOverForTheSecond) {
   TestUpstream& second = StartUpstream("second");
   stopped.Stop();
   NodeFailover nodes({NodeOf(stopped), NodeOf(second)});
-
-  auto downloaded = Download(blocks, nodes, Options(1));
+  // The second node holds its first request until the stopped one is down, so that the stopped
+  // one's connection is sure to try (and fail) twice before the second node has served it all.
+  second.HoldBlocks();
+  Result<void> downloaded = Error{Errc::kIo, "not run"};
+  std::jthread download([&] { downloaded = Download(blocks, nodes, Options(1, 1)); });
+  ASSERT_TRUE(mei::testing::PollUntil([&] { return nodes.down(0); }));
+  second.ReleaseBlocks();
+  download.join();
   ASSERT_TRUE(downloaded) << downloaded.error().message;
 
   ExpectWritten(blocks);

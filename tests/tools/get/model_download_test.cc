@@ -346,7 +346,9 @@ TEST_F(ModelDownloadTest, TheManifestAndBlocksComeFromTheSecondNodeWhenTheFirstI
   auto summary = Run(Options({&stopped, &second}));
   ASSERT_TRUE(summary) << summary.error().message;
   ExpectFilesAsInTheManifest(out_);
-  EXPECT_EQ(Requests(second), 3u);
+  // (How many requests depends on whether the stopped node's connection took a run first: its
+  // blocks are then asked again one by one.)
+  EXPECT_LE(Requests(second), kDistinctBlocks);
   ASSERT_EQ(summary->nodes.size(), 2u);
   EXPECT_EQ(summary->nodes[0].blocks, 0u);
   EXPECT_GE(summary->nodes[0].failures, 1u);
