@@ -20,7 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Blocks under this size that lie end to end in one file are fetched as runs, by range.
+// Blocks of content-defined files (format "other") under this size that lie end to end are
+// fetched as runs, by range.
 constexpr std::uint64_t kSmallBlock = 1 << 20;
 constexpr std::uint64_t kRunBytes = 4 << 20;
 
@@ -32,12 +33,16 @@ struct Fetch {
   bool run = false;
 };
 
-// `needs` cut into fetches, in order: the blocks under kSmallBlock whose first places follow one
-// another in one file (of a known manifest path) make runs of up to kRunBytes.
+// `needs` cut into fetches, in order: the blocks under kSmallBlock of content-defined files whose
+// first places follow one another in one file make runs of up to kRunBytes. (Tensor files keep
+// one request a block: their blocks come in their stored codings, bg2+zstd saving wire bytes; a
+// range comes raw. Content-defined chunks of pickles and ONNX weights are mostly stored raw.)
 std::vector<Fetch> FetchesOf(std::span<const BlockNeed> needs, bool runs) {
   std::vector<Fetch> fetches;
   const auto small = [&](std::size_t i) {
-    return runs && needs[i].block.size < kSmallBlock && needs[i].places.front().entry != nullptr;
+    const ManifestFile* entry = needs[i].places.front().entry;
+    return runs && entry != nullptr && entry->format == "other" &&
+           needs[i].block.size < kSmallBlock;
   };
   std::uint64_t run_bytes = 0;
   for (std::size_t i = 0; i < needs.size(); ++i) {

@@ -4,10 +4,11 @@
 // Each node gets `connections` threads, each with its own BlockConnection that keeps `pipeline`
 // requests in flight. The threads take work from one shared queue, in file order, so a faster
 // node serves more of it and a device in reach of two nodes downloads from both at once. A block
-// of 1 MiB or more is one request on the block route, in its stored coding; blocks under 1 MiB
-// that lie end to end in one file (a tokenizer's or a pickle's content-defined chunks) go as runs
-// of up to 4 MiB, one Range request on the resolve route each, so that small blocks cost no more
-// requests than big ones. Raw bytes are hashed and written to every place their block goes as they
+// of a tensor file (safetensors, GGUF) is one request on the block route, in its stored coding;
+// the content-defined chunks (16-256 KiB) of other files (pickles, ONNX, tokenizers) that lie end
+// to end go as runs of up to 4 MiB, one Range request on the resolve route each, so that small
+// blocks cost no more requests than big ones. Raw bytes are hashed and written to every place
+// their block goes as they
 // land (pwrite in pieces of at most 256 KiB, no copy of a whole block in memory), a compressed
 // block is decoded first; nothing counts as fetched before its SHA-256 is its id. A place that
 // received bytes that then failed is simply written again by the next attempt, and what a failed
