@@ -136,6 +136,7 @@ class LocalCopier {
     }
     for (const BlockPlace& place : open) {
       if (auto written = place.file->Write(bytes, place.offset); !written) return written;
+      place.file->StartWriteback(place.offset, block.size);
     }
     found_[i] = true;
     return {};
