@@ -170,7 +170,8 @@ http::Reply TestUpstream::Handle(const http::Request& request) {
     std::lock_guard lock(mu_);
     ++by_route_[reply.route];
   }
-  if (block && corrupt_.load() && reply.status == 200) {
+  if ((block || reply.route == "resolve") && corrupt_.load() &&
+      (reply.status == 200 || reply.status == 206)) {
     if (reply.body) {
       reply.body = std::make_unique<CorruptingBody>(std::move(reply.body));
     } else if (!reply.text.empty()) {

@@ -5,7 +5,8 @@
 //     them (the cache node's id), so a test can prove where a node filled from;
 //   - can hold block requests at a gate until the test releases it, so a test can keep fills in
 //     flight for as long as it needs them (coalescing, kill -9 during fills, idle timeouts);
-//   - can corrupt block replies: the same status, headers and length, with one byte flipped;
+//   - can corrupt block and file replies (blocks, whole files and ranges of them): the same
+//     status, headers and length, with one byte flipped;
 //   - can be stopped and started again on the same port (an origin that goes away and comes back).
 //
 // Thread-safe: the counters and switches may be used from the test thread while the server's
@@ -74,7 +75,8 @@ class TestUpstream {
   bool WaitForBlockRequests(std::uint64_t count,
                             std::chrono::milliseconds deadline = std::chrono::seconds(30));
 
-  // Whether block replies (200 with a body) get one byte flipped from now on.
+  // Whether block and file replies (200 or 206 with a body, on the blocks and resolve routes)
+  // get one byte flipped from now on.
   void CorruptBlocks(bool corrupt) { corrupt_.store(corrupt); }
 
  private:

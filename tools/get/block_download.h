@@ -1,14 +1,25 @@
-// DownloadBlocks: fetches the blocks a download lacks into the local block store, over several
-// connections, falling back node by node.
+// DownloadBlocks: fetches the blocks a download lacks from the nodes, straight into the files
+// being written, over a few pipelined keep-alive connections to every node at once.
 //
-// `connections` threads take blocks in file order from a shared cursor. For each block a thread
-// asks NodeFailover for the order of nodes and tries them in turn: FetchBlockFrame asks for the
-// stored coding (a compressed block travels compressed) and verifies the block's SHA-256 before
-// anything is kept, so a bad copy from one node is refused and the next node asked. A verified
-// frame goes straight into the local store, which is what makes a killed download resumable. When
-// every node failed for a block, the thread waits (retry_backoff, doubling) and goes round again,
-// `rounds` times in all; then the download stops: threads finish the fetches they are in, take no
-// new block, and the first such error is returned.
+// Each node gets `connections` threads, each with its own BlockConnection that keeps `pipeline`
+// requests in flight. The threads take work from one shared queue, in file order, so a faster
+// node serves more of it and a device in reach of two nodes downloads from both at once. A block
+// of a tensor file (safetensors, GGUF) is one request on the block route, in its stored coding;
+// the content-defined chunks (16-256 KiB) of other files (pickles, ONNX, tokenizers) that lie end
+// to end go as runs of up to 4 MiB, one Range request on the resolve route each, so that small
+// blocks cost no more requests than big ones. Raw bytes are hashed and written to every place
+// their block goes as they
+// land (pwrite in pieces of at most 256 KiB, no copy of a whole block in memory), a compressed
+// block is decoded first; nothing counts as fetched before its SHA-256 is its id. A place that
+// received bytes that then failed is simply written again by the next attempt, and what a failed
+// run had not verified is asked again block by block.
+//
+// Node failover follows NodeFailover: the threads of a node that is down take only the blocks that
+// every node in good standing has failed in the current round (so a download goes on while any
+// node can serve). A block that every node failed is tried again after retry_backoff (doubling),
+// `rounds` rounds in all; then the download stops and fails naming the block. A connection that
+// the node closed before answering anything on it (an idle keep-alive, a request limit) costs the
+// node nothing: its requests are simply asked again.
 //
 // Blocking; the counters in `progress` may be read from another thread while it runs.
 #pragma once
@@ -17,37 +28,43 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "common/errc.h"
 #include "common/http/data_plane_client.h"
-#include "common/manifest.h"
-#include "tools/get/local_block_store.h"
+#include "tools/get/download_plan.h"
 #include "tools/get/node_failover.h"
 
 namespace mei::tools {
 
 // What a download has done so far. Written by the download's threads, readable from any thread.
 struct DownloadProgress {
-  std::atomic<std::uint64_t> blocks{0};      // blocks fetched and stored
+  std::atomic<std::uint64_t> blocks{0};      // blocks fetched and written
   std::atomic<std::uint64_t> raw_bytes{0};   // their raw size
   std::atomic<std::uint64_t> wire_bytes{0};  // every reply body received, manifests included
 };
 
 struct BlockDownloadOptions {
-  unsigned connections = 4;            // threads, each with its own kept-alive connections
+  unsigned connections = 4;            // per node
+  unsigned pipeline = 4;               // requests in flight on each connection
   std::uint64_t rate_limit_bytes = 0;  // wire bytes per second for the whole download; 0: none
   unsigned rounds = 3;                 // times every node is tried for one block
   std::chrono::milliseconds retry_backoff{500};
-  http::FetchContext fetch;  // its received_body_bytes is set to progress.wire_bytes
+  // client_id, client.connect_timeout and client.idle_timeout are used; received_body_bytes is set
+  // to progress.wire_bytes.
+  http::FetchContext fetch;
+  // The model and its commit, for fetching runs of small blocks by range on the resolve route
+  // (/{model}/resolve/{commit}/{path}); empty: every block on the block route.
+  std::string model;
+  std::string commit;
 };
 
-// Fetches `blocks` (distinct) into `store`. When `stop` is set from another thread (Ctrl-C), it
-// returns as soon as the fetches in flight are stored, without an error: the caller who set it
-// knows the download is incomplete. Errors: for the first block no node could serve,
-// kUpstreamFailed naming the block and every node's reason in the last round; kIo / kStoreFull
-// from the local store.
-[[nodiscard]] Result<void> DownloadBlocks(std::span<const ManifestBlock> blocks,
-                                          NodeFailover& nodes, const LocalBlockStore& store,
+// Fetches `needs` (distinct blocks) into their places. When `stop` is set from another thread
+// (Ctrl-C), it returns within a tenth of a second, without an error, abandoning the fetches in
+// flight: the caller who set it knows the download is incomplete. Errors: for the first block no
+// node could serve, kUpstreamFailed naming the block and every node's reason in the last round;
+// kIo / kStoreFull when a file cannot be written.
+[[nodiscard]] Result<void> DownloadBlocks(std::span<const BlockNeed> needs, NodeFailover& nodes,
                                           BlockDownloadOptions options, DownloadProgress& progress,
                                           const std::atomic<bool>& stop);
 

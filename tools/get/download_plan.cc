@@ -6,7 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <unordered_set>
+#include <cassert>
+#include <unordered_map>
 #include <vector>
 
 #include "common/digest.h"
@@ -60,29 +61,39 @@ bool HoldsFile(const std::filesystem::path& path, const ManifestFile& file) {
   return same;
 }
 
-DownloadPlan PlanDownload(const std::vector<const ManifestFile*>& selected,
-                          const std::filesystem::path& out_dir, const LocalBlockStore& store) {
-  DownloadPlan plan;
-  std::unordered_set<BlockId> seen;
+OutputState CheckOutput(const std::vector<const ManifestFile*>& selected,
+                        const std::filesystem::path& out_dir, FileIndex& index) {
+  OutputState state;
   for (const ManifestFile* file : selected) {
-    if (HoldsFile(out_dir / file->path, *file)) {
-      plan.up_to_date.push_back(file);
-      continue;
-    }
-    plan.files.push_back(file);
-    plan.file_bytes += file->size;
-    for (const ManifestBlock& block : file->blocks) {
-      if (!seen.insert(block.id).second) continue;
-      if (store.Contains(block.id)) {
-        ++plan.reused_blocks;
-        plan.reused_bytes += block.size;
-      } else {
-        plan.to_fetch.push_back(block);
-        plan.fetch_bytes += block.size;
+    const std::filesystem::path path = out_dir / file->path;
+    bool complete = false;
+    if (const IndexedFile* known = index.Find(path);
+        known != nullptr && !known->partial && FileIndex::IsFresh(*known)) {
+      complete = known->sha256 == file->sha256;
+    } else if (HoldsFile(path, *file)) {
+      if (auto entry = FileIndex::EntryOf(path, *file)) {
+        index.Put(std::move(*entry));
+        complete = true;
       }
     }
+    (complete ? state.up_to_date : state.to_write).push_back(file);
   }
-  return plan;
+  return state;
+}
+
+std::vector<BlockNeed> NeedsOf(const std::vector<const ManifestFile*>& files,
+                               const std::vector<PartialFile>& partials) {
+  assert(files.size() == partials.size());
+  std::vector<BlockNeed> needs;
+  std::unordered_map<BlockId, std::size_t> index_of;
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    for (const ManifestBlock& block : files[f]->blocks) {
+      const auto [it, added] = index_of.emplace(block.id, needs.size());
+      if (added) needs.push_back(BlockNeed{block, {}});
+      needs[it->second].places.push_back(BlockPlace{&partials[f], block.offset, files[f]});
+    }
+  }
+  return needs;
 }
 
 }  // namespace mei::tools

@@ -133,6 +133,22 @@ Result<std::vector<std::byte>> LocalBlockStore::ReadFrame(const BlockId& id) con
 
 void LocalBlockStore::Remove(const BlockId& id) const { ::unlink(PathOf(id).c_str()); }
 
+std::vector<BlockId> LocalBlockStore::List() const {
+  std::vector<BlockId> ids;
+  std::error_code ec;
+  for (const fs::directory_entry& folder : fs::directory_iterator(root_, ec)) {
+    const std::string prefix = folder.path().filename().string();
+    if (prefix.size() != 2 || !folder.is_directory(ec)) continue;
+    std::error_code inner;
+    for (const fs::directory_entry& entry : fs::directory_iterator(folder.path(), inner)) {
+      const std::string name = entry.path().filename().string();
+      auto id = BlockId::FromHex(name);
+      if (id && name.starts_with(prefix)) ids.push_back(*id);
+    }
+  }
+  return ids;
+}
+
 Result<fs::path> DefaultBlockStorePath() {
   if (const char* dir = std::getenv("MEI_CACHE_DIR"); dir != nullptr && *dir != '\0') {
     return fs::path(dir) / "blocks";

@@ -1,6 +1,7 @@
-// mei-get: the device client (tools/get/README.md). Downloads a model revision from an edge
-// node, fetching only the blocks the device's local block store lacks, over several connections,
-// falling back node by node, verifying every block and file, resuming after an interruption.
+// mei-get: the device client (tools/get/README.md). Downloads a model revision from edge nodes,
+// fetching only the blocks the device does not already hold in its files, over pipelined
+// connections to every node at once, falling back node by node, verifying every block, resuming
+// after an interruption.
 //
 // Exit status: 0 the files are complete and verified; 1 the download failed (every node failed,
 // the model is unknown, a file would not verify, the local disk); 2 bad usage or input;
@@ -72,14 +73,17 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("MODEL", model_text, "Model and revision, org/name[@rev] (rev: main)")->required();
   app.add_option("--out,-o", out_dir, "Folder to write the files into (default: ./<name>)");
-  app.add_option("--node", more_nodes, "Another node to fall back to, in order (repeatable)");
-  app.add_option("--connections,-c", connections, "Parallel connections")
+  app.add_option("--node", more_nodes,
+                 "Another node to download from at the same time, and to fall back to "
+                 "(repeatable)");
+  app.add_option("--connections,-c", connections, "Parallel connections to each node")
       ->capture_default_str()
       ->check(CLI::Range(1u, 64u));
   app.add_option("--files", files,
                  "Only files matching this glob, e.g. '*.safetensors' (repeatable)");
   app.add_option("--blocks", block_store,
-                 "Local block store (default: ~/.cache/mei/blocks, or $MEI_CACHE_DIR/blocks)")
+                 "Local block store and file index (default: ~/.cache/mei/blocks, or "
+                 "$MEI_CACHE_DIR/blocks)")
       ->envname("MEI_BLOCKS");
   app.add_option("--limit-rate", limit_rate,
                  "At most this many bytes a second on the wire (0: no limit), e.g. 20MiB")

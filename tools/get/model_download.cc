@@ -3,14 +3,18 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
-#include <set>
+#include <thread>
+#include <unordered_set>
 #include <utility>
 
 #include "common/byte_size.h"
-#include "tools/get/file_assembly.h"
+#include "tools/get/block_sources.h"
+#include "tools/get/file_index.h"
 #include "tools/get/local_block_store.h"
+#include "tools/get/partial_file.h"
 
 namespace mei::tools {
 namespace {
@@ -44,6 +48,32 @@ const Error kInterrupted{Errc::kUpstreamFailed,
                          "interrupted; the blocks fetched so far are kept, so the same command "
                          "resumes"};
 
+// Removes from the block store every frame whose block a complete indexed file holds.
+void PruneStore(const LocalBlockStore& store, const FileIndex& index) {
+  std::unordered_set<BlockId> held;
+  for (const auto& [path, entry] : index.entries()) {
+    if (entry.partial || !FileIndex::IsFresh(entry)) continue;
+    for (const ManifestBlock& block : entry.blocks) held.insert(block.id);
+  }
+  for (const BlockId& id : store.List()) {
+    if (held.contains(id)) store.Remove(id);
+  }
+}
+
+// Puts each of `partials` (whose blocks are all in) under its name, and the files in the index
+// in place of the partials.
+Result<void> CommitFiles(const std::vector<const ManifestFile*>& files,
+                         std::vector<PartialFile>& partials, FileIndex& index) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (auto committed = partials[i].Commit(); !committed) return committed;
+    index.Remove(partials[i].path());
+    auto entry = FileIndex::EntryOf(partials[i].final_path(), *files[i]);
+    if (!entry) return entry.error();
+    index.Put(std::move(*entry));
+  }
+  return index.Save();
+}
+
 }  // namespace
 
 Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
@@ -52,6 +82,8 @@ Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
   const auto started = std::chrono::steady_clock::now();
   auto store = LocalBlockStore::Open(options.block_store);
   if (!store) return store.error();
+  FileIndex index = FileIndex::Open(store->root() / "file-index");
+  index.DropStale();
   NodeFailover nodes(options.nodes);
   http::FetchContext fetch = options.blocks.fetch;
   fetch.received_body_bytes = &progress.wire_bytes;
@@ -60,38 +92,57 @@ Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
   if (!manifest) return manifest.error();
   auto selected = SelectFiles(*manifest, options.file_globs);
   if (!selected) return selected.error();
-  const DownloadPlan plan = PlanDownload(*selected, options.out_dir, *store);
-  if (on_plan) on_plan(plan);
+  const std::filesystem::path out_dir =
+      std::filesystem::absolute(options.out_dir).lexically_normal();
+  OutputState output = CheckOutput(*selected, out_dir, index);
+  if (stop.load()) return kInterrupted;
 
-  if (auto fetched = DownloadBlocks(plan.to_fetch, nodes, *store, options.blocks, progress, stop);
-      !fetched) {
+  DownloadPlan plan;
+  plan.files = std::move(output.to_write);
+  plan.up_to_date = std::move(output.up_to_date);
+  std::vector<PartialFile> partials;
+  partials.reserve(plan.files.size());
+  for (const ManifestFile* file : plan.files) {
+    auto partial = PartialFile::Open(out_dir / file->path, file->size);
+    if (!partial) return partial.error();
+    partials.push_back(std::move(*partial));
+    plan.file_bytes += file->size;
+  }
+
+  const unsigned threads =
+      std::clamp(std::thread::hardware_concurrency(), 1u, std::max(options.blocks.connections, 1u));
+  auto local = CopyLocalBlocks(NeedsOf(plan.files, partials), index, *store, threads, stop);
+  if (!local) return local.error();
+  for (const std::filesystem::path& bad : local->bad_files) index.Remove(bad);
+  for (std::size_t i = 0; i < plan.files.size(); ++i) {
+    const ManifestFile& file = *plan.files[i];
+    index.Put(IndexedFile{.path = partials[i].path(),
+                          .size = file.size,
+                          .partial = true,
+                          .sha256 = file.sha256,
+                          .blocks = file.blocks});
+  }
+  if (auto saved = index.Save(); !saved) return saved.error();
+  plan.to_fetch = std::move(local->missing);
+  for (const BlockNeed& need : plan.to_fetch) plan.fetch_bytes += need.block.size;
+  plan.reused_blocks = local->reused_blocks;
+  plan.reused_bytes = local->reused_bytes;
+  plan.repaired_blocks = local->repaired_blocks;
+  if (on_plan) on_plan(plan);
+  if (stop.load()) return kInterrupted;
+
+  BlockDownloadOptions blocks = options.blocks;
+  blocks.model = manifest->model;
+  blocks.commit = manifest->commit.Hex();
+  if (auto fetched = DownloadBlocks(plan.to_fetch, nodes, blocks, progress, stop); !fetched) {
     return fetched.error();
   }
   if (stop.load()) return kInterrupted;
 
-  std::uint64_t repaired = 0;
-  for (const ManifestFile* file : plan.files) {
-    auto assembled = AssembleFile(*file, options.out_dir, *store);
-    if (!assembled && !assembled.error().bad_blocks.empty()) {
-      // A block went bad on the device's disk (or was removed) since the plan: fetch it again.
-      // (result::error() returns a copy: take one.)
-      const AssemblyFailure failure = assembled.error();
-      const std::set<BlockId> bad(failure.bad_blocks.begin(), failure.bad_blocks.end());
-      std::vector<ManifestBlock> again;
-      std::set<BlockId> queued;
-      for (const ManifestBlock& block : file->blocks) {
-        if (bad.contains(block.id) && queued.insert(block.id).second) again.push_back(block);
-      }
-      if (auto fetched = DownloadBlocks(again, nodes, *store, options.blocks, progress, stop);
-          !fetched) {
-        return fetched.error();
-      }
-      if (stop.load()) return kInterrupted;
-      repaired += again.size();
-      assembled = AssembleFile(*file, options.out_dir, *store);
-    }
-    if (!assembled) return assembled.error().error;
+  if (auto committed = CommitFiles(plan.files, partials, index); !committed) {
+    return committed.error();
   }
+  PruneStore(*store, index);
 
   DownloadSummary summary;
   summary.model = manifest->model;
@@ -106,7 +157,7 @@ Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
   summary.wire_bytes = progress.wire_bytes.load();
   summary.blocks_reused = plan.reused_blocks;
   summary.reused_bytes = plan.reused_bytes;
-  summary.blocks_repaired = repaired;
+  summary.blocks_repaired = plan.repaired_blocks;
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   summary.nodes = nodes.Reports();

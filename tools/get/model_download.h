@@ -2,15 +2,18 @@
 //
 //   1. The manifest, from the first node that gives one (a node that fails is passed over; a node
 //      that says the model or revision does not exist ends the download: that is an answer).
-//   2. The plan (download_plan.h): the files asked for, less those already complete in the output
-//      folder; their blocks, less those the local block store holds.
-//   3. The missing blocks, over several connections with node-by-node fallback, each verified and
-//      saved to the local store as it arrives (block_download.h).
-//   4. Each file assembled from the store, checked against its SHA-256 and renamed into place
-//      (file_assembly.h). A file that fails its check has its bad blocks fetched again, once.
+//   2. The files asked for, less those already complete in the output folder (download_plan.h).
+//      Each of the rest is written as a partial file beside its name (partial_file.h).
+//   3. The blocks the device already has are copied in from where they are, each verified: the
+//      partial an interrupted run left, the files the file index names (a fine-tune's download
+//      takes its base's blocks from the base's files), the block store (block_sources.h).
+//   4. The rest from the nodes, over pipelined connections to every node at once, verified and
+//      written into place as they land (block_download.h).
+//   5. Each file fsynced once and renamed to its name; the file index records the files written
+//      (file_index.h), and the block store gives up the frames those files now hold.
 //
-// Run again after an interruption, it finds in the local store what the last run saved and fetches
-// only the rest.
+// The index records the partial files before anything is fetched, so an interrupted download's
+// blocks are found again by the next run, into the same folder or another.
 #pragma once
 
 #include <atomic>
@@ -33,7 +36,7 @@ struct ModelDownloadOptions {
   std::vector<http::RemoteNode> nodes;  // in the order to try them; not empty
   ModelRef ref;
   std::filesystem::path out_dir;
-  std::filesystem::path block_store;
+  std::filesystem::path block_store;    // the block store, and the file index in it
   std::vector<std::string> file_globs;  // empty: every file
   BlockDownloadOptions blocks;
 };
@@ -50,22 +53,22 @@ struct DownloadSummary {
   std::uint64_t blocks_fetched = 0;
   std::uint64_t fetched_raw_bytes = 0;  // raw size of the blocks fetched
   std::uint64_t wire_bytes = 0;         // reply bodies received: blocks as sent, and the manifest
-  std::uint64_t blocks_reused = 0;      // taken from the local block store
+  std::uint64_t blocks_reused = 0;      // found on the device: a partial, another file, the store
   std::uint64_t reused_bytes = 0;
-  std::uint64_t blocks_repaired = 0;  // fetched again after a file failed its SHA-256
+  std::uint64_t blocks_repaired = 0;  // fetched because a local copy failed to verify
   double seconds = 0;
   std::vector<NodeFailover::NodeReport> nodes;
 };
 
-// Called once the plan is known, before any block is fetched (to start a progress bar).
+// Called once the plan is known (the local copies made), before any block is fetched (to start a
+// progress bar).
 using PlanObserver = std::function<void(const DownloadPlan& plan)>;
 
 // Runs the download. `progress` counts as it goes; `stop` set from another thread (Ctrl-C) ends it
-// early with kUpstreamFailed "interrupted", blocks saved so far kept. Errors say what failed in
-// one sentence: the manifest (kModelNotFound, kRevisionNotFound, or every node's reason), a
-// --files pattern that matches nothing (kBadRequest), a block no node could serve, the local disk
-// (kIo, kStoreFull), a file that fails its SHA-256 even after its blocks were fetched again
-// (kIntegrity). Blocking.
+// early with kUpstreamFailed "interrupted", the blocks written so far kept in the partial files.
+// Errors say what failed in one sentence: the manifest (kModelNotFound, kRevisionNotFound, or
+// every node's reason), a --files pattern that matches nothing (kBadRequest), a block no node could
+// serve, the local disk (kIo, kStoreFull). Blocking.
 [[nodiscard]] Result<DownloadSummary> DownloadModel(const ModelDownloadOptions& options,
                                                     DownloadProgress& progress,
                                                     const std::atomic<bool>& stop,

@@ -33,6 +33,11 @@ const http::RemoteNode& NodeFailover::node(std::size_t index) const {
   return reports_.at(index).node;  // the node list never changes after construction
 }
 
+bool NodeFailover::down(std::size_t index) const {
+  std::lock_guard lock(mu_);
+  return reports_.at(index).down;
+}
+
 void NodeFailover::Succeeded(std::size_t index, std::uint64_t blocks, std::uint64_t wire_bytes) {
   std::lock_guard lock(mu_);
   NodeReport& report = reports_.at(index);

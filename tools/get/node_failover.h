@@ -41,6 +41,8 @@ class NodeFailover {
   [[nodiscard]] std::vector<std::size_t> Order() const;
 
   [[nodiscard]] const http::RemoteNode& node(std::size_t index) const;
+  // Whether node `index` is down now.
+  [[nodiscard]] bool down(std::size_t index) const;
   [[nodiscard]] std::size_t size() const { return reports_.size(); }
 
   // Node `index` served what was asked: `blocks` verified blocks of `wire_bytes` (0 and 0 for a

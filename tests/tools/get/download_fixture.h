@@ -1,7 +1,7 @@
 // DownloadFixture: what the tests of tools/get download from and into. The upstream side is the
 // cache-node tests' UpstreamFixture (a real Store with blocks framed by the real encoder and valid
-// manifests, served on loopback by TestUpstream); beside it the device side: a LocalBlockStore and
-// an output folder in the test's scratch folder.
+// manifests, served on loopback by TestUpstream); beside it the device side: a LocalBlockStore (and
+// the file index in it) and an output folder in the test's scratch folder.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,7 +20,9 @@
 #include "common/http/data_plane_client.h"
 #include "common/manifest.h"
 #include "tests/cache-node/upstream_fixture.h"
+#include "tools/get/download_plan.h"
 #include "tools/get/local_block_store.h"
+#include "tools/get/partial_file.h"
 
 namespace mei::tools::testing {
 
@@ -84,13 +86,41 @@ class DownloadFixture : public cache_node::testing::UpstreamFixture {
   }
 
   // The bytes `file` is made of, from the blocks added with AddBlock.
-  std::vector<std::byte> BytesOf(const ManifestFile& file) const {
+  std::vector<std::byte> BytesOf(const ManifestFile& file) const { return BytesOf(file.blocks); }
+  std::vector<std::byte> BytesOf(const std::vector<ManifestBlock>& blocks) const {
     std::vector<std::byte> bytes;
-    for (const ManifestBlock& block : file.blocks) {
+    for (const ManifestBlock& block : blocks) {
       const std::vector<std::byte>& raw = raw_.at(block.id);
       bytes.insert(bytes.end(), raw.begin(), raw.end());
     }
     return bytes;
+  }
+
+  // `blocks` laid end to end, as a file's blocks are (offsets set).
+  static std::vector<ManifestBlock> LaidOut(std::vector<ManifestBlock> blocks) {
+    std::uint64_t offset = 0;
+    for (ManifestBlock& block : blocks) {
+      block.offset = offset;
+      offset += block.size;
+    }
+    return blocks;
+  }
+
+  // A partial file `name` in the output folder, of the size of `blocks` laid out.
+  PartialFile PartialOf(const std::string& name, const std::vector<ManifestBlock>& blocks) const {
+    std::uint64_t size = 0;
+    for (const ManifestBlock& block : blocks) size = std::max(size, block.offset + block.size);
+    auto partial = PartialFile::Open(out_ / name, size);
+    EXPECT_TRUE(partial) << partial.error().message;
+    return std::move(*partial);
+  }
+
+  // One need per block of `blocks` (laid out), each going to its offset in `file`.
+  static std::vector<BlockNeed> NeedsIn(const PartialFile& file,
+                                        const std::vector<ManifestBlock>& blocks) {
+    std::vector<BlockNeed> needs;
+    for (const ManifestBlock& block : blocks) needs.push_back({block, {{&file, block.offset}}});
+    return needs;
   }
 
   // What is under `path` now; nullopt when it cannot be read.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -19,12 +20,6 @@ std::vector<std::string> PathsOf(const std::vector<const ManifestFile*>& files) 
   std::vector<std::string> paths;
   for (const ManifestFile* file : files) paths.push_back(file->path);
   return paths;
-}
-
-std::vector<BlockId> IdsOf(const std::vector<ManifestBlock>& blocks) {
-  std::vector<BlockId> ids;
-  for (const ManifestBlock& block : blocks) ids.push_back(block.id);
-  return ids;
 }
 
 class DownloadPlanTest : public testing::DownloadFixture {
@@ -137,69 +132,87 @@ TEST_F(DownloadPlanTest, HoldsFileIsFalseForAFolderUnderTheName) {
   EXPECT_FALSE(HoldsFile(out_ / "model.bin", manifest.files[0]));
 }
 
-TEST_F(DownloadPlanTest, FilesAlreadyCompleteInTheOutputAreUpToDateAndTheirBlocksNotFetched) {
+TEST_F(DownloadPlanTest, FilesAlreadyCompleteInTheOutputAreUpToDateAndIndexed) {
   const Manifest manifest =
       AddModel(kModel, "main", {{"a.bin", {a_, b_}}, {"b.bin", {c_}}, {"c.bin", {d_}}});
   WriteBytes(out_ / "a.bin", BytesOf(File(manifest, "a.bin")));
   std::vector<std::byte> damaged = BytesOf(File(manifest, "c.bin"));
   damaged[0] ^= std::byte{1};
   WriteBytes(out_ / "c.bin", damaged);
+  FileIndex index = FileIndex::Open(dir_ / "index");
 
   auto selected = SelectFiles(manifest, {});
   ASSERT_TRUE(selected);
-  const DownloadPlan plan = PlanDownload(*selected, out_, *local_);
+  const OutputState state = CheckOutput(*selected, out_, index);
 
-  EXPECT_EQ(PathsOf(plan.up_to_date), (std::vector<std::string>{"a.bin"}));
-  EXPECT_EQ(PathsOf(plan.files), (std::vector<std::string>{"b.bin", "c.bin"}));
-  EXPECT_EQ(IdsOf(plan.to_fetch), (std::vector<BlockId>{c_, d_}));
-  EXPECT_EQ(plan.file_bytes, 3000u + 4000u);
-  EXPECT_EQ(plan.fetch_bytes, 3000u + 4000u);
-  EXPECT_EQ(plan.reused_blocks, 0u);
-  EXPECT_EQ(plan.reused_bytes, 0u);
+  EXPECT_EQ(PathsOf(state.up_to_date), (std::vector<std::string>{"a.bin"}));
+  EXPECT_EQ(PathsOf(state.to_write), (std::vector<std::string>{"b.bin", "c.bin"}));
+  const IndexedFile* indexed = index.Find(out_ / "a.bin");
+  ASSERT_NE(indexed, nullptr);
+  EXPECT_FALSE(indexed->partial);
+  EXPECT_EQ(indexed->sha256, File(manifest, "a.bin").sha256);
+  EXPECT_EQ(indexed->blocks, File(manifest, "a.bin").blocks);
+  EXPECT_EQ(index.Find(out_ / "c.bin"), nullptr);
 }
 
-TEST_F(DownloadPlanTest, BlocksHeldLocallyAreReusedAndCountedOnce) {
-  const Manifest manifest = AddModel(kModel, "main", {{"a.bin", {a_, b_}}, {"b.bin", {b_, c_}}});
-  StoreLocally(a_);
-  StoreLocally(b_);
-
+TEST_F(DownloadPlanTest, AFileTheIndexKnowsIsJudgedBySizeAndTimeWithoutBeingRead) {
+  const Manifest manifest = AddModel(kModel, "main", {{"a.bin", {a_, b_}}});
+  const ManifestFile& file = manifest.files[0];
+  // Other bytes of the same size, indexed as if they were the file: taken as up to date, which
+  // proves the bytes were not read.
+  std::vector<std::byte> other = BytesOf(file);
+  other[7] ^= std::byte{1};
+  WriteBytes(out_ / "a.bin", other);
+  FileIndex index = FileIndex::Open(dir_ / "index");
+  auto entry = FileIndex::EntryOf(out_ / "a.bin", file);
+  ASSERT_TRUE(entry);
+  index.Put(*entry);
   auto selected = SelectFiles(manifest, {});
   ASSERT_TRUE(selected);
-  const DownloadPlan plan = PlanDownload(*selected, out_, *local_);
+  EXPECT_EQ(PathsOf(CheckOutput(*selected, out_, index).up_to_date),
+            (std::vector<std::string>{"a.bin"}));
 
-  EXPECT_EQ(PathsOf(plan.files), (std::vector<std::string>{"a.bin", "b.bin"}));
-  EXPECT_TRUE(plan.up_to_date.empty());
-  EXPECT_EQ(IdsOf(plan.to_fetch), (std::vector<BlockId>{c_}));
-  EXPECT_EQ(plan.fetch_bytes, 3000u);
-  EXPECT_EQ(plan.reused_blocks, 2u);
-  EXPECT_EQ(plan.reused_bytes, 1000u + 2000u);
-  EXPECT_EQ(plan.file_bytes, 3000u + 5000u);
+  // A new modification time makes the entry stale: the file is read, and it is not the file.
+  std::filesystem::last_write_time(
+      out_ / "a.bin", std::filesystem::last_write_time(out_ / "a.bin") + std::chrono::seconds(2));
+  EXPECT_EQ(PathsOf(CheckOutput(*selected, out_, index).to_write),
+            (std::vector<std::string>{"a.bin"}));
+
+  // The index knows a file of another SHA-256 under the name (an older revision): to write.
+  WriteBytes(out_ / "a.bin", BytesOf(file));
+  entry = FileIndex::EntryOf(out_ / "a.bin", file);
+  ASSERT_TRUE(entry);
+  entry->sha256 = Sha256Of(other);
+  index.Put(*entry);
+  EXPECT_EQ(PathsOf(CheckOutput(*selected, out_, index).to_write),
+            (std::vector<std::string>{"a.bin"}));
 }
 
-TEST_F(DownloadPlanTest, ABlockAppearingTwiceInAFileOrInTwoFilesIsFetchedOnce) {
+TEST_F(DownloadPlanTest, ABlockAppearingTwiceInAFileOrInTwoFilesIsOneNeedWithEveryPlace) {
   const Manifest manifest =
       AddModel(kModel, "main", {{"a.bin", {a_, b_, a_}}, {"b.bin", {b_, c_, a_}}});
+  const std::vector<const ManifestFile*> files = {&manifest.files[0], &manifest.files[1]};
+  std::vector<PartialFile> partials;
+  partials.push_back(PartialOf("a.bin", manifest.files[0].blocks));
+  partials.push_back(PartialOf("b.bin", manifest.files[1].blocks));
 
-  auto selected = SelectFiles(manifest, {});
-  ASSERT_TRUE(selected);
-  const DownloadPlan plan = PlanDownload(*selected, out_, *local_);
-
-  EXPECT_EQ(IdsOf(plan.to_fetch), (std::vector<BlockId>{a_, b_, c_}));  // file order
-  EXPECT_EQ(plan.to_fetch[0].size, 1000u);
-  EXPECT_EQ(plan.fetch_bytes, 1000u + 2000u + 3000u);
-  EXPECT_EQ(plan.file_bytes, 4000u + 6000u);
-  EXPECT_EQ(plan.reused_blocks, 0u);
-}
-
-TEST_F(DownloadPlanTest, OnlyTheSelectedFilesArePlanned) {
-  const Manifest manifest =
-      AddModel(kModel, "main", {{"a.json", {a_}}, {"b.safetensors", {b_, c_}}});
-  auto selected = SelectFiles(manifest, {"*.safetensors"});
-  ASSERT_TRUE(selected);
-  const DownloadPlan plan = PlanDownload(*selected, out_, *local_);
-  EXPECT_EQ(PathsOf(plan.files), (std::vector<std::string>{"b.safetensors"}));
-  EXPECT_EQ(IdsOf(plan.to_fetch), (std::vector<BlockId>{b_, c_}));
-  EXPECT_EQ(plan.file_bytes, 5000u);
+  const std::vector<BlockNeed> needs = NeedsOf(files, partials);
+  ASSERT_EQ(needs.size(), 3u);  // a, b, c in file order
+  EXPECT_EQ(needs[0].block.id, a_);
+  EXPECT_EQ(needs[1].block.id, b_);
+  EXPECT_EQ(needs[2].block.id, c_);
+  EXPECT_EQ(needs[0].block.size, 1000u);
+  const auto places = [](const BlockNeed& need) {
+    std::vector<std::pair<std::string, std::uint64_t>> places;
+    for (const BlockPlace& place : need.places) {
+      places.emplace_back(place.file->final_path().filename().string(), place.offset);
+    }
+    return places;
+  };
+  using Places = std::vector<std::pair<std::string, std::uint64_t>>;
+  EXPECT_EQ(places(needs[0]), (Places{{"a.bin", 0}, {"a.bin", 3000}, {"b.bin", 5000}}));
+  EXPECT_EQ(places(needs[1]), (Places{{"a.bin", 1000}, {"b.bin", 0}}));
+  EXPECT_EQ(places(needs[2]), (Places{{"b.bin", 2000}}));
 }
 
 }  // namespace

@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "tests/tools/get/download_fixture.h"
+#include "tools/get/file_index.h"
+#include "tools/get/partial_file.h"
 
 namespace mei::tools {
 namespace {
@@ -58,13 +61,28 @@ class ModelDownloadTest : public testing::DownloadFixture {
     return DownloadModel(options, progress, stop_, on_plan);
   }
 
+  // Requests for blocks `upstream` answered: one block each, or a run of blocks by range.
+  static std::uint64_t Requests(const TestUpstream& upstream) {
+    return upstream.block_requests() + upstream.requests("resolve");
+  }
+
+  // A download from `upstream` into `out_dir`; when it succeeds, the files are checked.
+  Result<DownloadSummary> RunInto(const TestUpstream& upstream,
+                                  const std::filesystem::path& out_dir) {
+    ModelDownloadOptions options = Options({&upstream});
+    options.out_dir = out_dir;
+    auto summary = Run(options);
+    if (summary) ExpectFilesAsInTheManifest(out_dir);
+    return summary;
+  }
+
   void ExpectFilesAsInTheManifest(const std::filesystem::path& out_dir) const {
     std::set<std::string> paths;
     for (const ManifestFile& file : manifest_.files) {
       paths.insert(file.path);
       EXPECT_EQ(ReadBytes(out_dir / file.path), BytesOf(file)) << file.path;
     }
-    EXPECT_EQ(FilesUnder(out_dir), paths);  // and nothing else: no temporary
+    EXPECT_EQ(FilesUnder(out_dir), paths);  // and nothing else: no partial file
   }
 
   std::uint64_t FileBytes() const {
@@ -86,7 +104,10 @@ TEST_F(ModelDownloadTest, WritesEveryFileByteIdenticalFetchingEachBlockOnce) {
   ASSERT_TRUE(summary) << summary.error().message;
 
   ExpectFilesAsInTheManifest(out_);
-  EXPECT_EQ(upstream.block_requests(), kDistinctBlocks);
+  // config.json and random_ alone; model-00001's weights_a_ and weights_b_, end to end, in one
+  // range request; each block once.
+  EXPECT_EQ(Requests(upstream), 3u);
+  for (const BlockId& id : {config_, random_}) EXPECT_EQ(upstream.block_requests_for(id), 1u);
   EXPECT_EQ(summary->model, kModel);
   EXPECT_EQ(summary->revision, "main");
   EXPECT_EQ(summary->commit, manifest_.commit.Hex());
@@ -96,7 +117,6 @@ TEST_F(ModelDownloadTest, WritesEveryFileByteIdenticalFetchingEachBlockOnce) {
   EXPECT_EQ(summary->file_bytes, FileBytes());
   EXPECT_EQ(summary->blocks_fetched, kDistinctBlocks);
   EXPECT_EQ(summary->blocks_reused, 0u);
-  EXPECT_EQ(summary->blocks_fetched + summary->blocks_reused, kDistinctBlocks);
   EXPECT_EQ(summary->fetched_raw_bytes, distinct_bytes_);
   EXPECT_EQ(summary->reused_bytes, 0u);
   EXPECT_EQ(summary->blocks_repaired, 0u);
@@ -107,15 +127,33 @@ TEST_F(ModelDownloadTest, WritesEveryFileByteIdenticalFetchingEachBlockOnce) {
   EXPECT_GE(summary->seconds, 0.0);
 }
 
+TEST_F(ModelDownloadTest, TheFilesAreIndexedAndTheBlockStoreHoldsNoCopyOfThem) {
+  TestUpstream& upstream = StartUpstream();
+  ASSERT_TRUE(Run(Options({&upstream})));
+
+  EXPECT_TRUE(local_->List().empty());
+  const FileIndex index = FileIndex::Open(local_->root() / "file-index");
+  ASSERT_EQ(index.entries().size(), manifest_.files.size());
+  for (const ManifestFile& file : manifest_.files) {
+    const IndexedFile* entry = index.Find(out_ / file.path);
+    ASSERT_NE(entry, nullptr) << file.path;
+    EXPECT_FALSE(entry->partial);
+    EXPECT_EQ(entry->size, file.size);
+    EXPECT_EQ(entry->sha256, file.sha256);
+    EXPECT_EQ(entry->blocks, file.blocks);
+    EXPECT_TRUE(FileIndex::IsFresh(*entry));
+  }
+}
+
 TEST_F(ModelDownloadTest, ASecondRunFetchesNothingAndFindsEveryFileUpToDate) {
   TestUpstream& upstream = StartUpstream();
   ASSERT_TRUE(Run(Options({&upstream})));
-  const std::uint64_t requests = upstream.block_requests();
+  const std::uint64_t requests = Requests(upstream);
 
   auto again = Run(Options({&upstream}));
   ASSERT_TRUE(again) << again.error().message;
   ExpectFilesAsInTheManifest(out_);
-  EXPECT_EQ(upstream.block_requests(), requests);
+  EXPECT_EQ(Requests(upstream), requests);
   EXPECT_EQ(again->blocks_fetched, 0u);
   EXPECT_EQ(again->fetched_raw_bytes, 0u);
   EXPECT_EQ(again->files_up_to_date, manifest_.files.size());
@@ -123,17 +161,14 @@ TEST_F(ModelDownloadTest, ASecondRunFetchesNothingAndFindsEveryFileUpToDate) {
   EXPECT_EQ(again->file_bytes, 0u);
 }
 
-TEST_F(ModelDownloadTest, ARunIntoAnotherFolderReusesEveryBlockOfTheLocalStore) {
+TEST_F(ModelDownloadTest, ARunIntoAnotherFolderCopiesEveryBlockFromTheFirstRunsFiles) {
   TestUpstream& upstream = StartUpstream();
   ASSERT_TRUE(Run(Options({&upstream})));
-  const std::uint64_t requests = upstream.block_requests();
+  const std::uint64_t requests = Requests(upstream);
 
-  ModelDownloadOptions options = Options({&upstream});
-  options.out_dir = dir_ / "another";
-  auto again = Run(options);
+  auto again = RunInto(upstream, dir_ / "another");
   ASSERT_TRUE(again) << again.error().message;
-  ExpectFilesAsInTheManifest(options.out_dir);
-  EXPECT_EQ(upstream.block_requests(), requests);
+  EXPECT_EQ(Requests(upstream), requests);
   EXPECT_EQ(again->blocks_fetched, 0u);
   EXPECT_EQ(again->blocks_reused, kDistinctBlocks);
   EXPECT_EQ(again->reused_bytes, distinct_bytes_);
@@ -141,42 +176,129 @@ TEST_F(ModelDownloadTest, ARunIntoAnotherFolderReusesEveryBlockOfTheLocalStore) 
   EXPECT_EQ(again->files_up_to_date, 0u);
 }
 
-TEST_F(ModelDownloadTest, ABlockDamagedInTheLocalStoreIsFetchedAgain) {
+TEST_F(ModelDownloadTest, AFileEditedInPlaceIsNoSourceAndItsBlockIsFetchedAgain) {
   TestUpstream& upstream = StartUpstream();
   ASSERT_TRUE(Run(Options({&upstream})));
 
-  // Whichever block went bad, in whichever file, each time into a folder of its own.
-  for (const BlockId& damaged : {config_, weights_a_, weights_b_, random_}) {
-    SCOPED_TRACE(damaged.Hex());
-    DamageLocally(damaged);
-    const std::uint64_t requests = upstream.block_requests();
-    const std::uint64_t requests_for_damaged = upstream.block_requests_for(damaged);
-    ModelDownloadOptions options = Options({&upstream});
-    options.out_dir = dir_ / ("repaired-" + damaged.Hex());
-    auto again = Run(options);
+  // A byte of config.json flipped, its size and modification time kept: the index still takes
+  // the file for what it was, and only the block's SHA-256 tells.
+  const std::filesystem::path edited = out_ / "config.json";
+  const auto mtime = std::filesystem::last_write_time(edited);
+  std::vector<std::byte> bytes = *ReadBytes(edited);
+  bytes[3] ^= std::byte{0x20};
+  WriteBytes(edited, bytes);
+  std::filesystem::last_write_time(edited, mtime);
+  const std::uint64_t requests = Requests(upstream);
+
+  auto again = RunInto(upstream, dir_ / "another");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->blocks_fetched, 1u);
+  EXPECT_EQ(again->blocks_repaired, 1u);
+  EXPECT_EQ(again->blocks_reused, kDistinctBlocks - 1);
+  EXPECT_EQ(upstream.block_requests_for(config_), 2u);
+  EXPECT_EQ(Requests(upstream), requests + 1);
+  // The edited file is out of the index.
+  EXPECT_EQ(FileIndex::Open(local_->root() / "file-index").Find(edited), nullptr);
+}
+
+TEST_F(ModelDownloadTest, AFileWithANewSizeOrTimeIsNoSource) {
+  TestUpstream& upstream = StartUpstream();
+  for (const char* change : {"time", "size"}) {
+    SCOPED_TRACE(change);
+    const std::filesystem::path first = dir_ / (std::string("first-") + change);
+    const std::filesystem::path second = dir_ / (std::string("second-") + change);
+    ASSERT_TRUE(RunInto(upstream, first));
+    const std::filesystem::path changed = first / "nested/model-00002.safetensors";
+    if (std::string_view(change) == "time") {
+      std::filesystem::last_write_time(
+          changed, std::filesystem::last_write_time(changed) + std::chrono::seconds(5));
+    } else {
+      std::vector<std::byte> bytes = *ReadBytes(changed);
+      bytes.push_back(std::byte{0});
+      WriteBytes(changed, bytes);
+    }
+    const std::uint64_t requests_for_random = upstream.block_requests_for(random_);
+
+    auto again = RunInto(upstream, second);
     ASSERT_TRUE(again) << again.error().message;
-    ExpectFilesAsInTheManifest(options.out_dir);
-    EXPECT_EQ(again->blocks_repaired, 1u);
+    // random_ is only in the changed file: fetched (the file is not even read: nothing to
+    // repair); weights_b_ is in model-00001 too.
     EXPECT_EQ(again->blocks_fetched, 1u);
-    EXPECT_EQ(upstream.block_requests_for(damaged), requests_for_damaged + 1);
-    EXPECT_EQ(upstream.block_requests(), requests + 1);
+    EXPECT_EQ(again->blocks_repaired, 0u);
+    EXPECT_EQ(upstream.block_requests_for(random_), requests_for_random + 1);
+    std::filesystem::remove_all(first);
+    std::filesystem::remove_all(second);
   }
 }
 
-TEST_F(ModelDownloadTest, TwoDamagedBlocksOfOneFileAreBothFetchedAgain) {
+TEST_F(ModelDownloadTest, BlocksInTheBlockStoreAreCopiedOutAndTheFramesThenRemoved) {
   TestUpstream& upstream = StartUpstream();
-  ASSERT_TRUE(Run(Options({&upstream})));
-  DamageLocally(weights_b_);
-  DamageLocally(random_);  // both in nested/model-00002.safetensors
+  StoreLocally(weights_a_);
+  StoreLocally(weights_b_);
+  StoreLocally(random_);
+  DamageLocally(random_);
 
-  ModelDownloadOptions options = Options({&upstream});
-  options.out_dir = dir_ / "another";
-  options.file_globs = {"nested/*"};
-  auto again = Run(options);
-  ASSERT_TRUE(again) << again.error().message;
+  auto summary = Run(Options({&upstream}));
+  ASSERT_TRUE(summary) << summary.error().message;
+  ExpectFilesAsInTheManifest(out_);
+  EXPECT_EQ(summary->blocks_reused, 2u);
+  EXPECT_EQ(summary->blocks_fetched, 2u);  // config_, and random_ whose frame was damaged
+  EXPECT_EQ(summary->blocks_repaired, 1u);
+  EXPECT_EQ(upstream.block_requests_for(weights_a_), 0u);
+  EXPECT_EQ(upstream.block_requests_for(weights_b_), 0u);
+  // Every frame's block is in a file now: the store keeps none of them.
+  EXPECT_TRUE(local_->List().empty());
+}
+
+TEST_F(ModelDownloadTest, APartialFileLeftByAnInterruptedRunIsResumed) {
+  TestUpstream& upstream = StartUpstream();
+  // What a run killed while writing model-00001.safetensors left: its first two blocks in place,
+  // the third never written; and a partial of nested/ that holds bytes that are no block.
+  const ManifestFile& first = manifest_.files[1];
   const ManifestFile& nested = manifest_.files[2];
-  EXPECT_EQ(ReadBytes(options.out_dir / nested.path), BytesOf(nested));
-  EXPECT_EQ(again->blocks_repaired, 2u);
+  std::vector<std::byte> bytes = BytesOf(first);
+  bytes.resize(first.blocks[2].offset);
+  WriteBytes(PartialFile::PathFor(out_ / first.path), bytes);
+  std::filesystem::resize_file(PartialFile::PathFor(out_ / first.path), first.size);
+  WriteBytes(PartialFile::PathFor(out_ / nested.path), RandomBytes(nested.size, 77));
+
+  auto summary = Run(Options({&upstream}));
+  ASSERT_TRUE(summary) << summary.error().message;
+  ExpectFilesAsInTheManifest(out_);
+  // weights_a_ and weights_b_ were in place (weights_a_'s second place is filled from its
+  // first); config_ and random_ are fetched.
+  EXPECT_EQ(summary->blocks_reused, 2u);
+  EXPECT_EQ(summary->blocks_fetched, 2u);
+  EXPECT_EQ(summary->blocks_repaired, 0u);
+  EXPECT_EQ(upstream.block_requests_for(weights_a_), 0u);
+  EXPECT_EQ(upstream.block_requests_for(weights_b_), 0u);
+  EXPECT_EQ(upstream.block_requests_for(random_), 1u);
+}
+
+TEST_F(ModelDownloadTest, AnInterruptedRunsPartialFilesAreIndexedForOtherFolders) {
+  TestUpstream& upstream = StartUpstream();
+  // The download stops once the plan is made: nothing is fetched, the partials stay, indexed.
+  ModelDownloadOptions options = Options({&upstream});
+  auto stopped = Run(options, [&](const DownloadPlan&) { stop_.store(true); });
+  ASSERT_FALSE(stopped);
+  EXPECT_NE(stopped.error().message.find("interrupted"), std::string::npos);
+  stop_.store(false);
+  const FileIndex index = FileIndex::Open(local_->root() / "file-index");
+  for (const ManifestFile& file : manifest_.files) {
+    const IndexedFile* entry = index.Find(PartialFile::PathFor(out_ / file.path));
+    ASSERT_NE(entry, nullptr) << file.path;
+    EXPECT_TRUE(entry->partial);
+    EXPECT_EQ(entry->blocks, file.blocks);
+  }
+  // As if its first file had arrived before the stop.
+  const ManifestFile& config = manifest_.files[0];
+  WriteBytes(PartialFile::PathFor(out_ / config.path), BytesOf(config));
+
+  auto summary = RunInto(upstream, dir_ / "another");
+  ASSERT_TRUE(summary) << summary.error().message;
+  EXPECT_EQ(summary->blocks_reused, 1u);
+  EXPECT_EQ(upstream.block_requests_for(config_), 0u);
+  EXPECT_EQ(summary->blocks_fetched, kDistinctBlocks - 1);
 }
 
 TEST_F(ModelDownloadTest, OnlyTheFilesTheGlobsSelectAreWritten) {
@@ -187,7 +309,7 @@ TEST_F(ModelDownloadTest, OnlyTheFilesTheGlobsSelectAreWritten) {
   ASSERT_TRUE(summary) << summary.error().message;
   EXPECT_EQ(FilesUnder(out_), std::set<std::string>{"config.json"});
   EXPECT_EQ(summary->blocks_fetched, 1u);
-  EXPECT_EQ(upstream.block_requests(), 1u);
+  EXPECT_EQ(Requests(upstream), 1u);
 }
 
 TEST_F(ModelDownloadTest, AGlobThatMatchesNothingIsABadRequestAndFetchesNoBlock) {
@@ -198,7 +320,7 @@ TEST_F(ModelDownloadTest, AGlobThatMatchesNothingIsABadRequestAndFetchesNoBlock)
   ASSERT_FALSE(summary);
   EXPECT_EQ(summary.error().code, Errc::kBadRequest);
   EXPECT_NE(summary.error().message.find("*.gguf"), std::string::npos);
-  EXPECT_EQ(upstream.block_requests(), 0u);
+  EXPECT_EQ(Requests(upstream), 0u);
 }
 
 TEST_F(ModelDownloadTest, AModelOrRevisionTheFirstNodeDoesNotKnowEndsTheDownload) {
@@ -213,7 +335,7 @@ TEST_F(ModelDownloadTest, AModelOrRevisionTheFirstNodeDoesNotKnowEndsTheDownload
     EXPECT_EQ(summary.error().code, c.code) << summary.error().message;
   }
   EXPECT_EQ(second.requests("manifest"), 0u);  // a not-found is an answer, not a failure
-  EXPECT_EQ(first.block_requests() + second.block_requests(), 0u);
+  EXPECT_EQ(Requests(first) + Requests(second), 0u);
   EXPECT_FALSE(std::filesystem::exists(out_));
 }
 
@@ -224,7 +346,9 @@ TEST_F(ModelDownloadTest, TheManifestAndBlocksComeFromTheSecondNodeWhenTheFirstI
   auto summary = Run(Options({&stopped, &second}));
   ASSERT_TRUE(summary) << summary.error().message;
   ExpectFilesAsInTheManifest(out_);
-  EXPECT_EQ(second.block_requests(), kDistinctBlocks);
+  // (How many requests depends on whether the stopped node's connection took a run first: its
+  // blocks are then asked again one by one.)
+  EXPECT_LE(Requests(second), kDistinctBlocks);
   ASSERT_EQ(summary->nodes.size(), 2u);
   EXPECT_EQ(summary->nodes[0].blocks, 0u);
   EXPECT_GE(summary->nodes[0].failures, 1u);
@@ -236,7 +360,7 @@ TEST_F(ModelDownloadTest, ThePlanIsObservedBeforeAnyBlockIsFetched) {
   int calls = 0;
   auto summary = Run(Options({&upstream}), [&](const DownloadPlan& plan) {
     ++calls;
-    EXPECT_EQ(upstream.block_requests(), 0u);
+    EXPECT_EQ(Requests(upstream), 0u);
     EXPECT_EQ(plan.to_fetch.size(), kDistinctBlocks);
     EXPECT_EQ(plan.fetch_bytes, distinct_bytes_);
     EXPECT_EQ(plan.files.size(), manifest_.files.size());
@@ -252,7 +376,7 @@ TEST_F(ModelDownloadTest, AStopSetBeforehandEndsItInterruptedWithNoFileWritten) 
   ASSERT_FALSE(summary);
   EXPECT_EQ(summary.error().code, Errc::kUpstreamFailed);
   EXPECT_NE(summary.error().message.find("interrupted"), std::string::npos);
-  EXPECT_EQ(upstream.block_requests(), 0u);
+  EXPECT_EQ(Requests(upstream), 0u);
   EXPECT_EQ(FilesUnder(out_), std::set<std::string>{});
 }
 
