@@ -72,8 +72,8 @@ class BodySource {
   [[nodiscard]] virtual boost::asio::awaitable<Result<Chunk>> NextAsync();
 
   // The next chunk when it can be had without blocking (a lookup, no decoding, no network), or
-  // nullopt when it needs Next() on a worker thread. The server tries this on its I/O thread first,
-  // which spares a hot raw block two thread switches. Default: nullopt.
+  // nullopt when it needs NextAsync() on a worker thread. The server tries this on its I/O thread
+  // first, which spares a hot raw block two thread switches. Default: nullopt.
   [[nodiscard]] virtual std::optional<Result<Chunk>> TryNext() { return std::nullopt; }
 };
 
