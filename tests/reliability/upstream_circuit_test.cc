@@ -198,6 +198,9 @@ TEST_F(UpstreamCircuitTest, WithEveryUpstreamsCircuitOpenAMissFailsAtOnceUntilAP
   ASSERT_GE(ids.size(), 2u);
   const std::string url = node.Url("/v1/blocks/" + ids[0].Hex());
 
+  // The node probes its parent once at start, on a thread of its own: that probe must be answered
+  // before the parent stops, or its failure would count towards the circuit with the misses'.
+  ASSERT_TRUE(PollUntil([&] { return UintOf(UpstreamStatus(node, "parent"), "successes") >= 1; }));
   parent->Stop();
   for (int i = 0; i < kFailures; ++i) {
     const http::ClientResponse refused = Get(url);
