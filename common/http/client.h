@@ -1,14 +1,15 @@
-// Fetch: a blocking HTTP/1.1 client for upstream fetches (a cache node filling a miss from its
-// parent or a peer, and command-line tools).
+// The HTTP/1.1 client for upstream fetches: FetchAsync, a coroutine (a cache node filling a miss
+// from its parent or a peer, holding no thread while it waits), and Fetch, the same exchange run to
+// completion on the calling thread (command-line tools, background threads).
 //
-// Each call runs Beast's asynchronous operations on an io_context of its own, on the calling
-// thread, with a deadline per step: the connect gets connect_timeout, and every single read and
-// write gets idle_timeout, so a stalled upstream fails. A slow but steady one fails only when the
-// caller sets a deadline for the whole exchange (a cache node filling a block does: a trickle of
-// a byte a second would otherwise hold the fill and its waiters for days). The response body is
-// parsed straight into ClientResponse::body (reserved to its Content-Length when one is announced)
-// and never copied afterwards; chunked and Content-Length bodies are both handled, and at most
-// max_body_bytes are accepted.
+// Each exchange runs Beast's asynchronous operations (Fetch: on an io_context of its own, on the
+// calling thread), with a deadline per step: the connect gets connect_timeout, and every single
+// read and write gets idle_timeout, so a stalled upstream fails. A slow but steady one fails only
+// when the caller sets a deadline for the whole exchange (a cache node filling a block does: a
+// trickle of a byte a second would otherwise hold the fill and its waiters for days). The response
+// body is parsed straight into ClientResponse::body (reserved to its Content-Length when one is
+// announced) and never copied afterwards; chunked and Content-Length bodies are both handled, and
+// at most max_body_bytes are accepted.
 //
 // Connections are kept alive and reused: after a complete response that allows it, the socket is
 // parked in a small process-wide pool per host:port (at most 8 per host and 64 in all, the oldest
