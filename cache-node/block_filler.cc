@@ -53,7 +53,7 @@ BlockFiller::~BlockFiller() {
     queued_.clear();
   }
   for (const auto& pending : dropped) {
-    pending->Set(Error{Errc::kOverloaded, "the node is shutting down"});
+    pending->Finish(Error{Errc::kOverloaded, "the node is shutting down"});
   }
   pool_.join();  // the running fills end within their fetch deadlines
 }
@@ -66,8 +66,8 @@ std::shared_ptr<BlockFiller::Pending> BlockFiller::Join(const BlockId& id) {
   }
   if (index_.Contains(id)) return nullptr;
   if (stopping_) {
-    auto refused = std::make_shared<Pending>();
-    refused->Set(Error{Errc::kOverloaded, "the node is shutting down"});
+    auto refused = std::make_shared<Pending>(id);
+    refused->Finish(Error{Errc::kOverloaded, "the node is shutting down"});
     return refused;
   }
   return StartLocked(id);
@@ -76,13 +76,24 @@ std::shared_ptr<BlockFiller::Pending> BlockFiller::Join(const BlockId& id) {
 boost::asio::awaitable<Result<std::string>> BlockFiller::Fill(BlockId id) {
   const std::shared_ptr<Pending> pending = Join(id);
   if (!pending) co_return std::string();
-  co_return co_await pending->Wait();
+  co_return co_await pending->outcome.Wait();
 }
 
 Result<std::string> BlockFiller::FillBlocking(const BlockId& id) {
   const std::shared_ptr<Pending> pending = Join(id);
   if (!pending) return std::string();
-  return pending->Get();
+  return pending->outcome.Get();
+}
+
+std::unique_ptr<BlockReader> BlockFiller::Stream(const BlockId& id) {
+  const std::shared_ptr<Pending> pending = Join(id);
+  if (!pending) return nullptr;
+  return pending->progress->NewReader();
+}
+
+void BlockFiller::Pending::Finish(Outcome result) {
+  if (!result) progress->Fail(result.error());
+  outcome.Set(std::move(result));
 }
 
 void BlockFiller::Prefetch(std::span<const BlockId> ids) {
@@ -101,7 +112,7 @@ std::size_t BlockFiller::in_flight() const {
 }
 
 std::shared_ptr<BlockFiller::Pending> BlockFiller::StartLocked(const BlockId& id) {
-  auto pending = std::make_shared<Pending>();
+  auto pending = std::make_shared<Pending>(id);
   in_flight_.emplace(id, pending);
   if (running_ < std::max<std::size_t>(1, options_.concurrency)) {
     LaunchLocked(id, pending);
@@ -129,7 +140,7 @@ boost::asio::awaitable<void> BlockFiller::RunAndFinish(BlockId id,
   // the coroutine would be lost with its waiters, and one skipping Set would hang them.
   std::optional<Outcome> outcome;
   try {
-    outcome = co_await Run(id);
+    outcome = co_await Run(id, *pending->progress);
   } catch (const std::exception& e) {
     outcome = Error{Errc::kInternal, "the fill of block " + id.Hex() + " failed: " + e.what()};
   } catch (...) {
@@ -145,10 +156,10 @@ boost::asio::awaitable<void> BlockFiller::RunAndFinish(BlockId id,
       LaunchLocked(next, in_flight_.at(next));
     }
   }
-  pending->Set(std::move(*outcome));
+  pending->Finish(std::move(*outcome));
 }
 
-boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id) {
+boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id, FillProgress& progress) {
   const auto started = std::chrono::steady_clock::now();
   // What to answer when every upstream fails: a real failure outranks "not found", so that a
   // client is told 502/504 rather than a 404 that is only true of the upstreams that answered.
@@ -159,31 +170,33 @@ boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id) {
   for (const Upstream& upstream : upstreams) {
     const bool peer = upstream.name.starts_with("peer:");
     const http::FetchContext& context = peer ? peer_fetch : options_.fetch;
-    auto frame = co_await http::FetchBlockFrameAsync(upstream, id, context);
-    if (!frame) {
-      const Errc code = frame.error().code;
+    progress.BeginAttempt(upstream.name);
+    auto block =
+        progress.FinishAttempt(co_await http::FetchBlockAsync(upstream, id, context, progress));
+    if (!block) {
+      const Errc code = block.error().code;
       metrics_.Add(kUpstreamFetchesTotal,
                    {{"upstream", upstream.name}, {"result", std::string(ResultLabel(code))}});
       if (code == Errc::kBlockNotFound) {
         // The upstream answered: a success for its health (it closes a probing circuit).
         health_.Record(upstream.name, {});
-        if (!failure) failure = frame.error();
+        if (!failure) failure = block.error();
         continue;
       }
-      health_.Record(upstream.name, frame.error());
+      health_.Record(upstream.name, block.error());
       if (code == Errc::kIntegrity) {
         metrics_.Add(kIntegrityFailuresTotal, {{"upstream", upstream.name}});
-        failure = Error{Errc::kUpstreamFailed, frame.error().message};
+        failure = Error{Errc::kUpstreamFailed, block.error().message};
       } else {
-        failure = frame.error();
+        failure = block.error();
       }
       continue;
     }
     health_.Record(upstream.name, {});
     metrics_.Add(kUpstreamFetchesTotal, {{"upstream", upstream.name}, {"result", "ok"}});
     metrics_.Add(kUpstreamBytesTotal, {{"upstream", upstream.name}},
-                 static_cast<double>(frame->size()));
-    if (auto stored = Store(id, *frame); !stored) {
+                 static_cast<double>((*block)->frame().size() - kFrameHeaderSize));
+    if (auto stored = Store(id, **block); !stored) {
       metrics_.Add(kFillFailuresTotal, {{"code", std::string(CodeOf(stored.error().code))}});
       co_return stored.error();
     }
@@ -206,11 +219,11 @@ boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id) {
   co_return *failure;
 }
 
-Result<void> BlockFiller::Store(const BlockId& id, const std::vector<std::byte>& frame) {
-  auto view = ParseFrame(frame);
-  if (!view) return view.error();
+Result<void> BlockFiller::Store(const BlockId& id, const http::ReceivedBlock& block) {
+  const std::span<const std::byte> frame = block.frame();
+  const FrameHeader header = block.header();
   if (auto reserved = index_.Reserve(frame.size()); !reserved) return reserved.error();
-  auto put = blocks_.Put(id, frame);
+  auto put = blocks_.Put(id, frame, header);
   if (!put) {
     index_.Release(frame.size());
     return put.error();
@@ -218,9 +231,9 @@ Result<void> BlockFiller::Store(const BlockId& id, const std::vector<std::byte>&
   // Indexed also when the store already had it (put false): a block stored but not indexed could
   // never be evicted. Added gives the reservation back for a block already indexed.
   BlockMeta meta;
-  meta.raw_size = view->header.raw_size;
+  meta.raw_size = header.raw_size;
   meta.stored_size = frame.size();
-  meta.codec = view->header.codec;
+  meta.codec = header.codec;
   index_.Added(id, meta);
   return {};
 }

@@ -9,15 +9,17 @@
 // the block in the store.
 //
 // Nothing waits on a thread: a fill is a coroutine whose upstream requests run on Asio
-// (http::FetchBlockFrameAsync: kept-alive connections per upstream, deadlines per step), and a
-// request that waits for a fill is a coroutine suspended on its outcome (OneShot). At most
+// (http::FetchBlockAsync: kept-alive connections per upstream, deadlines per step), and a
+// request that waits for a fill is a coroutine suspended on its outcome (OneShot), or, with
+// Stream, on the fill's progress: it reads the block's bytes as they arrive (cut-through,
+// cache-node/fill_progress.h), and gets the last one once the block is verified. At most
 // `concurrency` fills run at once (each one upstream request in flight); more are queued in the
-// order they were asked for. The filler's few threads only verify answers (SHA-256) and write
-// them to the store.
+// order they were asked for. The filler's few threads only take answers off the sockets
+// (copying and hashing them as they come) and write them to the store.
 //
 // A fill tries the upstreams in the order the node gives for the block (the peers the plan says
-// hold it, then the parent). Each answer is verified (common/http/data_plane_client.h: decodes
-// to its raw size, SHA-256 equals the id); a block that fails is counted and never stored, and the
+// hold it, then the parent). Each answer is verified (common/http/received_block.h: decodes to
+// its raw size, SHA-256 equals the id); a block that fails is counted and never stored, and the
 // next upstream is tried. Room is made through the block index (eviction) before the frame is
 // written.
 #pragma once
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "cache-node/block_index.h"
+#include "cache-node/fill_progress.h"
 #include "cache-node/upstream.h"
 #include "common/block_id.h"
 #include "common/errc.h"
@@ -76,6 +79,10 @@ class BlockFiller {
   // Fill for a plain thread (the prefetcher's), which it blocks. Thread-safe.
   [[nodiscard]] Result<std::string> FillBlocking(const BlockId& id);
 
+  // A reader of `id`'s bytes as its fill (started now, or already under way) receives them; null
+  // when the index already has the block (read it from the store). Thread-safe.
+  [[nodiscard]] std::unique_ptr<BlockReader> Stream(const BlockId& id);
+
   // Starts fills for those of `ids` that are neither stored nor being filled, without waiting,
   // while fewer than max_in_flight fills are under way (the rest of the hint is dropped: the
   // request that needs them fills them). Thread-safe.
@@ -86,7 +93,15 @@ class BlockFiller {
 
  private:
   using Outcome = Result<std::string>;
-  using Pending = OneShot<Outcome>;
+  // A fill under way or queued: its outcome, and its bytes as they arrive.
+  struct Pending {
+    explicit Pending(const BlockId& id) : progress(std::make_shared<FillProgress>(id)) {}
+    // Ends the fill for everyone: readers that found no good copy, and waiters for the outcome.
+    void Finish(Outcome result);
+
+    OneShot<Outcome> outcome;
+    const std::shared_ptr<FillProgress> progress;
+  };
 
   // The fill of `id` under way (a new one when there is none), or null when the index has the
   // block. Counts a coalesced waiter.
@@ -97,9 +112,9 @@ class BlockFiller {
   // Runs the fill of `id` on a strand of the pool. REQUIRES: mu_ held.
   void LaunchLocked(const BlockId& id, std::shared_ptr<Pending> pending);
   boost::asio::awaitable<void> RunAndFinish(BlockId id, std::shared_ptr<Pending> pending);
-  boost::asio::awaitable<Outcome> Run(BlockId id);
-  // Stores a verified frame: makes room, writes, indexes.
-  Result<void> Store(const BlockId& id, const std::vector<std::byte>& frame);
+  boost::asio::awaitable<Outcome> Run(BlockId id, FillProgress& progress);
+  // Stores a verified block: makes room, writes its frame, indexes it.
+  Result<void> Store(const BlockId& id, const http::ReceivedBlock& block);
 
   BlockStore& blocks_;
   BlockIndex& index_;

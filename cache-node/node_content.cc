@@ -91,6 +91,10 @@ std::optional<StoredBlock> NodeContent::TryGetBlock(const BlockId& id) {
   return std::move(*stored);
 }
 
+std::unique_ptr<BlockReader> NodeContent::StreamBlock(const BlockId& id) {
+  return filler_.Stream(id);
+}
+
 Result<void> NodeContent::Ready() { return ready_(); }
 
 std::optional<ContentSource::CacheLookup> NodeContent::Lookup(std::span<const BlockId> ids) {

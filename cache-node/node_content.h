@@ -44,6 +44,9 @@ class NodeContent final : public ContentSource {
   // stayed, is dropped and filled again. Whatever the interleaving with other fills, a block this
   // returns is indexed (counted against capacity, evictable).
   boost::asio::awaitable<Result<StoredBlock>> GetBlock(BlockId id) override;
+  // A reader of the block's bytes as its fill receives them (cut-through); null when the index
+  // has the block.
+  std::unique_ptr<BlockReader> StreamBlock(const BlockId& id) override;
   // A block the store and the index both hold (a hit), touched in the index; else nullopt.
   std::optional<StoredBlock> TryGetBlock(const BlockId& id) override;
   Result<void> Ready() override;

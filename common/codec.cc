@@ -130,14 +130,49 @@ std::uint64_t FrameChecksum(std::span<const std::byte> frame) {
                               header_seed);
 }
 
-void WriteHeader(Codec codec, std::uint64_t raw_size, std::vector<std::byte>& frame) {
-  frame[0] = std::byte{kFrameVersion};
-  frame[1] = static_cast<std::byte>(codec);
-  StoreU64(frame.data() + 2, raw_size);
-  StoreU64(frame.data() + kChecksumOffset, FrameChecksum(frame));
+void WriteHeaderFields(Codec codec, std::uint64_t raw_size, std::byte* out) {
+  out[0] = std::byte{kFrameVersion};
+  out[1] = static_cast<std::byte>(codec);
+  StoreU64(out + 2, raw_size);
+}
+
+FrameHeader WriteHeader(Codec codec, std::uint64_t raw_size, std::vector<std::byte>& frame) {
+  WriteHeaderFields(codec, raw_size, frame.data());
+  const std::uint64_t checksum = FrameChecksum(frame);
+  StoreU64(frame.data() + kChecksumOffset, checksum);
+  return FrameHeader{codec, raw_size, checksum};
 }
 
 }  // namespace
+
+struct FrameChecksummer::State {
+  XXH3_state_t* xxh = XXH3_createState();
+  ~State() { XXH3_freeState(xxh); }
+};
+
+FrameChecksummer::FrameChecksummer(Codec codec, std::uint64_t raw_size)
+    : state_(std::make_unique<State>()) {
+  if (state_->xxh == nullptr) throw std::bad_alloc();
+  std::byte fields[kChecksumOffset];
+  WriteHeaderFields(codec, raw_size, fields);
+  XXH3_64bits_reset_withSeed(state_->xxh, XXH3_64bits(fields, kChecksumOffset));
+}
+FrameChecksummer::~FrameChecksummer() = default;
+FrameChecksummer::FrameChecksummer(FrameChecksummer&&) noexcept = default;
+FrameChecksummer& FrameChecksummer::operator=(FrameChecksummer&&) noexcept = default;
+
+void FrameChecksummer::Update(std::span<const std::byte> payload) {
+  XXH3_64bits_update(state_->xxh, payload.data(), payload.size());
+}
+
+std::uint64_t FrameChecksummer::Finish() const { return XXH3_64bits_digest(state_->xxh); }
+
+FrameHeader WriteFrameHeader(Codec codec, std::uint64_t raw_size, std::uint64_t checksum,
+                             std::span<std::byte> frame) {
+  WriteHeaderFields(codec, raw_size, frame.data());
+  StoreU64(frame.data() + kChecksumOffset, checksum);
+  return FrameHeader{codec, raw_size, checksum};
+}
 
 std::string_view NameOf(Codec codec) {
   switch (codec) {

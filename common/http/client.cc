@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/http/internal/response_head.h"
+#include "common/http/internal/sink_body.h"
 #include "common/http/message.h"
 
 namespace mei::http {
@@ -51,7 +52,7 @@ constexpr std::size_t kMaxIdlePerHost = 8;
 constexpr std::size_t kMaxIdle = 64;
 
 using RequestMessage = bhttp::request<bhttp::span_body<const char>>;
-using ResponseParser = bhttp::response_parser<bhttp::string_body>;
+using ResponseParser = bhttp::response_parser<internal::SinkBody>;
 
 // Kept-alive connections between requests, as bare file descriptors (each Fetch has its own
 // io_context, so a socket object cannot outlive the call that opened it). At most kMaxIdle in
@@ -166,6 +167,7 @@ struct Target {
   const HttpUrl& url;
   const ClientOptions& options;
   std::optional<Clock::time_point> deadline;  // options.deadline from the start of the call
+  ResponseSink* sink = nullptr;               // takes the final response's body, if it wants it
 };
 
 // Arms `stream` for one step of at most `step`, and never past the call's deadline.
@@ -337,6 +339,7 @@ net::awaitable<std::optional<Failure>> Exchange(beast::tcp_stream& stream, Reque
   bool response_started = false;
   for (int interim = 0; interim <= kMaxInterimResponses; ++interim) {
     parser.emplace();
+    parser->get().body().sink = target.sink;
     parser->header_limit(kHeaderLimitBytes);
     parser->body_limit(options.max_body_bytes);
     if (message.method() == bhttp::verb::head) parser->skip(true);
@@ -349,7 +352,7 @@ net::awaitable<std::optional<Failure>> Exchange(beast::tcp_stream& stream, Reque
         co_return Failure{.error = error,
                           .response_started = response_started,
                           .header_done = header_done,
-                          .body_bytes = header_done ? parser->get().body().size() : 0};
+                          .body_bytes = header_done ? parser->get().body().received : 0};
       }
     }
     const int status = parser->get().result_int();
@@ -399,6 +402,7 @@ net::awaitable<Result<ClientResponse>> Run(Target target) {
     const std::optional<Failure> failure =
         co_await Exchange(stream, message, target, parser, buffer);
     if (failure) {
+      if (std::optional<Error>& refused = parser->get().body().refused) co_return *refused;
       // A kept-alive connection that the upstream closed just as it was reused.
       const bool stale = reused && !failure->response_started && IsClosed(failure->error);
       if (stale && IsIdempotent(request.method)) continue;
@@ -411,7 +415,7 @@ net::awaitable<Result<ClientResponse>> Run(Target target) {
       response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
     const bool reusable = keep_alive && parser->keep_alive() && buffer.size() == 0;
-    response.body = std::move(parser->release().body());
+    response.body = std::move(parser->release().body().text);
     if (reusable) Park(stream, target);
     co_return response;
   }
@@ -510,7 +514,8 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
 
 namespace {
 
-net::awaitable<Result<ClientResponse>> FetchOnStrand(ClientRequest request, ClientOptions options) {
+net::awaitable<Result<ClientResponse>> FetchOnStrand(ClientRequest request, ClientOptions options,
+                                                     ResponseSink* sink) {
   Result<HttpUrl> url = ParseHttpUrl(request.url);
   if (!url) co_return url.error();
   if (std::optional<Error> invalid = CheckRequest(request)) co_return *invalid;
@@ -518,7 +523,7 @@ net::awaitable<Result<ClientResponse>> FetchOnStrand(ClientRequest request, Clie
   if (options.deadline.count() > 0) deadline = Clock::now() + options.deadline;
   std::optional<Result<ClientResponse>> outcome;
   try {
-    outcome = co_await Run(Target{request, *url, options, deadline});
+    outcome = co_await Run(Target{request, *url, options, deadline, sink});
   } catch (const std::exception& e) {
     outcome = Error{Errc::kInternal,
                     fmt::format("{} {} failed: {}", request.method, request.url, e.what())};
@@ -532,7 +537,7 @@ Result<ClientResponse> Fetch(const ClientRequest& request, const ClientOptions& 
   try {
     net::io_context io(1);
     std::optional<Result<ClientResponse>> outcome;
-    net::co_spawn(io, FetchOnStrand(request, options),
+    net::co_spawn(io, FetchOnStrand(request, options, nullptr),
                   [&](std::exception_ptr exception, Result<ClientResponse> result) {
                     if (exception) std::rethrow_exception(exception);  // out of io.run()
                     outcome = std::move(result);
@@ -551,12 +556,13 @@ Result<ClientResponse> Fetch(const ClientRequest& request, const ClientOptions& 
   }
 }
 
-net::awaitable<Result<ClientResponse>> FetchAsync(ClientRequest request, ClientOptions options) {
+net::awaitable<Result<ClientResponse>> FetchAsync(ClientRequest request, ClientOptions options,
+                                                  ResponseSink* sink) {
   // The stream's socket and timer complete one at a time on a strand, whatever the caller's
   // executor (a server's multi-threaded worker pool, say).
   const auto executor = co_await net::this_coro::executor;
   co_return co_await net::co_spawn(net::make_strand(executor),
-                                   FetchOnStrand(std::move(request), std::move(options)),
+                                   FetchOnStrand(std::move(request), std::move(options), sink),
                                    net::use_awaitable);
 }
 

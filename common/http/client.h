@@ -21,8 +21,10 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -76,11 +78,33 @@ struct ClientResponse {
 [[nodiscard]] Result<ClientResponse> Fetch(const ClientRequest& request,
                                            const ClientOptions& options = {});
 
+// Takes a response body as it arrives, instead of ClientResponse::body (FetchAsync's `sink`): what
+// lets a cache node forward a block's bytes to its clients while the rest is still on the wire.
+// Called on the exchange's strand, one call at a time; must not block.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+
+  // The final response's head (status and headers; body empty) arrived, announcing
+  // `content_length` body bytes (nullopt: chunked or until close). True to have the body passed
+  // to Append (ClientResponse::body then stays empty), false to have it collected into
+  // ClientResponse::body as usual (an error reply's JSON, say). Not called for a response without
+  // a body (HEAD, 204, 304). An error aborts the exchange and is what FetchAsync returns.
+  [[nodiscard]] virtual Result<bool> Start(const ClientResponse& head,
+                                           std::optional<std::uint64_t> content_length) = 0;
+  // The next bytes of the body, in order. An error aborts the exchange (the connection is closed)
+  // and is what FetchAsync returns.
+  [[nodiscard]] virtual Result<void> Append(std::span<const std::byte> bytes) = 0;
+};
+
 // Fetch as a coroutine: the exchange runs on a strand of the caller's executor and the caller's
 // thread is free while it waits on the network, so a few threads carry any number of fetches.
-// Same semantics, errors and connection pool as Fetch. Never throws.
-[[nodiscard]] boost::asio::awaitable<Result<ClientResponse>> FetchAsync(ClientRequest request,
-                                                                        ClientOptions options = {});
+// Same semantics, errors and connection pool as Fetch. With a `sink`, the body goes to it as it
+// arrives (see ResponseSink); a body that ends early after some of it went to the sink is an
+// error as always, which the sink's owner must take as "the bytes so far are not a whole body".
+// REQUIRES: `sink`, when given, outlives the call. Never throws.
+[[nodiscard]] boost::asio::awaitable<Result<ClientResponse>> FetchAsync(
+    ClientRequest request, ClientOptions options = {}, ResponseSink* sink = nullptr);
 
 // An http:// URL taken apart.
 struct HttpUrl {

@@ -52,6 +52,26 @@ namespace mei {
 // fills misses from upstream. The reads are coroutines, resumed on the caller's executor (a
 // server's worker): they may block on the disk or the CPU, and a read that waits for the network
 // (a fill, a manifest from the parent) suspends and holds no thread meanwhile. Thread-safe.
+// The raw bytes of a block that is on its way (a cache filling it from upstream), readable as
+// they arrive: cut-through. Not thread-safe: one per body.
+class BlockReader {
+ public:
+  virtual ~BlockReader() = default;
+
+  // At most `max` raw bytes of the block from `offset` on, as soon as some have arrived (the
+  // coroutine suspends until then, holding no thread). The last byte of the span asked for, byte
+  // offset + max - 1, comes only once the whole block is verified: a body that asks for exactly
+  // its part of each block never completes with bytes of a wrong one. Errors: the fill's failure when it found no good copy; and, once this reader
+  // has taken bytes of an answer that then failed verification or was cut short, that failure on
+  // every later call (kIntegrity or kUpstreamFailed): what it sent is wrong, and the body must end
+  // with an error so that the client's transfer is cut short. A reader that took nothing yet is
+  // served from the next upstream instead. kInternal for an offset past the block's end.
+  [[nodiscard]] virtual boost::asio::awaitable<Result<http::Chunk>> Read(std::uint64_t offset,
+                                                                         std::uint64_t max) = 0;
+  // The block's raw size, once the first Read returned a chunk.
+  [[nodiscard]] virtual std::uint64_t raw_size() const = 0;
+};
+
 class ContentSource {
  public:
   virtual ~ContentSource() = default;
@@ -85,6 +105,14 @@ class ContentSource {
   [[nodiscard]] virtual std::optional<CacheLookup> Lookup(std::span<const BlockId> ids) {
     (void)ids;
     return std::nullopt;
+  }
+
+  // A reader of block `id` as it is filled (starting the fill when none is under way), for a cache
+  // that forwards a missing block's bytes while they arrive; null when the block is held (read it
+  // with GetBlock) or the source does not stream. Must not block. Default: null.
+  [[nodiscard]] virtual std::unique_ptr<BlockReader> StreamBlock(const BlockId& id) {
+    (void)id;
+    return nullptr;
   }
 
   // A hint that `ids` will be read soon, in this order (a file body reading ahead): a cache starts

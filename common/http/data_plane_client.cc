@@ -12,6 +12,7 @@
 
 #include "common/codec.h"
 #include "common/digest.h"
+#include "common/run_blocking.h"
 
 namespace mei::http {
 namespace {
@@ -30,10 +31,6 @@ std::optional<Codec> CodecOfCoding(std::string_view coding) {
   if (coding == "x-mei-bg2-zstd") return Codec::kBg2Zstd;
   if (coding == "x-mei-bg4-zstd") return Codec::kBg4Zstd;
   return std::nullopt;
-}
-
-std::span<const std::byte> BytesOf(std::string_view text) {
-  return std::as_bytes(std::span<const char>(text.data(), text.size()));
 }
 
 // The error a node's non-2xx reply stands for: a 404 keeps the node's own not-found code
@@ -86,67 +83,67 @@ ClientRequest BlockRequest(const RemoteNode& node, const BlockId& id, const Fetc
   return request;
 }
 
-// The block frame in a reply to BlockRequest, verified.
-Result<std::vector<std::byte>> FrameOfReply(const RemoteNode& node, const BlockId& id,
-                                            const FetchContext& context,
-                                            Result<ClientResponse> response) {
-  response = Counted(std::move(response), context);
-  if (!response) return response.error();
-  const std::string hex = id.Hex();
-  const std::string what = "block " + hex;
-  if (context.only_if_cached && response->status == 504) {
-    return Error{Errc::kBlockNotFound, fmt::format("{} does not hold {}", node.name, what)};
-  }
-  if (response->status != 200) {
-    return ErrorOfReply(node, *response, what, {Errc::kBlockNotFound}, Errc::kBlockNotFound);
+// Passes a block reply's payload to a BlockReceiver as it arrives, once its head is checked: a
+// coding that was asked for, a Content-Length, a raw size a block can have.
+class BlockSink final : public ResponseSink {
+ public:
+  BlockSink(const RemoteNode& node, const BlockId& id, BlockReceiver& receiver)
+      : node_(node), id_(id), receiver_(receiver) {}
+
+  Result<bool> Start(const ClientResponse& head,
+                     std::optional<std::uint64_t> content_length) override {
+    if (head.status != 200) return false;  // collected: the error's JSON
+    started_ = true;
+    const std::string what = "block " + id_.Hex();
+    const std::string_view coding = head.Header("Content-Encoding").value_or("");
+    const std::optional<Codec> codec = CodecOfCoding(coding);
+    if (!codec) {
+      return Error{Errc::kUpstreamFailed,
+                   fmt::format("{} sent {} in coding \"{}\", which was not asked for", node_.name,
+                               what, coding)};
+    }
+    if (!content_length) {
+      return Error{Errc::kUpstreamFailed,
+                   fmt::format("{} sent {} without a Content-Length", node_.name, what)};
+    }
+    std::uint64_t raw_size = *content_length;
+    if (*codec != Codec::kRaw) {
+      const std::string_view announced = head.Header("X-Mei-Raw-Size").value_or("");
+      const auto [end, error] =
+          std::from_chars(announced.data(), announced.data() + announced.size(), raw_size);
+      if (error != std::errc() || end != announced.data() + announced.size()) {
+        return Error{
+            Errc::kUpstreamFailed,
+            fmt::format("{} sent {} encoded without a valid X-Mei-Raw-Size", node_.name, what)};
+      }
+    }
+    if (raw_size > kMaxRawBlockBytes) {
+      return Error{Errc::kUpstreamFailed,
+                   fmt::format("{} announced {} as {} raw bytes, more than a block can hold",
+                               node_.name, what, raw_size)};
+    }
+    if (auto begun = receiver_.Begin(*codec, raw_size, *content_length); !begun) {
+      return begun.error();
+    }
+    return true;
   }
 
-  const std::string_view coding = response->Header("Content-Encoding").value_or("");
-  const std::optional<Codec> codec = CodecOfCoding(coding);
-  if (!codec) {
-    return Error{Errc::kUpstreamFailed,
-                 fmt::format("{} sent {} in coding \"{}\", which was not asked for", node.name,
-                             what, coding)};
-  }
-  const std::span<const std::byte> payload = BytesOf(response->body);
-  std::uint64_t raw_size = payload.size();
-  if (*codec != Codec::kRaw) {
-    const std::string_view announced = response->Header("X-Mei-Raw-Size").value_or("");
-    const auto [end, error] =
-        std::from_chars(announced.data(), announced.data() + announced.size(), raw_size);
-    if (error != std::errc() || end != announced.data() + announced.size()) {
-      return Error{
-          Errc::kUpstreamFailed,
-          fmt::format("{} sent {} encoded without a valid X-Mei-Raw-Size", node.name, what)};
-    }
+  Result<void> Append(std::span<const std::byte> bytes) override {
+    appended_ += bytes.size();
+    return receiver_.Append(bytes);
   }
 
-  if (raw_size > kMaxRawBlockBytes) {
-    return Error{Errc::kUpstreamFailed,
-                 fmt::format("{} announced {} as {} raw bytes, more than a block can hold",
-                             node.name, what, raw_size)};
-  }
-  std::vector<std::byte> frame = FrameOf(*codec, raw_size, payload);
-  Sha256Digest digest;
-  if (*codec == Codec::kRaw) {
-    digest = Sha256Of(payload);
-  } else {
-    thread_local BlockDecoder decoder;
-    thread_local std::vector<std::byte> raw;
-    raw.clear();
-    if (auto decoded = decoder.Decode(frame, raw); !decoded) {
-      return Error{Errc::kIntegrity, fmt::format("{} sent {} that does not decode: {}", node.name,
-                                                 what, decoded.error().message)};
-    }
-    digest = Sha256Of(raw);
-    if (raw.capacity() > (64u << 20)) raw = {};  // do not keep a huge buffer per thread
-  }
-  if (digest != id) {
-    return Error{Errc::kIntegrity, fmt::format("{} sent bytes for {} whose SHA-256 is {}",
-                                               node.name, what, digest.Hex())};
-  }
-  return frame;
-}
+  // Whether a 200's payload went to the receiver, and how many of its bytes.
+  bool started() const { return started_; }
+  std::uint64_t appended() const { return appended_; }
+
+ private:
+  const RemoteNode& node_;
+  const BlockId& id_;
+  BlockReceiver& receiver_;
+  bool started_ = false;
+  std::uint64_t appended_ = 0;
+};
 
 ClientRequest ManifestRequest(const RemoteNode& node, std::string_view model,
                               std::string_view revision, const FetchContext& context) {
@@ -186,17 +183,43 @@ Result<Manifest> ManifestOfReply(const RemoteNode& node, std::string_view model,
 
 }  // namespace
 
-Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const BlockId& id,
-                                               const FetchContext& context) {
-  return FrameOfReply(node, id, context, Fetch(BlockRequest(node, id, context), context.client));
+boost::asio::awaitable<Result<void>> FetchBlockAsync(RemoteNode node, BlockId id,
+                                                     FetchContext context,
+                                                     BlockReceiver& receiver) {
+  BlockSink sink(node, id, receiver);
+  Result<ClientResponse> response =
+      co_await FetchAsync(BlockRequest(node, id, context), context.client, &sink);
+  if (!response) co_return response.error();
+  if (response->status == 200 && !sink.started()) {  // a body-less 200: an empty block
+    if (auto started = sink.Start(*response, 0); !started) co_return started.error();
+  }
+  if (context.received_body_bytes != nullptr) {
+    context.received_body_bytes->fetch_add(sink.started() ? sink.appended() : response->body.size(),
+                                           std::memory_order_relaxed);
+  }
+  if (sink.started()) co_return Result<void>{};
+  const std::string what = "block " + id.Hex();
+  if (context.only_if_cached && response->status == 504) {
+    co_return Error{Errc::kBlockNotFound, fmt::format("{} does not hold {}", node.name, what)};
+  }
+  co_return ErrorOfReply(node, *response, what, {Errc::kBlockNotFound}, Errc::kBlockNotFound);
 }
 
 boost::asio::awaitable<Result<std::vector<std::byte>>> FetchBlockFrameAsync(RemoteNode node,
                                                                             BlockId id,
                                                                             FetchContext context) {
-  Result<ClientResponse> response =
-      co_await FetchAsync(BlockRequest(node, id, context), context.client);
-  co_return FrameOfReply(node, id, context, std::move(response));
+  ReceivedBlock block(id, node.name);
+  if (auto fetched = co_await FetchBlockAsync(node, id, context, block); !fetched) {
+    co_return fetched.error();
+  }
+  if (auto verified = block.Finish(); !verified) co_return verified.error();
+  const std::span<const std::byte> frame = block.frame();
+  co_return std::vector<std::byte>(frame.begin(), frame.end());
+}
+
+Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node, const BlockId& id,
+                                               const FetchContext& context) {
+  return RunBlocking(FetchBlockFrameAsync(node, id, context));
 }
 
 Result<Manifest> FetchManifest(const RemoteNode& node, std::string_view model,

@@ -16,6 +16,7 @@
 #include "common/block_id.h"
 #include "common/errc.h"
 #include "common/http/client.h"
+#include "common/http/received_block.h"
 #include "common/manifest.h"
 #include "common/store.h"
 
@@ -44,18 +45,28 @@ struct FetchContext {
 // The Accept-Encoding value that asks for blocks in their stored codings.
 inline constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-bg4-zstd";
 
-// GET /v1/blocks/{id} asking for the stored codings, so a compressed block travels compressed;
-// returns it as a stored frame (common/codec.h). The block is verified: the payload decodes to
-// exactly the announced raw size and the SHA-256 of the raw bytes is `id` (kIntegrity otherwise,
-// and nothing is returned). kBlockNotFound on a 404 (and on a 504 when context.only_if_cached);
-// kUpstreamFailed / kUpstreamTimeout for other failures. Blocking; thread-safe.
+// GET /v1/blocks/{id} asking for the stored codings, so a compressed block travels compressed,
+// with the payload handed to `receiver` as it arrives (cut-through: a cache node forwards it to
+// its clients meanwhile). Returns once the whole announced payload went to the receiver; checking
+// what it is (ReceivedBlock::Finish) is the receiver's part. kBlockNotFound on a 404 (and on a 504
+// when context.only_if_cached); kUpstreamFailed for a coding not asked for, a reply without
+// Content-Length, an encoded one without a valid X-Mei-Raw-Size or a raw size no block can have;
+// kUpstreamFailed / kUpstreamTimeout for other failures, including a body cut short after some of
+// it went to the receiver; and the receiver's own errors. Thread-safe.
+[[nodiscard]] boost::asio::awaitable<Result<void>> FetchBlockAsync(RemoteNode node, BlockId id,
+                                                                   FetchContext context,
+                                                                   BlockReceiver& receiver);
+
+// FetchBlockAsync into a ReceivedBlock, finished: the block as a stored frame (common/codec.h),
+// verified (the payload decodes to exactly the announced raw size and the SHA-256 of the raw
+// bytes is `id`; kIntegrity otherwise, and nothing is returned).
+[[nodiscard]] boost::asio::awaitable<Result<std::vector<std::byte>>> FetchBlockFrameAsync(
+    RemoteNode node, BlockId id, FetchContext context);
+
+// FetchBlockFrameAsync for a plain thread, which it blocks. Thread-safe.
 [[nodiscard]] Result<std::vector<std::byte>> FetchBlockFrame(const RemoteNode& node,
                                                              const BlockId& id,
                                                              const FetchContext& context);
-
-// FetchBlockFrame as a coroutine (FetchAsync); the SHA-256 check runs on the caller's executor.
-[[nodiscard]] boost::asio::awaitable<Result<std::vector<std::byte>>> FetchBlockFrameAsync(
-    RemoteNode node, BlockId id, FetchContext context);
 
 // GET /v1/models/{model}/revisions/{revision}/manifest, parsed and checked (ParseManifest checks
 // the commit). kModelNotFound / kRevisionNotFound as the node says; kBadManifest for a reply that

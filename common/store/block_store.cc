@@ -141,14 +141,24 @@ BlockStore::~BlockStore() {
 Result<bool> BlockStore::Put(const BlockId& id, std::span<const std::byte> frame) {
   auto view = ParseFrame(frame);
   if (!view) return view.error();
+  return Put(id, frame, view->header);
+}
+
+Result<bool> BlockStore::Put(const BlockId& id, std::span<const std::byte> frame,
+                             const FrameHeader& header) {
+  if (frame.size() < kFrameHeaderSize ||
+      (header.codec == Codec::kRaw && frame.size() - kFrameHeaderSize != header.raw_size)) {
+    return Error{Errc::kBadFrame, fmt::format("frame of {} bytes for block {} does not fit its "
+                                              "header's raw size of {}",
+                                              frame.size(), id.Hex(), header.raw_size)};
+  }
   BlockMeta meta;
-  meta.raw_size = view->header.raw_size;
+  meta.raw_size = header.raw_size;
   meta.stored_size = frame.size();
-  meta.codec = view->header.codec;
+  meta.codec = header.codec;
   meta.last_access_ms = NowMs();
-  auto stored = frame.size() < settings_.inline_frame_bytes
-                    ? PutInline(id, frame, meta)
-                    : PutInSegment(id, frame, view->header, meta);
+  auto stored = frame.size() < settings_.inline_frame_bytes ? PutInline(id, frame, meta)
+                                                            : PutInSegment(id, frame, header, meta);
   if (!stored && stored.error().code == Errc::kStoreFull &&
       stored.error().message.find(id.Hex()) == std::string::npos) {
     return Error{Errc::kStoreFull,

@@ -114,6 +114,12 @@ class BlockStore {
   // for it (see "Full disk" above). Does not check that the frame decodes to bytes whose
   // SHA-256 is `id`: callers verify what they did not encode themselves.
   [[nodiscard]] Result<bool> Put(const BlockId& id, std::span<const std::byte> frame);
+  // Put of a frame whose header the caller has just written over the payload it holds
+  // (WriteFrameHeader, with the checksum computed as the payload arrived): `header` is trusted
+  // and the checksum is not computed again; only that a raw payload is raw_size long is checked
+  // (kBadFrame). REQUIRES: header is what ParseFrame(frame) would return.
+  [[nodiscard]] Result<bool> Put(const BlockId& id, std::span<const std::byte> frame,
+                                 const FrameHeader& header);
 
   // The stored frame, without copying: an inline frame pinned in memory, its checksum verified
   // (kBadFrame when it fails), or a frame in a segment, located by its entry and not read (see

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/awaitable.hpp>
 #include <latch>
 #include <memory>
 #include <string>
@@ -265,6 +266,76 @@ TEST_F(BlockFillerTest, ABlockLargerThanTheCapacityIsStoreFullAndNotStored) {
   ExpectNotHeld(blocks_[0]);
   EXPECT_EQ(node_.blocks->stored_bytes(), 0u);
   EXPECT_EQ(index_->stats().used_bytes, 0u);  // the reservation was not leaked
+}
+
+}  // namespace
+}  // namespace mei::cache_node
+
+namespace mei::cache_node {
+namespace {
+
+// Reads all of `id` through a streaming reader, chunk by chunk as the fill receives it: the bytes,
+// or the first error.
+Result<std::vector<std::byte>> ReadStreamed(BlockReader& reader, std::uint64_t size) {
+  return RunBlocking([&]() -> boost::asio::awaitable<Result<std::vector<std::byte>>> {
+    std::vector<std::byte> bytes;
+    while (bytes.size() < size) {
+      auto chunk = co_await reader.Read(bytes.size(), size - bytes.size());
+      if (!chunk) co_return chunk.error();
+      bytes.insert(bytes.end(), chunk->bytes.begin(), chunk->bytes.end());
+    }
+    co_return bytes;
+  }());
+}
+
+TEST_F(BlockFillerTest, StreamingReadersOnManyThreadsNeverCompleteAWrongBlock) {
+  // Large raw blocks, so that each arrives in many pieces while readers take them.
+  std::vector<BlockId> large;
+  for (std::uint64_t seed = 10; seed < 13; ++seed) {  // fewer than the failures opening a circuit
+    large.push_back(AddBlock(RandomBytes(3 << 20, seed)));
+  }
+  mei::testing::TestUpstream& corrupt = StartUpstream("corrupt");
+  mei::testing::TestUpstream& honest = StartUpstream("honest");
+  corrupt.CorruptBlocks(true);
+  StartFiller({{"peer:b", corrupt.Url()}, {"parent", honest.Url()}});
+
+  constexpr int kReaders = 8;
+  std::vector<std::jthread> readers;
+  std::vector<int> right(kReaders, 0);
+  std::vector<int> cut(kReaders, 0);
+  std::latch start(kReaders);
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&, r] {
+      start.arrive_and_wait();
+      for (const BlockId& id : large) {
+        std::unique_ptr<BlockReader> reader = filler_->Stream(id);
+        if (!reader) {  // filled already: read from the store
+          ExpectHeld(id);
+          ++right[r];
+          continue;
+        }
+        auto bytes = ReadStreamed(*reader, raw_.at(id).size());
+        if (bytes) {
+          EXPECT_EQ(*bytes, raw_.at(id)) << "reader " << r << " completed a wrong block";
+          ++right[r];
+        } else {
+          // Only a reader that took bytes of the corrupt answer is cut, and it is told why.
+          EXPECT_EQ(bytes.error().code, Errc::kIntegrity) << bytes.error().message;
+          ++cut[r];
+        }
+      }
+    });
+  }
+  readers.clear();
+  // Readers that were cut stop reading; the fills go on to the honest parent and store each block.
+  ASSERT_TRUE(WaitUntil([&] { return filler_->in_flight() == 0; }));
+  for (const BlockId& id : large) ExpectHeld(id);
+  int completed = 0;
+  for (int r = 0; r < kReaders; ++r) completed += right[r] + cut[r];
+  EXPECT_EQ(completed, kReaders * static_cast<int>(large.size()));
+  EXPECT_EQ(SeriesValue(metrics_, "mei_cache_integrity_failures_total{upstream=\"peer:b\"}"),
+            static_cast<double>(large.size()));
+  EXPECT_EQ(honest.block_requests(), large.size());
 }
 
 }  // namespace

@@ -211,15 +211,20 @@ void MisbehavingUpstream::Misbehave(int fd, const std::string& body) {
       return;
     case Fault::kSilent:
       return;
-    case Fault::kCloseMidBody: {
-      const auto part = static_cast<std::size_t>(static_cast<double>(body.size()) *
-                                                 std::clamp(options_.close_after_share, 0.0, 1.0));
-      const std::size_t short_of_all = body.empty() ? 0 : body.size() - 1;
-      if (!SendAll(fd, std::string_view(body).substr(0, std::min(part, short_of_all)), true)) {
-        return;
+    case Fault::kCloseMidBody:
+    case Fault::kCorruptMidBody: {
+      const auto share = static_cast<std::size_t>(static_cast<double>(body.size()) *
+                                                  std::clamp(options_.close_after_share, 0.0, 1.0));
+      const std::size_t part = std::min(share, body.empty() ? 0 : body.size() - 1);
+      if (!SendAll(fd, std::string_view(body).substr(0, part), true)) return;
+      {
+        std::unique_lock lock(mu_);
+        changed_.wait(lock, [&] { return !holding_ || stopping_; });
       }
-      std::unique_lock lock(mu_);
-      changed_.wait(lock, [&] { return !holding_ || stopping_; });
+      if (options_.fault == Fault::kCloseMidBody) return;
+      std::string rest = body.substr(part);
+      rest.back() = static_cast<char>(rest.back() ^ 0x01);
+      SendAll(fd, rest, true);
       return;
     }
   }

@@ -11,7 +11,10 @@
 //   kCloseMidBody       sends the first part of the body and closes the connection (after Hold(),
 //                       only once Release() is called, so that a test can gather waiters first);
 //   kSilent             answers nothing at all, to any request: a peer that accepts connections
-//                       and never answers; it holds each connection until the client leaves.
+//                       and never answers; it holds each connection until the client leaves;
+//   kCorruptMidBody     sends the first part of the body (after Hold(), waits for Release()),
+//                       then the rest with its last byte flipped, and closes: a whole body of
+//                       the announced length whose SHA-256 is wrong.
 // Any other request gets a 404 with a JSON error body. Every reply says "Connection: close".
 //
 // Thread-safe: the counters and Hold/Release may be used from any thread while connections are
@@ -36,13 +39,13 @@ namespace mei::testing {
 
 class MisbehavingUpstream {
  public:
-  enum class Fault { kTrickle, kStallAfterHeaders, kCloseMidBody, kSilent };
+  enum class Fault { kTrickle, kStallAfterHeaders, kCloseMidBody, kSilent, kCorruptMidBody };
 
   struct Options {
     Fault fault = Fault::kTrickle;
     std::size_t trickle_bytes = 16;                   // kTrickle: bytes per piece
     std::chrono::milliseconds trickle_interval{100};  // kTrickle: pause between pieces
-    double close_after_share = 0.5;                   // kCloseMidBody: share of the body sent
+    double close_after_share = 0.5;  // kCloseMidBody, kCorruptMidBody: share sent before Hold
   };
 
   // Listens on 127.0.0.1:0 and serves the blocks of `store` badly. ADD_FAILURE and null when it
@@ -73,8 +76,8 @@ class MisbehavingUpstream {
   bool WaitForBlockRequests(std::uint64_t count,
                             std::chrono::milliseconds deadline = std::chrono::seconds(30));
 
-  // kCloseMidBody: from now on, a connection that has sent its part of the body waits for
-  // Release() before it closes.
+  // kCloseMidBody, kCorruptMidBody: from now on, a connection that has sent its part of the body
+  // waits for Release() before it closes (or sends the rest).
   void Hold();
   // Lets held connections close, and later ones close at once.
   void Release();

@@ -275,10 +275,13 @@ class ReadAheadBudget {
 };
 
 // Bytes [range.first, range.last] of a file, one block per chunk: only each block's part inside
-// the range is emitted. A block that has to be filled suspends NextAsync (no thread is held), and
-// the blocks after it are hinted to the content source (ContentSource::WillNeed, kFillAhead of
-// them) so that a cache fills them in parallel while earlier ones are sent. Once a block has needed
-// decoding, the next kReadAhead blocks that are held are read and decoded ahead on
+// the range is emitted. A block that has to be filled is read as it arrives from upstream
+// (ContentSource::StreamBlock, cut-through: several chunks per block, NextAsync suspending while
+// none has come, holding no thread), or, from a source that does not stream, awaited whole; the
+// blocks after it are hinted to the content source (ContentSource::WillNeed, kFillAhead of them)
+// so that a cache fills them in parallel while earlier ones are sent. A streamed block that turns
+// out wrong ends the body with an error, so the client's transfer is cut short. Once a block has
+// needed decoding, the next kReadAhead blocks that are held are read and decoded ahead on
 // ReadAheadPool(), as long as the process-wide ReadAheadBudget allows, so decoding runs on two
 // cores and overlaps the socket writes; read-ahead never waits for a fill (a block not held is
 // left to NextAsync). While blocks go out as file regions (raw, in a segment: nothing to decode)
@@ -320,6 +323,7 @@ class FileRangeBody final : public BodySource {
 
   boost::asio::awaitable<Result<Chunk>> NextAsync() override {
     HintFillAhead();
+    if (streaming_) co_return co_await ReadStreaming();
     std::optional<Piece> piece;
     std::optional<Result<Chunk>> chunk;
     if (deferred_) {  // a piece TryNext could not produce with a lookup alone
@@ -339,15 +343,16 @@ class FileRangeBody final : public BodySource {
     if (!chunk) chunk = co_await Produce(*piece);
     // A block that goes out as a file region took a lookup, not a decode: the next one most likely
     // will too, and reading it ahead on another thread would cost more thread switches than it
-    // saves. Read-ahead resumes after a block that had to be decoded (or filled).
-    read_ahead_ = !*chunk || !(*chunk)->file;
+    // saves. Read-ahead resumes after a block that had to be decoded or awaited whole; not after
+    // a streamed one, whose successors are most likely being filled too.
+    read_ahead_ = !*chunk || (!(*chunk)->file && !streamed_);
     co_return std::move(*chunk);
   }
 
   // Only while not reading ahead (the blocks go out as file regions): the next piece when its
   // block is held raw and needs a lookup alone. Otherwise the piece waits for NextAsync().
   std::optional<Result<Chunk>> TryNext() override {
-    if (read_ahead_ || !pending_.empty() || deferred_) return std::nullopt;
+    if (read_ahead_ || !pending_.empty() || deferred_ || streaming_) return std::nullopt;
     HintFillAhead();
     auto piece = NextPiece();
     if (!piece) return Result<Chunk>(Chunk{});
@@ -411,12 +416,41 @@ class FileRangeBody final : public BodySource {
     }
   }
 
-  // The piece's chunk, filling its block when a cache lacks it.
+  // The piece's chunk, filling its block when a cache lacks it: the first chunk of it as it
+  // arrives when the source streams, else the whole piece once the block is stored.
   boost::asio::awaitable<Result<Chunk>> Produce(Piece piece) {
-    auto block = co_await live_.Get(content_, file_->blocks[piece.index].id);
-    if (!block) co_return block.error();
-    if (auto wrong = CheckSize(**block, piece)) co_return *wrong;
-    co_return (*block)->Slice(piece.within);
+    const BlockId& id = file_->blocks[piece.index].id;
+    streamed_ = false;
+    std::shared_ptr<SharedBlock> block = live_.TryGet(content_, id);
+    if (!block) {
+      if (std::unique_ptr<BlockReader> reader = content_.StreamBlock(id)) {
+        streaming_.emplace(Streaming{std::move(reader), piece, piece.within.first});
+        co_return co_await ReadStreaming();
+      }
+      auto filled = co_await live_.Get(content_, id);
+      if (!filled) co_return filled.error();
+      block = std::move(*filled);
+    }
+    if (auto wrong = CheckSize(*block, piece)) co_return *wrong;
+    co_return block->Slice(piece.within);
+  }
+
+  // The next chunk of the piece being streamed.
+  boost::asio::awaitable<Result<Chunk>> ReadStreaming() {
+    streamed_ = true;
+    Streaming& streaming = *streaming_;
+    const std::uint64_t end = streaming.piece.within.last + 1;
+    Result<Chunk> chunk = co_await streaming.reader->Read(streaming.next, end - streaming.next);
+    if (chunk) {
+      if (auto wrong = CheckSize(streaming.reader->raw_size(), streaming.piece)) chunk = *wrong;
+    }
+    if (!chunk) {
+      streaming_.reset();
+      co_return chunk.error();
+    }
+    streaming.next += chunk->size();
+    if (streaming.next == end) streaming_.reset();
+    co_return chunk;
   }
 
   // The piece's chunk when its block is held (decoded if need be), else nullopt; never fills.
@@ -435,11 +469,14 @@ class FileRangeBody final : public BodySource {
 
   // kIntegrity when the block is not the size the manifest says.
   std::optional<Error> CheckSize(const SharedBlock& block, const Piece& piece) const {
+    return CheckSize(block.header().raw_size, piece);
+  }
+  std::optional<Error> CheckSize(std::uint64_t raw_size, const Piece& piece) const {
     const ManifestBlock& entry = file_->blocks[piece.index];
-    if (block.header().raw_size == entry.size) return std::nullopt;
+    if (raw_size == entry.size) return std::nullopt;
     return Error{Errc::kIntegrity,
                  fmt::format("block {} of {} holds {} bytes but the manifest says {}",
-                             entry.id.Hex(), file_->path, block.header().raw_size, entry.size)};
+                             entry.id.Hex(), file_->path, raw_size, entry.size)};
   }
 
   ContentSource& content_;
@@ -458,6 +495,14 @@ class FileRangeBody final : public BodySource {
   // decoding or a fill: a hot raw file then costs no thread switch beyond the first block's.
   bool read_ahead_ = false;
   std::optional<Piece> deferred_;  // planned by TryNext, to be produced by NextAsync
+  // The piece whose block is being read as it arrives, and its next byte within the block.
+  struct Streaming {
+    std::unique_ptr<BlockReader> reader;
+    Piece piece;
+    std::uint64_t next;
+  };
+  std::optional<Streaming> streaming_;
+  bool streamed_ = false;  // the last chunk came from a stream
 };
 
 }  // namespace mei::http::internal
