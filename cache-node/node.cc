@@ -318,7 +318,8 @@ Result<std::unique_ptr<CacheNode>> CacheNode::Start(NodeOptions options) {
 
   auto data_server = http::Server::Start(
       o.data_server, [&p](const http::Request& request) { return p.data_plane->Handle(request); },
-      [&p](const http::Exchange& exchange) { p.Observe(exchange); });
+      [&p](const http::Exchange& exchange) { p.Observe(exchange); },
+      [&p](const http::Request& request) { return p.data_plane->TryHandle(request); });
   if (!data_server) return data_server.error();
   p.data_server = std::move(*data_server);
   http::Server& data_ref = *p.data_server;

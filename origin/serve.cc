@@ -63,7 +63,8 @@ Result<int> Serve(const ServeOptions& options) {
 
   auto server = http::Server::Start(
       options.server, [&](const http::Request& request) { return data_plane.Handle(request); },
-      [&](const http::Exchange& exchange) { RecordExchange(metrics, exchange); });
+      [&](const http::Exchange& exchange) { RecordExchange(metrics, exchange); },
+      [&](const http::Request& request) { return data_plane.TryHandle(request); });
   if (!server) return server.error();
   metrics.SetCallbackGauge(
       "mei_http_open_connections", "Open client connections.",

@@ -327,7 +327,31 @@ class Router {
       reply.facts.block = id_segment;
       co_return reply;
     }
-    std::shared_ptr<http::internal::SharedBlock> block = std::move(*live);
+    co_return BlockReply(id_segment, std::move(*live), std::move(cache_state));
+  }
+
+ public:
+  // Block's reply for a GET or HEAD of a block held here, had by a lookup alone (the server's
+  // QuickHandler, on its I/O thread); nullopt for any other request, which Route answers.
+  std::optional<Reply> TryBlock() {
+    auto target = http::ParseTarget(request_.target);
+    if (!target || !IsGetOrHead(request_)) return std::nullopt;
+    const std::vector<std::string>& s = target->segments;
+    if (s.size() != 3 || s[0] != "v1" || s[1] != "blocks") return std::nullopt;
+    auto id = BlockId::FromHex(s[2]);
+    if (!id) return std::nullopt;
+    std::shared_ptr<http::internal::SharedBlock> block = live_.TryGet(content_, *id);
+    if (!block) return std::nullopt;
+    Reply cache_state;
+    NoteCacheState(content_, std::span<const BlockId>(&*id, 1), cache_state);
+    return BlockReply(s[2], std::move(block), std::move(cache_state));
+  }
+
+ private:
+  // The reply that sends `block` (see Block), with the cache state's headers and facts.
+  Reply BlockReply(const std::string& id_segment,
+                   std::shared_ptr<http::internal::SharedBlock> block, Reply cache_state) {
+    constexpr std::string_view kRoute = "blocks";
     const std::string etag = Quoted(id_segment);
 
     const std::string_view coding = CodingOf(block->header().codec);
@@ -366,7 +390,7 @@ class Router {
     reply.route = std::string(kRoute);
     reply.facts = std::move(cache_state.facts);
     reply.facts.block = id_segment;
-    co_return reply;
+    return reply;
   }
 
   // A whole file, Hugging Face Hub compatible (huggingface_hub reads X-Repo-Commit and the
@@ -512,6 +536,13 @@ boost::asio::awaitable<http::Reply> DataPlane::Handle(const http::Request& reque
   Reply reply = co_await router.Route();
   if (!options_.served_by.empty()) reply.With("X-Served-By", options_.served_by);
   co_return reply;
+}
+
+std::optional<http::Reply> DataPlane::TryHandle(const http::Request& request) const {
+  Router router(content_, *live_, metrics_, request);
+  std::optional<Reply> reply = router.TryBlock();
+  if (reply && !options_.served_by.empty()) reply->With("X-Served-By", options_.served_by);
+  return reply;
 }
 
 void DeclareHttpMetrics(MetricsRegistry& metrics) {

@@ -61,11 +61,12 @@ class BlockReader {
   // At most `max` raw bytes of the block from `offset` on, as soon as some have arrived (the
   // coroutine suspends until then, holding no thread). The last byte of the span asked for, byte
   // offset + max - 1, comes only once the whole block is verified: a body that asks for exactly
-  // its part of each block never completes with bytes of a wrong one. Errors: the fill's failure when it found no good copy; and, once this reader
-  // has taken bytes of an answer that then failed verification or was cut short, that failure on
-  // every later call (kIntegrity or kUpstreamFailed): what it sent is wrong, and the body must end
-  // with an error so that the client's transfer is cut short. A reader that took nothing yet is
-  // served from the next upstream instead. kInternal for an offset past the block's end.
+  // its part of each block never completes with bytes of a wrong one. Errors: the fill's failure
+  // when it found no good copy; and, once this reader has taken bytes of an answer that then failed
+  // verification or was cut short, that failure on every later call (kIntegrity or
+  // kUpstreamFailed): what it sent is wrong, and the body must end with an error so that the
+  // client's transfer is cut short. A reader that took nothing yet is served from the next upstream
+  // instead. kInternal for an offset past the block's end.
   [[nodiscard]] virtual boost::asio::awaitable<Result<http::Chunk>> Read(std::uint64_t offset,
                                                                          std::uint64_t max) = 0;
   // The block's raw size, once the first Read returned a chunk.
@@ -160,6 +161,9 @@ class DataPlane {
   // Answers one request: a coroutine for the server's AsyncHandler, suspended while the content
   // source waits for the network; `request` must outlive it. Thread-safe.
   [[nodiscard]] boost::asio::awaitable<http::Reply> Handle(const http::Request& request) const;
+  // Handle's reply when a lookup is all it takes (a GET or HEAD of a block held here), for the
+  // server's QuickHandler on its I/O thread; nullopt otherwise. Thread-safe.
+  [[nodiscard]] std::optional<http::Reply> TryHandle(const http::Request& request) const;
 
  private:
   ContentSource& content_;

@@ -357,6 +357,25 @@ net::awaitable<Handled> CallHandler(const AsyncHandler* handler, const Request* 
   co_return handled;
 }
 
+// The quick handler's reply and, when it can be had by a lookup, its first chunk, on the calling
+// (I/O) thread; nullopt when there is no quick handler or it leaves the request to the handler.
+std::optional<Handled> CallQuick(const QuickHandler& quick, const Request& request, bool head) {
+  if (!quick) return std::nullopt;
+  std::optional<Reply> reply;
+  try {
+    reply = quick(request);
+  } catch (...) {
+    return std::nullopt;  // the handler answers, and reports whatever is wrong
+  }
+  if (!reply) return std::nullopt;
+  Handled handled{std::move(*reply), std::nullopt};
+  if (handled.reply.body && !head && handled.reply.status >= 200 && handled.reply.status <= 599 &&
+      internal::StatusHasBody(handled.reply.status)) {
+    handled.first = TryProduce(handled.reply.body.get());
+  }
+  return handled;
+}
+
 std::string PeerOf(const tcp::socket& socket) {
   error_code error;
   const tcp::endpoint endpoint = socket.remote_endpoint(error);
@@ -469,10 +488,11 @@ struct Server::Impl {
   enum class State { kRunning, kDraining, kDrained };
 
   Impl(ServerOptions server_options, AsyncHandler request_handler,
-       ExchangeObserver exchange_observer)
+       ExchangeObserver exchange_observer, QuickHandler quick_handler)
       : options(std::move(server_options)),
         handler(std::move(request_handler)),
         observer(std::move(exchange_observer)),
+        quick(std::move(quick_handler)),
         io(static_cast<int>(std::max(1u, options.io_threads))),
         workers(std::max(1u, options.worker_threads)) {}
 
@@ -498,6 +518,7 @@ struct Server::Impl {
   const ServerOptions options;
   const AsyncHandler handler;
   const ExchangeObserver observer;
+  const QuickHandler quick;
 
   // Declared before everything that holds work or sockets on them, so destroyed last.
   net::io_context io;
@@ -659,8 +680,12 @@ net::awaitable<void> Server::Impl::Serve(Lease lease) {
     const bool wants_keep_alive =
         parser.get().keep_alive() && served < options.max_requests_per_connection;
     const Request request = ToRequest(parser.release(), peer);
-    Handled handled =
-        co_await net::co_spawn(workers, CallHandler(&handler, &request, head), net::use_awaitable);
+    std::optional<Handled> quick_handled = CallQuick(quick, request, head);
+    if (!quick_handled) {
+      quick_handled = co_await net::co_spawn(workers, CallHandler(&handler, &request, head),
+                                             net::use_awaitable);
+    }
+    Handled& handled = *quick_handled;
     const std::string route = handled.reply.route;
     const ReplyFacts facts = std::move(handled.reply.facts);
     const Outcome outcome =
@@ -880,11 +905,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler han
 }
 
 Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandler handler,
-                                              ExchangeObserver observer) {
+                                              ExchangeObserver observer, QuickHandler quick) {
   const Result<tcp::endpoint> endpoint = internal::ParseListen(options.listen);
   if (!endpoint) return endpoint.error();
   if (!handler) return Error{Errc::kBadRequest, "the server needs a request handler"};
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler), std::move(observer));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler), std::move(observer),
+                                     std::move(quick));
 
   const auto failed = [&](std::string_view step, const error_code& error) {
     return Error{Errc::kIo, "cannot " + std::string(step) + " " + impl->options.listen + ": " +

@@ -7,21 +7,23 @@
 // BodySource::NextAsync() call run on a separate pool of worker threads, never on the I/O threads,
 // so decoding never stalls other connections, and a handler or body that waits for the network (a
 // cache node's fill) is a suspended coroutine that holds no thread: worker_threads is a CPU
-// setting, not a limit on requests in flight. The handler's worker also produces the first
-// chunk, and later chunks that need only a lookup (BodySource::TryNext: a hot block in a segment,
-// one small RocksDB read) are produced on the I/O thread, which spares them two thread switches.
-// Response bodies are written chunk by chunk, the next chunk produced only once the last one is
-// written, so a response holds one chunk at a time however slowly its client reads; a chunk of
-// bytes goes out with plain writes, a file chunk (Chunk::file) with sendfile(2) on a corked socket
-// (TCP_CORK: full segments, as nginx's tcp_nopush), from the page cache without a copy (a region
-// that turns out to run past the end of its file ends the response like a body source's error). The
-// I/O threads block SIGPIPE, which sendfile(2) would raise on a closed connection. Each write gets
-// an idle timeout (never a deadline for the whole response: a phone on a slow link may take an
-// hour); a write that makes no progress for that long resets the connection, which frees its socket
-// buffers at once. A request whose body is framed by a Transfer-Encoding other than "chunked"
-// alone is 400. Connections beyond max_connections get 503 and are closed. Keep-alive is honoured
-// up to max_requests_per_connection. Drain() stops accepting, lets in-flight responses finish (up
-// to drain_timeout), closes idle connections, and returns.
+// setting, not a limit on requests in flight. A QuickHandler, when given, is tried first on the
+// I/O thread and answers what a lookup can (a hot block) without any thread switch. The handler's
+// worker also produces the first chunk, and later chunks that need only a lookup
+// (BodySource::TryNext: a hot block in a segment, one small RocksDB read) are produced on the I/O
+// thread, which spares them two thread switches. Response bodies are written chunk by chunk, the
+// next chunk produced only once the last one is written, so a response holds one chunk at a time
+// however slowly its client reads; a chunk of bytes goes out with plain writes, a file chunk
+// (Chunk::file) with sendfile(2) on a corked socket (TCP_CORK: full segments, as nginx's
+// tcp_nopush), from the page cache without a copy (a region that turns out to run past the end of
+// its file ends the response like a body source's error). The I/O threads block SIGPIPE, which
+// sendfile(2) would raise on a closed connection. Each write gets an idle timeout (never a deadline
+// for the whole response: a phone on a slow link may take an hour); a write that makes no progress
+// for that long resets the connection, which frees its socket buffers at once. A request whose body
+// is framed by a Transfer-Encoding other than "chunked" alone is 400. Connections beyond
+// max_connections get 503 and are closed. Keep-alive is honoured up to max_requests_per_connection.
+// Drain() stops accepting, lets in-flight responses finish (up to drain_timeout), closes idle
+// connections, and returns.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/errc.h"
@@ -61,6 +64,10 @@ using Handler = std::function<Reply(const Request&)>;
 // coroutine started on a worker, which holds no thread while it is suspended. The Request outlives
 // the coroutine. Must not throw.
 using AsyncHandler = std::function<boost::asio::awaitable<Reply>(const Request&)>;
+// Tried on the I/O thread before the handler, for requests that need no more than a lookup (a hot
+// block: nginx's cost, with no thread switch): the reply, or nullopt to have the handler answer on
+// a worker. Must not block on the disk beyond a lookup, nor on the network; must not throw.
+using QuickHandler = std::function<std::optional<Reply>(const Request&)>;
 
 // Told about every finished response (on a worker or I/O thread): for metrics and access logs.
 struct Exchange {
@@ -82,7 +89,8 @@ class Server {
                                                              ExchangeObserver observer = {});
   [[nodiscard]] static Result<std::unique_ptr<Server>> Start(ServerOptions options,
                                                              AsyncHandler handler,
-                                                             ExchangeObserver observer = {});
+                                                             ExchangeObserver observer = {},
+                                                             QuickHandler quick = {});
   ~Server();  // Drain(), then joins every thread
 
   // The bound address, "127.0.0.1:40123". Thread-safe.

@@ -449,6 +449,39 @@ TEST_F(DataPlaneTest, BlockHeadSendsHeadersWithoutReadingTheBody) {
   EXPECT_EQ(encoded.body, nullptr);
 }
 
+// TryHandle (the server's quick path on its I/O thread) answers a GET or HEAD of a held block
+// exactly as Handle does, and leaves everything else to Handle.
+TEST_F(DataPlaneTest, TryHandleAnswersHeldBlocksAsHandleDoesAndNothingElse) {
+  const DataPlane origin(*content_, metrics_);  // over the store itself, as mei-origin serves
+  for (const BlockId& id : {header_block_, weights_block_, noise_block_}) {
+    for (const std::vector<http::Header>& headers :
+         {std::vector<http::Header>{}, std::vector<http::Header>{{"Range", "bytes=10-99"}},
+          std::vector<http::Header>{{"Accept-Encoding", "zstd, x-mei-bg2-zstd"}}}) {
+      const http::Request request = Make("GET", "/v1/blocks/" + id.Hex(), headers);
+      std::optional<Reply> quick = origin.TryHandle(request);
+      ASSERT_TRUE(quick) << id.Hex();
+      Reply full = Answer(origin, request);
+      EXPECT_EQ(quick->status, full.status);
+      EXPECT_EQ(quick->route, full.route);
+      EXPECT_EQ(quick->content_length, full.content_length);
+      ASSERT_EQ(quick->headers.size(), full.headers.size());
+      for (std::size_t i = 0; i < full.headers.size(); ++i) {
+        EXPECT_EQ(quick->headers[i].name, full.headers[i].name);
+        EXPECT_EQ(quick->headers[i].value, full.headers[i].value);
+      }
+      EXPECT_EQ(quick->facts.block, id.Hex());
+      EXPECT_EQ(Drain(*quick), Drain(full));
+    }
+  }
+  const BlockId unknown = BlockIdOf(std::as_bytes(std::span(std::string_view("nope"))));
+  for (const http::Request& request :
+       {Make("GET", "/v1/blocks/" + unknown.Hex()), Make("GET", "/v1/blocks/xyz"),
+        Make("POST", "/v1/blocks/" + weights_block_.Hex()), Make("GET", "/v1/models"),
+        Make("GET", "/healthz")}) {
+    EXPECT_FALSE(origin.TryHandle(request)) << request.method << " " << request.target;
+  }
+}
+
 TEST_F(DataPlaneTest, UnknownBlockIsNotFound) {
   const BlockId unknown = BlockIdOf(std::as_bytes(std::span(std::string_view("nope"))));
   ExpectError(Get("/v1/blocks/" + unknown.Hex()), 404, "block_not_found");

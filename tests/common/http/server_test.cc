@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -456,6 +457,44 @@ TEST(ServerTest, GetIsAnsweredWithTheReplyText) {
   EXPECT_EQ(response->Find("Server"), "mei");
   EXPECT_EQ(response->Find("Connection"), "keep-alive");
   EXPECT_TRUE(response->Find("Date"));
+}
+
+// A quick handler answers on the I/O thread what it can, and the handler the rest, on a worker.
+TEST(ServerTest, QuickHandlerAnswersOnTheIoThreadAndLeavesTheRestToTheHandler) {
+  std::mutex mutex;
+  std::set<std::thread::id> quick_threads;
+  std::set<std::thread::id> handler_threads;
+  AsyncHandler handler = [&](const Request& request) -> boost::asio::awaitable<Reply> {
+    {
+      std::lock_guard lock(mutex);
+      handler_threads.insert(std::this_thread::get_id());
+    }
+    co_return Reply::Text(200, "text/plain", "slow " + request.target);
+  };
+  QuickHandler quick = [&](const Request& request) -> std::optional<Reply> {
+    {
+      std::lock_guard lock(mutex);
+      quick_threads.insert(std::this_thread::get_id());
+    }
+    if (!request.target.starts_with("/quick")) return std::nullopt;
+    return Reply::Text(200, "text/plain", "quick " + request.target);
+  };
+  auto server = Server::Start(TestOptions(), handler, {}, quick);
+  ASSERT_TRUE(server) << server.error().message;
+  Client client((*server)->endpoint());
+  ASSERT_TRUE(client.connected());
+  for (const std::string target : {"/quick/a", "/other", "/quick/b"}) {
+    ASSERT_TRUE(client.Send(Get(target)));
+    const std::optional<Response> response = client.Read();
+    ASSERT_TRUE(response) << target;
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, (target.starts_with("/quick") ? "quick " : "slow ") + target);
+  }
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(handler_threads.size(), 1u);
+  for (const std::thread::id& id : quick_threads) {
+    EXPECT_FALSE(handler_threads.contains(id)) << "the quick handler ran on a worker";
+  }
 }
 
 TEST(ServerTest, HandlerSeesMethodTargetHeadersBodyAndPeer) {
