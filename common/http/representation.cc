@@ -27,27 +27,32 @@ class RangeSource final : public BodySource {
 
   boost::asio::awaitable<Result<Chunk>> NextAsync() override {
     if (done_) co_return Chunk{};
-    if (!source_) {
-      if (*open_range_) source_ = (*open_range_)(range_);
-      if (!source_) {
-        co_return Error{Errc::kInternal,
-                        fmt::format("bytes {}-{} of the representation could not be opened",
-                                    range_.first, range_.last)};
-      }
-    }
+    if (std::optional<Error> failed = Open()) co_return *failed;
     Result<Chunk> chunk = co_await source_->NextAsync();
     co_return Account(std::move(chunk));
   }
 
+  // Opens the range here too (open_range only constructs a body), so that a hot block's first
+  // chunk is had on the I/O thread like the rest.
   std::optional<Result<Chunk>> TryNext() override {
     if (done_) return Result<Chunk>(Chunk{});
-    if (!source_) return std::nullopt;  // opened by Next
+    if (std::optional<Error> failed = Open()) return Result<Chunk>(*failed);
     std::optional<Result<Chunk>> chunk = source_->TryNext();
     if (!chunk) return std::nullopt;
     return Account(std::move(*chunk));
   }
 
  private:
+  // The range's body, opened on first use; an error when open_range gives none.
+  std::optional<Error> Open() {
+    if (source_) return std::nullopt;
+    if (*open_range_) source_ = (*open_range_)(range_);
+    if (source_) return std::nullopt;
+    return Error{Errc::kInternal,
+                 fmt::format("bytes {}-{} of the representation could not be opened", range_.first,
+                             range_.last)};
+  }
+
   // Checks `chunk` against what is left of the range and counts it.
   Result<Chunk> Account(Result<Chunk> chunk) {
     if (!chunk) return chunk;

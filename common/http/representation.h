@@ -23,7 +23,8 @@ struct Representation {
   std::string etag;  // quoted, strong: "\"<sha256 hex>\""
   std::string content_type = "application/octet-stream";
   std::vector<Header> headers;  // extra headers for every answer (Cache-Control, X-Repo-Commit...)
-  // A body of exactly range.size() bytes: the representation's bytes [first, last].
+  // A body of exactly range.size() bytes: the representation's bytes [first, last]. Only
+  // constructs the body (it may be called on a server's I/O thread); reading waits for Next.
   std::function<std::unique_ptr<BodySource>(ByteRange range)> open_range;
 };
 
