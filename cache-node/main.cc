@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   // Workers decode and read the store; a request waiting for a fill holds none (a suspended
   // coroutine), so one per core is enough however many misses are in flight.
   options.data_server.worker_threads = std::max(2u, std::thread::hardware_concurrency());
+  // Hot blocks are answered whole on the network threads (no trip to a worker): one per core.
+  options.data_server.io_threads = std::max(1u, std::thread::hardware_concurrency());
 
   app.add_option("--store", options.store_dir, "Store directory (created if missing)")
       ->envname("MEI_STORE")
@@ -163,7 +165,8 @@ int main(int argc, char** argv) {
   app.add_option("--access-log-files", options.access_log.max_files, "Access log files kept")
       ->envname("MEI_ACCESS_LOG_FILES")
       ->capture_default_str();
-  app.add_option("--io-threads", options.data_server.io_threads, "Network threads")
+  app.add_option("--io-threads", options.data_server.io_threads,
+                 "Network threads, which also answer hot blocks whole (default: one per core)")
       ->envname("MEI_IO_THREADS")
       ->capture_default_str();
   app.add_option("--workers", options.data_server.worker_threads,

@@ -5,11 +5,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/byte_size.h"
@@ -92,7 +94,10 @@ int main(int argc, char** argv) {
   serve->add_option("--store", serve_options.store_dir, "Store directory")->required();
   serve->add_option("--listen", serve_options.server.listen, "HOST:PORT (port 0: any free port)")
       ->capture_default_str();
-  serve->add_option("--io-threads", serve_options.server.io_threads, "Network threads")
+  serve_options.server.io_threads = std::max(1u, std::thread::hardware_concurrency());
+  serve
+      ->add_option("--io-threads", serve_options.server.io_threads,
+                   "Network threads, which also answer hot blocks whole (default: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 64u));
   serve

@@ -444,6 +444,13 @@ bool ExpectsContinue(const beast::http::request<beast::http::string_body>& messa
          EqualsIgnoreCase(expect->value(), "100-continue");
 }
 
+// `count` io_contexts, each to be run by one thread.
+std::vector<std::unique_ptr<net::io_context>> MakeIoContexts(unsigned count) {
+  std::vector<std::unique_ptr<net::io_context>> ios;
+  for (unsigned i = 0; i < count; ++i) ios.push_back(std::make_unique<net::io_context>(1));
+  return ios;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -493,7 +500,7 @@ struct Server::Impl {
         handler(std::move(request_handler)),
         observer(std::move(exchange_observer)),
         quick(std::move(quick_handler)),
-        io(static_cast<int>(std::max(1u, options.io_threads))),
+        ios(MakeIoContexts(std::max(1u, options.io_threads))),
         workers(std::max(1u, options.worker_threads)) {}
 
   Lease Register(std::shared_ptr<Connection> connection, bool counted);
@@ -512,7 +519,7 @@ struct Server::Impl {
                                  bool keep_alive);
   void Observe(const Request& request, const std::string& route, const ReplyFacts* facts,
                const Outcome& outcome, Clock::time_point started) const;
-  void RunIo();
+  void RunIo(net::io_context& io);
   void Drain();
 
   const ServerOptions options;
@@ -520,13 +527,16 @@ struct Server::Impl {
   const ExchangeObserver observer;
   const QuickHandler quick;
 
+  // One io_context per I/O thread, each connection on one of them (round robin), as nginx gives
+  // each connection to one worker process: a connection's completions never wake another thread.
   // Declared before everything that holds work or sockets on them, so destroyed last.
-  net::io_context io;
+  std::vector<std::unique_ptr<net::io_context>> ios;
   net::thread_pool workers;
-  net::strand<net::io_context::executor_type> accept_strand{net::make_strand(io)};
+  net::strand<net::io_context::executor_type> accept_strand{net::make_strand(*ios.front())};
   tcp::acceptor acceptor{accept_strand};
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> io_threads;
+  std::size_t next_io = 0;  // the io_context of the next connection; on accept_strand
   std::string endpoint;
 
   std::atomic<std::uint64_t> open_connections{0};
@@ -572,6 +582,7 @@ void Server::Impl::PostToEachConnection(F f) {
 
 net::awaitable<void> Server::Impl::Accept([[maybe_unused]] Lease lease) {
   for (;;) {
+    net::io_context& io = *ios[next_io++ % ios.size()];
     auto [error, socket] = co_await acceptor.async_accept(net::make_strand(io), kAsTuple);
     if (draining.load() || !acceptor.is_open()) break;
     if (error) {
@@ -825,7 +836,7 @@ void Server::Impl::Observe(const Request& request, const std::string& route,
   }
 }
 
-void Server::Impl::RunIo() {
+void Server::Impl::RunIo(net::io_context& io) {
   for (;;) {
     try {
       io.run();
@@ -847,9 +858,11 @@ void Server::Impl::RunIo() {
 //   4. Once no lease is left (no coroutine can touch the sockets or this object any more) the
 //      io_context stops and every thread is joined.
 void Server::Impl::Drain() {
-  BOOST_ASSERT_MSG(!io.get_executor().running_in_this_thread() &&
-                       !workers.get_executor().running_in_this_thread(),
-                   "Drain() on an I/O or worker thread would join itself");
+  BOOST_ASSERT_MSG(
+      std::none_of(ios.begin(), ios.end(),
+                   [](const auto& io) { return io->get_executor().running_in_this_thread(); }) &&
+          !workers.get_executor().running_in_this_thread(),
+      "Drain() on an I/O or worker thread would join itself");
   {
     std::unique_lock lock(mutex);
     if (state != State::kRunning) {
@@ -876,8 +889,8 @@ void Server::Impl::Drain() {
     std::unique_lock lock(mutex);
     changed.wait(lock, [&] { return live_tasks == 0; });
   }
-  work.reset();
-  io.stop();
+  work.clear();
+  for (const auto& io : ios) io->stop();
   for (std::thread& thread : io_threads) thread.join();
   workers.join();
   {
@@ -929,13 +942,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandle
   if (error) return failed("read the address of", error);
   impl->endpoint = internal::FormatEndpoint(bound);
 
-  impl->work.emplace(impl->io.get_executor());
   Impl* raw = impl.get();
   net::co_spawn(impl->accept_strand, impl->Accept(impl->Register(nullptr, false)), net::detached);
-  for (unsigned i = 0; i < std::max(1u, impl->options.io_threads); ++i) {
-    impl->io_threads.emplace_back([raw] {
+  for (const auto& io : impl->ios) {
+    impl->work.push_back(net::make_work_guard(*io));
+    impl->io_threads.emplace_back([raw, context = io.get()] {
       BlockBrokenPipeSignal();
-      raw->RunIo();
+      raw->RunIo(*context);
     });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
