@@ -42,7 +42,7 @@ namespace mei::http {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // HOST:PORT; port 0 picks a free one (see endpoint())
-  unsigned io_threads = 1;  // each runs an io_context of its own; connections dealt in turn
+  unsigned io_threads = 1;      // each runs an io_context of its own; connections dealt in turn
   unsigned worker_threads = 4;  // handler calls and body production
   std::size_t max_connections = 4096;
   std::uint32_t header_limit_bytes = 16 * 1024;
