@@ -15,6 +15,15 @@
 #include "common/run_blocking.h"
 
 namespace mei::http {
+
+std::optional<Codec> CodecOfCoding(std::string_view coding) {
+  if (coding.empty() || coding == "identity") return Codec::kRaw;
+  if (coding == "zstd") return Codec::kZstd;
+  if (coding == "x-mei-bg2-zstd") return Codec::kBg2Zstd;
+  if (coding == "x-mei-bg4-zstd") return Codec::kBg4Zstd;
+  return std::nullopt;
+}
+
 namespace {
 
 namespace json = boost::json;
@@ -23,15 +32,6 @@ namespace json = boost::json;
 // default) and a GGUF or safetensors header block is rarely above a few tens of MiB; the cap keeps
 // a node that announces a huge raw size from making the caller allocate it.
 constexpr std::uint64_t kMaxRawBlockBytes = 256ull << 20;
-
-// The codec of a Content-Encoding value; nullopt for a coding we did not ask for.
-std::optional<Codec> CodecOfCoding(std::string_view coding) {
-  if (coding.empty() || coding == "identity") return Codec::kRaw;
-  if (coding == "zstd") return Codec::kZstd;
-  if (coding == "x-mei-bg2-zstd") return Codec::kBg2Zstd;
-  if (coding == "x-mei-bg4-zstd") return Codec::kBg4Zstd;
-  return std::nullopt;
-}
 
 // The error a node's non-2xx reply stands for: a 404 keeps the node's own not-found code
 // (from its JSON body) when it is one of `not_found`, else `fallback`; anything else is

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,10 @@ struct FetchContext {
 
 // The Accept-Encoding value that asks for blocks in their stored codings.
 inline constexpr std::string_view kStoredCodings = "zstd, x-mei-bg2-zstd, x-mei-bg4-zstd";
+
+// The codec of a block reply's Content-Encoding value ("" and "identity": raw); nullopt for a
+// coding kStoredCodings does not ask for. Thread-safe.
+[[nodiscard]] std::optional<Codec> CodecOfCoding(std::string_view coding);
 
 // GET /v1/blocks/{id} asking for the stored codings, so a compressed block travels compressed,
 // with the payload handed to `receiver` as it arrives (cut-through: a cache node forwards it to

@@ -47,7 +47,6 @@ class ReceivedBlock final : public BlockReceiver {
   // header. kIntegrity, naming the source and what was wrong, otherwise. Call at most once.
   [[nodiscard]] Result<void> Finish();
 
-  [[nodiscard]] bool begun() const { return begun_; }
   [[nodiscard]] Codec codec() const { return codec_; }
   [[nodiscard]] std::uint64_t raw_size() const { return raw_size_; }
   // Payload bytes received so far.
@@ -55,7 +54,8 @@ class ReceivedBlock final : public BlockReceiver {
 
   // The raw bytes of the block. For a kRaw payload the first received() of them are valid as soon
   // as Append returns, and stay where they are (what a cut-through reader sends before the block
-  // is verified); for a coded one they exist only once Finish succeeded. REQUIRES: begun().
+  // is verified); for a coded one they exist only once Finish succeeded. REQUIRES: Begin
+  // succeeded.
   [[nodiscard]] const std::byte* raw_data() const;
 
   // The whole stored frame (header and payload). REQUIRES: Finish succeeded.

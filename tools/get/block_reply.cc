@@ -15,21 +15,6 @@ namespace json = boost::json;
 // An error reply's body is kept up to this size, for its message.
 constexpr std::size_t kErrorBodyBytes = 64 * 1024;
 
-// The Content-Encoding values a block may come in (http::kStoredCodings and none), and their
-// codecs.
-constexpr std::pair<std::string_view, Codec> kCodings[] = {{"", Codec::kRaw},
-                                                           {"identity", Codec::kRaw},
-                                                           {"zstd", Codec::kZstd},
-                                                           {"x-mei-bg2-zstd", Codec::kBg2Zstd},
-                                                           {"x-mei-bg4-zstd", Codec::kBg4Zstd}};
-
-std::optional<Codec> CodecOfCoding(std::string_view coding) {
-  const auto* found = std::find_if(std::begin(kCodings), std::end(kCodings),
-                                   [&](const auto& known) { return known.first == coding; });
-  if (found == std::end(kCodings)) return std::nullopt;
-  return found->second;
-}
-
 // The "message" of a JSON error body, or "".
 std::string MessageOf(std::span<const std::byte> body) {
   boost::system::error_code ec;
@@ -75,8 +60,8 @@ Result<void> BlockReply::OnHead(const ReplyHead& head) {
       mode_ = Mode::kError;
       return {};
     }
-    if (!head.content_range.starts_with(expected) || !CodecOfCoding(head.content_encoding) ||
-        *CodecOfCoding(head.content_encoding) != Codec::kRaw) {
+    if (!head.content_range.starts_with(expected) || !http::CodecOfCoding(head.content_encoding) ||
+        *http::CodecOfCoding(head.content_encoding) != Codec::kRaw) {
       return Error{Errc::kUpstreamFailed,
                    fmt::format("{} answered a range request for block {} with \"{}\" in coding "
                                "\"{}\"",
@@ -86,7 +71,7 @@ Result<void> BlockReply::OnHead(const ReplyHead& head) {
     mode_ = Mode::kError;
     return {};
   }
-  const std::optional<Codec> codec = CodecOfCoding(head.content_encoding);
+  const std::optional<Codec> codec = http::CodecOfCoding(head.content_encoding);
   if (!codec) {
     return Error{Errc::kUpstreamFailed,
                  fmt::format("{} sent block {} in coding \"{}\", which was not asked for",
