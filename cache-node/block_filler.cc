@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
@@ -94,6 +95,22 @@ std::unique_ptr<BlockReader> BlockFiller::Stream(const BlockId& id) {
 void BlockFiller::Pending::Finish(Outcome result) {
   if (!result) progress->Fail(result.error());
   outcome.Set(std::move(result));
+}
+
+std::unique_ptr<BlockReader> BlockFiller::StreamAhead(const BlockId& id) {
+  std::shared_ptr<Pending> pending;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return nullptr;
+    if (auto found = in_flight_.find(id); found != in_flight_.end()) {
+      pending = found->second;
+    } else if (in_flight_.size() >= options_.max_in_flight || index_.Contains(id)) {
+      return nullptr;
+    } else {
+      pending = StartLocked(id);
+    }
+  }
+  return pending->progress->NewReader();
 }
 
 void BlockFiller::Prefetch(std::span<const BlockId> ids) {
@@ -196,7 +213,13 @@ boost::asio::awaitable<BlockFiller::Outcome> BlockFiller::Run(BlockId id, FillPr
     metrics_.Add(kUpstreamFetchesTotal, {{"upstream", upstream.name}, {"result", "ok"}});
     metrics_.Add(kUpstreamBytesTotal, {{"upstream", upstream.name}},
                  static_cast<double>((*block)->frame().size() - kFrameHeaderSize));
-    if (auto stored = Store(id, **block); !stored) {
+    // On the store's thread: this one goes back to the sockets of the other fills meanwhile. The
+    // work guard keeps ~BlockFiller's join waiting for this fill's resumption.
+    OneShot<Result<void>> stored_once;
+    boost::asio::post(store_thread_, [&, work = boost::asio::make_work_guard(pool_)] {
+      stored_once.Set(Store(id, **block));
+    });
+    if (auto stored = co_await stored_once.Wait(); !stored) {
       metrics_.Add(kFillFailuresTotal, {{"code", std::string(CodeOf(stored.error().code))}});
       co_return stored.error();
     }

@@ -15,7 +15,8 @@
 // cache-node/fill_progress.h), and gets the last one once the block is verified. At most
 // `concurrency` fills run at once (each one upstream request in flight); more are queued in the
 // order they were asked for. The filler's few threads only take answers off the sockets
-// (copying and hashing them as they come) and write them to the store.
+// (copying and hashing them as they come); a thread of its own writes verified blocks to the
+// store, so that no socket waits for the disk.
 //
 // A fill tries the upstreams in the order the node gives for the block (the peers the plan says
 // hold it, then the parent). Each answer is verified (common/http/received_block.h: decodes to
@@ -50,7 +51,7 @@ namespace mei::cache_node {
 struct FillOptions {
   std::size_t concurrency = 64;    // fills running at once (upstream requests in flight)
   std::size_t max_in_flight = 64;  // read-ahead hints beyond this many fills under way are dropped
-  unsigned threads = 2;            // verify answers and write them to the store
+  unsigned threads = 2;            // take answers off the sockets and verify them
   FetchContext fetch;              // client id and timeouts for upstream requests
 };
 
@@ -82,6 +83,11 @@ class BlockFiller {
   // A reader of `id`'s bytes as its fill (started now, or already under way) receives them; null
   // when the index already has the block (read it from the store). Thread-safe.
   [[nodiscard]] std::unique_ptr<BlockReader> Stream(const BlockId& id);
+
+  // A reader of `id`'s fill, which starts now unless it is under way: Prefetch of one block that
+  // hands back a reader. Null when the index has the block, or when max_in_flight fills are under
+  // way and none of them is this block's. Thread-safe.
+  [[nodiscard]] std::unique_ptr<BlockReader> StreamAhead(const BlockId& id);
 
   // Starts fills for those of `ids` that are neither stored nor being filled, without waiting,
   // while fewer than max_in_flight fills are under way (the rest of the hint is dropped: the
@@ -128,7 +134,8 @@ class BlockFiller {
   std::deque<BlockId> queued_;  // fills in in_flight_ waiting for one of `concurrency` slots
   std::size_t running_ = 0;
   bool stopping_ = false;
-  boost::asio::thread_pool pool_;  // last: joined first
+  boost::asio::thread_pool store_thread_{1};  // Store, for fills on pool_; outlives them
+  boost::asio::thread_pool pool_;             // last: joined first
 };
 
 }  // namespace mei::cache_node

@@ -95,6 +95,10 @@ std::unique_ptr<BlockReader> NodeContent::StreamBlock(const BlockId& id) {
   return filler_.Stream(id);
 }
 
+std::unique_ptr<BlockReader> NodeContent::StreamAhead(const BlockId& id) {
+  return filler_.StreamAhead(id);
+}
+
 Result<void> NodeContent::Ready() { return ready_(); }
 
 std::optional<ContentSource::CacheLookup> NodeContent::Lookup(std::span<const BlockId> ids) {

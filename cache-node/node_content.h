@@ -47,6 +47,9 @@ class NodeContent final : public ContentSource {
   // A reader of the block's bytes as its fill receives them (cut-through); null when the index
   // has the block.
   std::unique_ptr<BlockReader> StreamBlock(const BlockId& id) override;
+  // A reader of a block that a file body will read soon, its fill started now (BlockFiller's
+  // StreamAhead).
+  std::unique_ptr<BlockReader> StreamAhead(const BlockId& id) override;
   // A block the store and the index both hold (a hit), touched in the index; else nullopt.
   std::optional<StoredBlock> TryGetBlock(const BlockId& id) override;
   Result<void> Ready() override;

@@ -116,6 +116,16 @@ class ContentSource {
     return nullptr;
   }
 
+  // A reader of block `id`, which the caller will read soon (a file body ahead of what it sends):
+  // the block's fill starts now, and the reader keeps its bytes in memory until read, so that they
+  // are sent as they came in rather than read back from the store. Null when the block is held,
+  // the source does not stream, or the cache has as many fills under way as it allows (read the
+  // block as usual when its turn comes). Must not block. Default: null.
+  [[nodiscard]] virtual std::unique_ptr<BlockReader> StreamAhead(const BlockId& id) {
+    (void)id;
+    return nullptr;
+  }
+
   // A hint that `ids` will be read soon, in this order (a file body reading ahead): a cache starts
   // filling the missing ones in parallel. Must not block. Default: nothing.
   virtual void WillNeed(std::span<const BlockId> ids) { (void)ids; }

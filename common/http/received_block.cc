@@ -35,7 +35,7 @@ Result<void> ReceivedBlock::Begin(Codec codec, std::uint64_t raw_size, std::uint
   payload_size_ = payload_size;
   checksum_state_.emplace(codec, raw_size);
   // Not value-initialised: zeroing a block's worth would cost a pass as large as the copy.
-  frame_.reset(new std::byte[kFrameHeaderSize + payload_size]);
+  frame_ = AlignedBytes(kFrameHeaderSize + payload_size);
   return {};
 }
 
@@ -45,7 +45,7 @@ Result<void> ReceivedBlock::Append(std::span<const std::byte> payload) {
                  fmt::format("{} sent more of block {} than the {} bytes it announced", source_,
                              id_.Hex(), payload_size_)};
   }
-  std::memcpy(frame_.get() + kFrameHeaderSize + received_, payload.data(), payload.size());
+  std::memcpy(frame_.data() + kFrameHeaderSize + received_, payload.data(), payload.size());
   checksum_state_->Update(payload);
   if (codec_ == Codec::kRaw) raw_hash_.Update(payload);
   received_ += payload.size();
@@ -63,7 +63,7 @@ Result<void> ReceivedBlock::Finish() {
     return Error{Errc::kIntegrity, fmt::format("{} sent {} of the {} bytes it announced for {}",
                                                source_, received_, payload_size_, what)};
   }
-  const std::span<std::byte> frame(frame_.get(), kFrameHeaderSize + payload_size_);
+  const std::span<std::byte> frame(frame_.data(), kFrameHeaderSize + payload_size_);
   checksum_ = WriteFrameHeader(codec_, raw_size_, checksum_state_->Finish(), frame).checksum;
   Sha256Digest digest;
   if (codec_ == Codec::kRaw) {
@@ -83,11 +83,11 @@ Result<void> ReceivedBlock::Finish() {
 }
 
 const std::byte* ReceivedBlock::raw_data() const {
-  return codec_ == Codec::kRaw ? frame_.get() + kFrameHeaderSize : decoded_.data();
+  return codec_ == Codec::kRaw ? frame_.data() + kFrameHeaderSize : decoded_.data();
 }
 
 std::span<const std::byte> ReceivedBlock::frame() const {
-  return {frame_.get(), kFrameHeaderSize + payload_size_};
+  return {frame_.data(), kFrameHeaderSize + payload_size_};
 }
 
 FrameHeader ReceivedBlock::header() const { return FrameHeader{codec_, raw_size_, checksum_}; }

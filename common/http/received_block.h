@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/aligned_bytes.h"
 #include "common/block_id.h"
 #include "common/codec.h"
 #include "common/digest.h"
@@ -72,8 +73,8 @@ class ReceivedBlock final : public BlockReceiver {
   std::uint64_t raw_size_ = 0;
   std::uint64_t payload_size_ = 0;
   std::uint64_t received_ = 0;
-  std::unique_ptr<std::byte[]> frame_;              // kFrameHeaderSize + payload_size_ bytes
-  Sha256Hasher raw_hash_;                           // of a kRaw payload, as it arrives
+  AlignedBytes frame_;     // kFrameHeaderSize + payload_size_ bytes, stored without a copy
+  Sha256Hasher raw_hash_;  // of a kRaw payload, as it arrives
   std::optional<FrameChecksummer> checksum_state_;  // of the payload, as it arrives
   std::vector<std::byte> decoded_;                  // a coded payload's raw bytes, after Finish
   std::uint64_t checksum_ = 0;                      // the frame's, after Finish

@@ -14,6 +14,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/aligned_bytes.h"
+
 namespace mei {
 namespace {
 
@@ -25,6 +27,19 @@ constexpr std::size_t kDigits = 10;
 Error Io(std::string_view what, const fs::path& path, int error) {
   return Error{Errc::kIo,
                fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(error))};
+}
+
+// A failed write's error: kStoreFull when the disk is full, kIo otherwise.
+Error WriteFailure(const fs::path& path, int error) {
+  if (error == ENOSPC || error == EDQUOT) {
+    return Error{Errc::kStoreFull,
+                 fmt::format("the disk of {} is full: {}", path.string(), std::strerror(error))};
+  }
+  return Io("write segment", path, error);
+}
+
+std::uint64_t AlignUp(std::uint64_t offset) {
+  return (offset + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
 }
 
 fs::path SegmentPath(const fs::path& dir, std::uint32_t number) {
@@ -69,7 +84,10 @@ Result<void> Segment::Read(std::uint64_t offset, std::span<std::byte> out) const
 SegmentLog::SegmentLog(fs::path dir, SegmentLogOptions options, int dir_fd)
     : dir_(std::move(dir)), options_(options), dir_fd_(dir_fd) {}
 
-SegmentLog::~SegmentLog() { ::close(dir_fd_); }
+SegmentLog::~SegmentLog() {
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+  ::close(dir_fd_);
+}
 
 Result<std::unique_ptr<SegmentLog>> SegmentLog::Open(fs::path dir, SegmentLogOptions options) {
   if (options.segment_bytes == 0) {
@@ -118,37 +136,75 @@ Result<void> SegmentLog::StartSegmentLocked(std::uint32_t number) {
 
 Result<FrameLocation> SegmentLog::Append(std::span<const std::byte> frame) {
   if (frame.empty()) return Error{Errc::kBadRequest, "an empty frame cannot be appended"};
-  std::lock_guard lock(mu_);
-  auto active = std::prev(segments_.end());
-  if (active->second.bytes > 0 && active->second.bytes + frame.size() > options_.segment_bytes) {
-    if (auto started = StartSegmentLocked(active->first + 1); !started) return started.error();
-    active = std::prev(segments_.end());
+  std::lock_guard append_lock(append_mu_);
+  const bool direct = options_.direct_appends && !direct_refused_ &&
+                      frame.size() >= kDirectIoAlignment &&
+                      reinterpret_cast<std::uintptr_t>(frame.data()) % kDirectIoAlignment == 0;
+  const auto start = [&](std::uint64_t end) { return direct ? AlignUp(end) : end; };
+  std::shared_ptr<const Segment> segment;
+  std::uint64_t end = 0;  // where the segment's bytes end before this append
+  {
+    std::lock_guard lock(mu_);
+    auto active = std::prev(segments_.end());
+    if (active->second.bytes > 0 &&
+        start(active->second.bytes) + frame.size() > options_.segment_bytes) {
+      if (auto started = StartSegmentLocked(active->first + 1); !started) return started.error();
+      active = std::prev(segments_.end());
+    }
+    segment = active->second.segment;
+    end = active->second.bytes;
   }
-  Entry& entry = active->second;
-  const Segment& segment = *entry.segment;
+  // Written outside mu_, so that readers holding segments never wait for the disk; append_mu_
+  // keeps the segment active and its end where it was.
+  const std::uint64_t offset = start(end);
+  if (auto written = WriteLocked(*segment, offset, frame, direct); !written) {
+    // Leave no partial frame behind: the next append starts where this one did.
+    if (::ftruncate(segment->fd(), static_cast<off_t>(end)) != 0) {
+      return Io("cut a failed append from segment", segment->path(), errno);
+    }
+    return written.error();
+  }
+  std::lock_guard lock(mu_);
+  Entry& entry = segments_.at(segment->number());
+  entry.bytes = offset + frame.size();
+  entry.unsynced = true;
+  return FrameLocation{segment->number(), offset, frame.size()};
+}
+
+Result<void> SegmentLog::WriteLocked(const Segment& segment, std::uint64_t offset,
+                                     std::span<const std::byte> frame, bool direct) {
   std::size_t done = 0;
+  if (const int fd = direct ? DirectFdLocked(segment) : -1; fd >= 0) {
+    const std::size_t bulk = frame.size() / kDirectIoAlignment * kDirectIoAlignment;
+    ssize_t wrote = 0;
+    do {
+      wrote = ::pwrite(fd, frame.data(), bulk, static_cast<off_t>(offset));
+    } while (wrote < 0 && errno == EINTR);
+    if (wrote < 0 && errno == EINVAL) {
+      direct_refused_ = true;  // the file system takes no O_DIRECT writes: the page cache it is
+    } else if (wrote < 0) {
+      return WriteFailure(segment.path(), errno);
+    } else {
+      done = static_cast<std::size_t>(wrote);  // what a short write left goes below
+    }
+  }
   while (done < frame.size()) {
     const ssize_t wrote = ::pwrite(segment.fd(), frame.data() + done, frame.size() - done,
-                                   static_cast<off_t>(entry.bytes + done));
+                                   static_cast<off_t>(offset + done));
     if (wrote < 0 && errno == EINTR) continue;
-    if (wrote <= 0) {
-      const int error = wrote < 0 ? errno : EIO;
-      // Leave no partial frame behind: the next append starts where this one did.
-      if (::ftruncate(segment.fd(), static_cast<off_t>(entry.bytes)) != 0) {
-        return Io("cut a failed append from segment", segment.path(), errno);
-      }
-      if (error == ENOSPC || error == EDQUOT) {
-        return Error{Errc::kStoreFull, fmt::format("the disk of {} is full: {}",
-                                                   segment.path().string(), std::strerror(error))};
-      }
-      return Io("write segment", segment.path(), error);
-    }
+    if (wrote <= 0) return WriteFailure(segment.path(), wrote < 0 ? errno : EIO);
     done += static_cast<std::size_t>(wrote);
   }
-  const FrameLocation where{segment.number(), entry.bytes, frame.size()};
-  entry.bytes += frame.size();
-  entry.unsynced = true;
-  return where;
+  return {};
+}
+
+int SegmentLog::DirectFdLocked(const Segment& segment) {
+  if (direct_segment_ == segment.number() && direct_fd_ >= 0) return direct_fd_;
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+  direct_fd_ = ::open(segment.path().c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  direct_segment_ = segment.number();
+  if (direct_fd_ < 0) direct_refused_ = true;
+  return direct_fd_;
 }
 
 Result<void> SegmentLog::Sync() {
@@ -215,6 +271,7 @@ Result<void> SegmentLog::Read(const FrameLocation& where, std::vector<std::byte>
 }
 
 Result<void> SegmentLog::Truncate(std::uint32_t number, std::uint64_t length) {
+  std::lock_guard append_lock(append_mu_);
   std::lock_guard lock(mu_);
   const auto it = segments_.find(number);
   if (it == segments_.end()) {
@@ -234,6 +291,7 @@ Result<void> SegmentLog::Truncate(std::uint32_t number, std::uint64_t length) {
 }
 
 Result<void> SegmentLog::Remove(std::uint32_t number) {
+  std::lock_guard append_lock(append_mu_);
   std::lock_guard lock(mu_);
   auto it = segments_.find(number);
   if (it == segments_.end()) {
@@ -246,12 +304,17 @@ Result<void> SegmentLog::Remove(std::uint32_t number) {
   if (::unlink(it->second.segment->path().c_str()) != 0) {
     return Io("remove segment", it->second.segment->path(), errno);
   }
+  if (direct_fd_ >= 0 && direct_segment_ == number) {  // or the file's space stays taken
+    ::close(direct_fd_);
+    direct_fd_ = -1;
+  }
   segments_.erase(it);
   directory_unsynced_ = true;
   return {};
 }
 
 Result<void> SegmentLog::Roll() {
+  std::lock_guard append_lock(append_mu_);
   std::lock_guard lock(mu_);
   const auto active = std::prev(segments_.end());
   if (active->second.bytes == 0) return {};

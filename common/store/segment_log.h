@@ -5,7 +5,14 @@
 // to a new one. Nothing here knows what a frame is: callers record where each one went
 // (FrameLocation) and check what they read back.
 //
-// Durability: an append is in the page cache when Append returns; Sync makes every append before
+// Direct appends: a frame whose buffer starts on kDirectIoAlignment (common/aligned_bytes.h), as
+// a filled block's does, starts at an aligned offset and its aligned bulk goes to disk with
+// O_DIRECT, its last partial 4 KiB through the page cache: the block's bytes are not copied into
+// the page cache, whose fresh pages cost a fill more CPU than anything else but hashing. The gap
+// before such a frame is a hole that no frame names. Other frames, and every frame where the
+// file system refuses O_DIRECT, are written through the page cache at the segment's end.
+//
+// Durability: an append is written when Append returns; Sync makes every append before
 // it durable (fdatasync of each segment written since the last Sync, and of the directory when a
 // segment was created or removed). Syncs are serialised: a Sync that returns has waited for any
 // Sync under way, so concurrent callers share one fdatasync (group commit) and none returns
@@ -14,8 +21,8 @@
 // Readers hold a Segment (shared_ptr): its descriptor stays open, so the bytes it held stay
 // readable even after Remove unlinked the file; the space comes back when the last reader lets go.
 //
-// Thread-safe: appends, truncation and removal are serialised by one mutex; reads go through a
-// held Segment without it.
+// Thread-safe: appends, truncation and removal are serialised by one mutex, and an append's write
+// holds no lock that Hold or Get takes, so reads never wait for a disk write.
 #pragma once
 
 #include <cstddef>
@@ -44,6 +51,8 @@ struct SegmentLogOptions {
   // An append goes to a new segment when it would take the active one past this (a frame larger
   // than this gets a segment of its own).
   std::uint64_t segment_bytes = 256ull << 20;
+  // Whether aligned frames are appended with O_DIRECT (see above).
+  bool direct_appends = true;
 };
 
 // One segment file, open for reading. Immutable; thread-safe.
@@ -134,6 +143,13 @@ class SegmentLog {
     bool unsynced = false;
   };
 
+  // Writes `frame` at `offset` of `segment`; REQUIRES: append_mu_ held.
+  [[nodiscard]] Result<void> WriteLocked(const Segment& segment, std::uint64_t offset,
+                                         std::span<const std::byte> frame, bool direct);
+  // The active segment's O_DIRECT descriptor, opened on first use; -1 when the file system
+  // refuses it. REQUIRES: append_mu_ held.
+  int DirectFdLocked(const Segment& segment);
+
   SegmentLog(std::filesystem::path dir, SegmentLogOptions options, int dir_fd);
 
   // REQUIRES: mu_ held. Creates and opens segment `number` as the active one.
@@ -143,10 +159,15 @@ class SegmentLog {
   const SegmentLogOptions options_;
   const int dir_fd_;  // for fsync of the directory's entries
 
-  std::mutex sync_mu_;  // held for a whole Sync; taken before mu_
+  std::mutex sync_mu_;    // held for a whole Sync; taken before mu_
+  std::mutex append_mu_;  // held for a whole append, truncation or removal; taken before mu_
   mutable std::mutex mu_;
   std::map<std::uint32_t, Entry> segments_;  // guarded by mu_; never empty after Open
   bool directory_unsynced_ = false;          // guarded by mu_
+  // The active segment's O_DIRECT descriptor and its number; guarded by append_mu_.
+  int direct_fd_ = -1;
+  std::uint32_t direct_segment_ = 0;
+  bool direct_refused_ = false;  // guarded by append_mu_
 };
 
 }  // namespace mei

@@ -288,6 +288,47 @@ Result<std::vector<std::byte>> ReadStreamed(BlockReader& reader, std::uint64_t s
   }());
 }
 
+TEST_F(BlockFillerTest, AReaderTakenAheadKeepsTheBytesAfterTheBlockIsStored) {
+  const BlockId id = AddBlock(RandomBytes(1 << 20, 20));
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}});
+
+  std::unique_ptr<BlockReader> reader = filler_->StreamAhead(id);
+  ASSERT_NE(reader, nullptr);
+  ASSERT_TRUE(WaitUntil([&] { return filler_->in_flight() == 0; }));
+  ExpectHeld(id);
+  // Read only now, after the fill ended: from the fill's memory, which the reader kept.
+  ASSERT_TRUE(node_.blocks->Delete(id).value());
+  auto bytes = ReadStreamed(*reader, raw_.at(id).size());
+  ASSERT_TRUE(bytes) << bytes.error().message;
+  EXPECT_EQ(*bytes, raw_.at(id));
+  EXPECT_EQ(upstream.block_requests(), 1u);
+}
+
+TEST_F(BlockFillerTest, StreamAheadJoinsFillsUnderWayAndStartsNoneBeyondMaxInFlight) {
+  mei::testing::TestUpstream& upstream = StartUpstream();
+  StartFiller({{"parent", upstream.Url()}}, 1 << 30, /*max_in_flight=*/1);
+  ASSERT_TRUE(RunBlocking(filler_->Fill(blocks_[0])));
+  EXPECT_EQ(filler_->StreamAhead(blocks_[0]), nullptr);  // held: read it from the store
+
+  upstream.HoldBlocks();
+  std::unique_ptr<BlockReader> first = filler_->StreamAhead(blocks_[1]);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(filler_->StreamAhead(blocks_[2]), nullptr);  // one fill under way is the most
+  std::unique_ptr<BlockReader> joined = filler_->StreamAhead(blocks_[1]);
+  ASSERT_NE(joined, nullptr);
+  EXPECT_EQ(filler_->in_flight(), 1u);
+  upstream.ReleaseBlocks();
+
+  for (BlockReader* reader : {first.get(), joined.get()}) {
+    auto bytes = ReadStreamed(*reader, raw_.at(blocks_[1]).size());
+    ASSERT_TRUE(bytes) << bytes.error().message;
+    EXPECT_EQ(*bytes, raw_.at(blocks_[1]));
+  }
+  EXPECT_EQ(upstream.block_requests_for(blocks_[1]), 1u);
+  EXPECT_EQ(upstream.block_requests_for(blocks_[2]), 0u);
+}
+
 TEST_F(BlockFillerTest, StreamingReadersOnManyThreadsNeverCompleteAWrongBlock) {
   // Large raw blocks, so that each arrives in many pieces while readers take them.
   std::vector<BlockId> large;

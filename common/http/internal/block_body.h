@@ -274,12 +274,56 @@ class ReadAheadBudget {
   }
 };
 
+// Bytes of blocks that file bodies keep in memory ahead of the one they send (readers of fills
+// started ahead, ContentSource::StreamAhead), all bodies of the process together. Past it, a
+// body's later blocks are only hinted (WillNeed), stored when filled and read back from the store
+// when their turn comes.
+class FillAheadBudget {
+ public:
+  static constexpr std::uint64_t kMaxBytes = 128ull << 20;
+
+  // `bytes` of the budget, given back when destroyed.
+  class Hold {
+   public:
+    explicit Hold(std::uint64_t bytes) : bytes_(bytes) {}
+    Hold(Hold&& other) noexcept : bytes_(std::exchange(other.bytes_, 0)) {}
+    Hold& operator=(Hold&& other) noexcept {
+      std::swap(bytes_, other.bytes_);
+      return *this;
+    }
+    ~Hold() { Used().fetch_sub(bytes_, std::memory_order_relaxed); }
+
+   private:
+    std::uint64_t bytes_;
+  };
+
+  // `bytes` of the budget, or nullopt when they would pass kMaxBytes. Thread-safe.
+  static std::optional<Hold> Take(std::uint64_t bytes) {
+    std::uint64_t used = Used().load(std::memory_order_relaxed);
+    while (used + bytes <= kMaxBytes) {
+      if (Used().compare_exchange_weak(used, used + bytes, std::memory_order_relaxed)) {
+        return Hold(bytes);
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static std::atomic<std::uint64_t>& Used() {
+    static std::atomic<std::uint64_t> used{0};
+    return used;
+  }
+};
+
 // Bytes [range.first, range.last] of a file, one block per chunk: only each block's part inside
 // the range is emitted. A block that has to be filled is read as it arrives from upstream
 // (ContentSource::StreamBlock, cut-through: several chunks per block, NextAsync suspending while
-// none has come, holding no thread), or, from a source that does not stream, awaited whole; the
-// blocks after it are hinted to the content source (ContentSource::WillNeed, kFillAhead of them)
-// so that a cache fills them in parallel while earlier ones are sent. A streamed block that turns
+// none has come, holding no thread), or, from a source that does not stream, awaited whole. The
+// kFillAhead blocks after it are asked for ahead, so that a cache fills them in parallel while
+// earlier ones are sent: as readers of their fills (ContentSource::StreamAhead) while
+// FillAheadBudget allows, which keep their bytes in memory until sent, else as a hint
+// (ContentSource::WillNeed). A fill read ahead that failed before its block's turn is tried once
+// more then. A streamed block that turns
 // out wrong ends the body with an error, so the client's transfer is cut short. Once a block has
 // needed decoding, the next kReadAhead blocks that are held are read and decoded ahead on
 // ReadAheadPool(), as long as the process-wide ReadAheadBudget allows, so decoding runs on two
@@ -356,6 +400,10 @@ class FileRangeBody final : public BodySource {
     HintFillAhead();
     auto piece = NextPiece();
     if (!piece) return Result<Chunk>(Chunk{});
+    if (IsAhead(piece->index)) {  // its bytes are in memory: NextAsync streams them
+      deferred_ = piece;
+      return std::nullopt;
+    }
     const ManifestBlock& entry = file_->blocks[piece->index];
     std::shared_ptr<SharedBlock> block = live_.TryGet(content_, entry.id);
     std::optional<Result<Chunk>> chunk;
@@ -383,9 +431,33 @@ class FileRangeBody final : public BodySource {
     // Only blocks that hold bytes of the range: past last_, nothing more is read.
     std::size_t from = std::max(hinted_until_, index_);
     std::vector<BlockId> ids;
-    for (; from < end && blocks[from].offset <= last_; ++from) ids.push_back(blocks[from].id);
+    for (; from < end && blocks[from].offset <= last_; ++from) {
+      if (auto hold = FillAheadBudget::Take(blocks[from].size)) {
+        if (auto reader = content_.StreamAhead(blocks[from].id)) {
+          ahead_.push_back(Ahead{from, std::move(reader), std::move(*hold)});
+          continue;
+        }
+      }
+      ids.push_back(blocks[from].id);
+    }
     hinted_until_ = std::max(hinted_until_, from);
     if (!ids.empty()) content_.WillNeed(ids);
+  }
+
+  // Whether block `index` has a reader of its fill, taken ahead.
+  bool IsAhead(std::size_t index) const {
+    return std::any_of(ahead_.begin(), ahead_.end(),
+                       [index](const Ahead& ahead) { return ahead.index == index; });
+  }
+
+  // The reader taken ahead for block `index`, if any; readers of blocks before it, which the
+  // range skipped, are let go.
+  std::unique_ptr<BlockReader> TakeAhead(std::size_t index) {
+    while (!ahead_.empty() && ahead_.front().index < index) ahead_.pop_front();
+    if (ahead_.empty() || ahead_.front().index != index) return nullptr;
+    std::unique_ptr<BlockReader> reader = std::move(ahead_.front().reader);
+    ahead_.pop_front();
+    return reader;
   }
 
   std::optional<Piece> NextPiece() {
@@ -403,7 +475,7 @@ class FileRangeBody final : public BodySource {
 
   // Starts reading the next pieces ahead, up to kReadAhead and as the budget allows.
   void ReadAhead() {
-    while (pending_.size() < kReadAhead && ReadAheadBudget::Take()) {
+    while (pending_.size() < kReadAhead && !IsAhead(index_) && ReadAheadBudget::Take()) {
       auto piece = NextPiece();
       if (!piece) {
         ReadAheadBudget::Give();
@@ -419,12 +491,21 @@ class FileRangeBody final : public BodySource {
   // The piece's chunk, filling its block when a cache lacks it: the first chunk of it as it
   // arrives when the source streams, else the whole piece once the block is stored.
   boost::asio::awaitable<Result<Chunk>> Produce(Piece piece) {
-    const BlockId& id = file_->blocks[piece.index].id;
     streamed_ = false;
+    if (std::unique_ptr<BlockReader> reader = TakeAhead(piece.index)) {
+      streaming_.emplace(Streaming{std::move(reader), piece, piece.within.first, true});
+      co_return co_await ReadStreaming();
+    }
+    co_return co_await ProduceNow(piece);
+  }
+
+  // Produce for a block with no reader taken ahead.
+  boost::asio::awaitable<Result<Chunk>> ProduceNow(Piece piece) {
+    const BlockId& id = file_->blocks[piece.index].id;
     std::shared_ptr<SharedBlock> block = live_.TryGet(content_, id);
     if (!block) {
       if (std::unique_ptr<BlockReader> reader = content_.StreamBlock(id)) {
-        streaming_.emplace(Streaming{std::move(reader), piece, piece.within.first});
+        streaming_.emplace(Streaming{std::move(reader), piece, piece.within.first, false});
         co_return co_await ReadStreaming();
       }
       auto filled = co_await live_.Get(content_, id);
@@ -441,6 +522,12 @@ class FileRangeBody final : public BodySource {
     Streaming& streaming = *streaming_;
     const std::uint64_t end = streaming.piece.within.last + 1;
     Result<Chunk> chunk = co_await streaming.reader->Read(streaming.next, end - streaming.next);
+    if (!chunk && streaming.ahead && streaming.next == streaming.piece.within.first) {
+      // A fill started ahead failed before any of it was sent: one more try, now.
+      const Piece piece = streaming.piece;
+      streaming_.reset();
+      co_return co_await ProduceNow(piece);
+    }
     if (chunk) {
       if (auto wrong = CheckSize(streaming.reader->raw_size(), streaming.piece)) chunk = *wrong;
     }
@@ -500,8 +587,16 @@ class FileRangeBody final : public BodySource {
     std::unique_ptr<BlockReader> reader;
     Piece piece;
     std::uint64_t next;
+    bool ahead;  // the reader was taken ahead (HintFillAhead)
   };
   std::optional<Streaming> streaming_;
+  // Readers of fills ahead of the next block, in file order, each with its share of the budget.
+  struct Ahead {
+    std::size_t index;
+    std::unique_ptr<BlockReader> reader;
+    FillAheadBudget::Hold hold;
+  };
+  std::deque<Ahead> ahead_;
   bool streamed_ = false;  // the last chunk came from a stream
 };
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <boost/json.hpp>
@@ -13,7 +14,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -116,6 +119,30 @@ Reply Answer(const DataPlane& plane, const http::Request& request) {
   return RunBlocking(plane.Handle(request));
 }
 
+// A block's raw bytes held in memory, handed out a few at a time, as a cache's fill read ahead
+// is; or, when `fails`, a fill that failed before any of it was read.
+class MemoryReader final : public BlockReader {
+ public:
+  MemoryReader(std::string raw, bool fails) : raw_(std::move(raw)), fails_(fails) {}
+
+  boost::asio::awaitable<Result<http::Chunk>> Read(std::uint64_t offset,
+                                                   std::uint64_t max) override {
+    if (fails_) co_return Error{Errc::kUpstreamFailed, "the parent went away"};
+    if (offset >= raw_.size()) co_return Error{Errc::kInternal, "read past the block"};
+    const std::uint64_t size = std::min<std::uint64_t>({max, 1000, raw_.size() - offset});
+    auto owner = std::make_shared<const std::string>(raw_.substr(offset, size));
+    http::Chunk chunk;
+    chunk.bytes = std::as_bytes(std::span(*owner));
+    chunk.owner = owner;
+    co_return chunk;
+  }
+  std::uint64_t raw_size() const override { return raw_.size(); }
+
+ private:
+  const std::string raw_;
+  const bool fails_;
+};
+
 // Counts block reads, and can be told that it is not ready.
 class CountingContent final : public ContentSource {
  public:
@@ -136,9 +163,19 @@ class CountingContent final : public ContentSource {
     if (!ready) return Error{Errc::kUpstreamFailed, "the parent is unreachable"};
     return inner_.Ready();
   }
+  // A reader of the bytes in `ahead` (a cache's fill started ahead), when it has the block.
+  std::unique_ptr<BlockReader> StreamAhead(const BlockId& id) override {
+    const auto found = ahead.find(id);
+    if (found == ahead.end()) return nullptr;
+    ++ahead_readers;
+    return std::make_unique<MemoryReader>(found->second, failing_ahead.contains(id));
+  }
 
   std::atomic<int> block_reads{0};
+  std::atomic<int> ahead_readers{0};
   bool ready = true;
+  std::map<BlockId, std::string> ahead;  // blocks StreamAhead has readers of
+  std::set<BlockId> failing_ahead;       // whose readers fail before their first byte
 
  private:
   ContentSource& inner_;
@@ -621,6 +658,40 @@ TEST_F(DataPlaneTest, ResolveBodyReadsOneBlockPerChunk) {
   ASSERT_TRUE(body);
   EXPECT_EQ(chunks, 4);
   EXPECT_EQ(counting_->block_reads, 4);
+}
+
+TEST_F(DataPlaneTest, ResolveSendsBlocksReadAheadFromTheirReadersNotFromTheStore) {
+  for (BlockId id : {header_block_, weights_block_, noise_block_, weights2_block_}) {
+    counting_->ahead[id] = raw_[id];
+  }
+  Reply reply = Get(ResolveTarget("model.safetensors"));
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(Drain(reply), files_["model.safetensors"]);
+  EXPECT_EQ(counting_->ahead_readers, 4);
+  EXPECT_EQ(counting_->block_reads, 0);
+}
+
+TEST_F(DataPlaneTest, AFillReadAheadThatFailedBeforeItsTurnIsTriedOnceMore) {
+  for (BlockId id : {header_block_, weights_block_, noise_block_, weights2_block_}) {
+    counting_->ahead[id] = raw_[id];
+  }
+  counting_->failing_ahead.insert(noise_block_);
+  Reply reply = Get(ResolveTarget("model.safetensors"));
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(Drain(reply), files_["model.safetensors"]);
+  EXPECT_EQ(counting_->block_reads, 1);  // the failed one, again, from the content source
+}
+
+TEST_F(DataPlaneTest, ARangeTakesReadersAheadOnlyOfTheBlocksItReads) {
+  for (BlockId id : {header_block_, weights_block_, noise_block_, weights2_block_}) {
+    counting_->ahead[id] = raw_[id];
+  }
+  // Bytes 70000-80000: inside the third block alone.
+  Reply reply = Get(ResolveTarget("model.safetensors"), {{"Range", "bytes=70000-80000"}});
+  ASSERT_EQ(reply.status, 206);
+  EXPECT_EQ(Drain(reply), files_["model.safetensors"].substr(70000, 10001));
+  EXPECT_EQ(counting_->ahead_readers, 1);
+  EXPECT_EQ(counting_->block_reads, 0);
 }
 
 TEST_F(DataPlaneTest, ResolveRangesCrossingBlockBoundariesAreByteExact) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/aligned_bytes.h"
+
 namespace mei {
 namespace {
 
@@ -61,6 +63,54 @@ TEST_F(SegmentLogTest, AppendedFramesReadBackWhereTheyWent) {
   ASSERT_TRUE(log->Sync());
   ASSERT_TRUE(log->Sync());  // nothing left to sync
   EXPECT_EQ(fs::file_size(dir_ / "0000000001.seg"), 107u);
+}
+
+// An aligned buffer holding `size` bytes of `fill`, as a filled block's frame is.
+AlignedBytes AlignedFrame(std::size_t size, char fill) {
+  AlignedBytes frame(size);
+  std::memset(frame.data(), fill, size);
+  return frame;
+}
+
+std::vector<std::byte> BytesOf(const AlignedBytes& frame) {
+  return {frame.data(), frame.data() + frame.size()};
+}
+
+TEST_F(SegmentLogTest, AlignedFramesStartAtAlignedOffsetsAndOthersAtTheEnd) {
+  auto log = OpenLog();
+  ASSERT_NE(log, nullptr);
+  const auto small = Bytes(100, 'a');
+  const AlignedBytes aligned = AlignedFrame(10'000, 'b');  // two whole pages and a partial one
+  const auto tail = Bytes(7, 'c');
+  const AlignedBytes tiny = AlignedFrame(100, 'd');  // aligned, but less than a page
+  EXPECT_EQ(log->Append(small).value(), (FrameLocation{1, 0, 100}));
+  EXPECT_EQ(log->Append(aligned.span()).value(), (FrameLocation{1, 4096, 10'000}));
+  EXPECT_EQ(log->Append(tail).value(), (FrameLocation{1, 14'096, 7}));
+  EXPECT_EQ(log->Append(tiny.span()).value(), (FrameLocation{1, 14'103, 100}));
+  EXPECT_EQ(ReadBack(*log, {1, 0, 100}), small);
+  EXPECT_EQ(ReadBack(*log, {1, 4096, 10'000}), BytesOf(aligned));
+  EXPECT_EQ(ReadBack(*log, {1, 14'096, 7}), tail);
+  EXPECT_EQ(ReadBack(*log, {1, 14'103, 100}), BytesOf(tiny));
+  ASSERT_TRUE(log->Sync());
+  log.reset();
+
+  // Reopened, appends go on after the last frame, aligned again when the frame is.
+  log = OpenLog();
+  ASSERT_NE(log, nullptr);
+  const AlignedBytes next = AlignedFrame(8192, 'e');
+  EXPECT_EQ(log->Append(next.span()).value(), (FrameLocation{1, 16'384, 8192}));
+  EXPECT_EQ(ReadBack(*log, {1, 16'384, 8192}), BytesOf(next));
+  EXPECT_EQ(ReadBack(*log, {1, 4096, 10'000}), BytesOf(aligned));
+  EXPECT_EQ(fs::file_size(dir_ / "0000000001.seg"), 16'384u + 8192u);
+}
+
+TEST_F(SegmentLogTest, WithoutDirectAppendsAlignedFramesGoAtTheEndToo) {
+  auto log = SegmentLog::Open(dir_, SegmentLogOptions{.direct_appends = false});
+  ASSERT_TRUE(log) << log.error().message;
+  const AlignedBytes aligned = AlignedFrame(10'000, 'b');
+  EXPECT_EQ((*log)->Append(Bytes(100, 'a')).value(), (FrameLocation{1, 0, 100}));
+  EXPECT_EQ((*log)->Append(aligned.span()).value(), (FrameLocation{1, 100, 10'000}));
+  EXPECT_EQ(ReadBack(**log, {1, 100, 10'000}), BytesOf(aligned));
 }
 
 TEST_F(SegmentLogTest, AnAppendThatWouldPassTheSegmentSizeGoesToANewSegment) {
@@ -205,7 +255,10 @@ TEST_F(SegmentLogTest, AnAppendThatFindsTheDiskFullIsStoreFullAndLeavesNoPartial
     auto log = OpenLog(16 << 20);  // one segment
     ASSERT_NE(log, nullptr);
     for (int i = 0; i < 8; ++i) {
-      auto appended = log->Append(Bytes(300 << 10, static_cast<char>('a' + i)));
+      // Aligned frames (written with O_DIRECT) and others in turn.
+      const AlignedBytes frame = AlignedFrame(300 << 10, static_cast<char>('a' + i));
+      auto appended = i % 2 == 0 ? log->Append(frame.span())
+                                 : log->Append(Bytes(300 << 10, static_cast<char>('a' + i)));
       if (!appended) {
         full = appended.error();
         break;
