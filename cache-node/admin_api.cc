@@ -79,12 +79,12 @@ boost::asio::awaitable<Result<Selection>> SelectBlocks(const Request& request,
   auto manifest = co_await manifests.Get(name, revision);
   if (!manifest) co_return manifest.error();
   std::unordered_set<BlockId> seen;
-  for (const ManifestFile& file : manifest->files) {
+  for (const ManifestFile& file : (*manifest)->files) {
     for (const ManifestBlock& block : file.blocks) {
       if (seen.insert(block.id).second) selection.blocks.push_back(block.id);
     }
   }
-  selection.manifest = std::move(*manifest);
+  selection.manifest = **manifest;
   co_return selection;
 }
 

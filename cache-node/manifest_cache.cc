@@ -17,11 +17,11 @@ ManifestCache::ManifestCache(ManifestStore& store, Upstream parent, FetchContext
                    "from the parent, or stale because the parent could not be reached.");
 }
 
-boost::asio::awaitable<Result<Manifest>> ManifestCache::Get(std::string model,
-                                                            std::string revision) {
+boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> ManifestCache::Get(
+    std::string model, std::string revision) {
   const std::string key = model + '@' + revision;
   if (IsCommitHex(revision) || Fresh(key)) {
-    auto held = store_.Get(model, revision);
+    auto held = store_.GetShared(model, revision);
     if (held) {
       metrics_.Add(kManifestLookupsTotal, {{"state", "fresh"}});
       co_return held;
@@ -40,7 +40,7 @@ boost::asio::awaitable<Result<Manifest>> ManifestCache::Get(std::string model,
       fetched_[key] = std::chrono::steady_clock::now();
     }
     metrics_.Add(kManifestLookupsTotal, {{"state", "fetched"}});
-    co_return fetched;
+    co_return std::make_shared<const Manifest>(std::move(*fetched));
   }
   const Errc code = fetched.error().code;
   if (code == Errc::kModelNotFound || code == Errc::kRevisionNotFound) {
@@ -55,7 +55,7 @@ boost::asio::awaitable<Result<Manifest>> ManifestCache::Get(std::string model,
   if (failure.code != Errc::kUpstreamFailed && failure.code != Errc::kUpstreamTimeout) {
     co_return failure;
   }
-  auto stale = store_.Get(model, revision);
+  auto stale = store_.GetShared(model, revision);
   if (!stale) co_return failure;
   metrics_.Add(kManifestLookupsTotal, {{"state", "stale"}});
   co_return stale;

@@ -38,8 +38,8 @@ class ManifestCache {
   // (kUpstreamFailed, kUpstreamTimeout) when nothing is held for the name, also when the manifest
   // the parent sent does not check out (a stale one held for the name is served instead).
   // A coroutine: a fetch from the parent suspends it and holds no thread.
-  [[nodiscard]] boost::asio::awaitable<Result<Manifest>> Get(std::string model,
-                                                             std::string revision);
+  [[nodiscard]] boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> Get(
+      std::string model, std::string revision);
 
   // What the parent knows (revision names with their commits), sorted, as a device asking the
   // origin would see it; what the node holds when the parent cannot be reached. A coroutine.

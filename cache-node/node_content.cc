@@ -20,8 +20,8 @@ NodeContent::ListRevisions() {
   co_return co_await manifests_.List();
 }
 
-boost::asio::awaitable<Result<Manifest>> NodeContent::GetManifest(std::string model,
-                                                                  std::string revision) {
+boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> NodeContent::GetManifest(
+    std::string model, std::string revision) {
   co_return co_await manifests_.Get(std::move(model), std::move(revision));
 }
 

@@ -37,8 +37,8 @@ class NodeContent final : public ContentSource {
 
   boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> ListRevisions()
       override;
-  boost::asio::awaitable<Result<Manifest>> GetManifest(std::string model,
-                                                       std::string revision) override;
+  boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> GetManifest(
+      std::string model, std::string revision) override;
   // A hit counts towards the block's recency and hits; a miss suspends until the fill is done. A
   // stored frame that fails its checksum (damaged at rest), or that is gone while its metadata
   // stayed, is dropped and filled again. Whatever the interleaving with other fills, a block this

@@ -108,14 +108,14 @@ void Prefetcher::RunJob(std::size_t index) {
   // Each distinct block once, in file order (a file's blocks are then held front to back).
   std::vector<const ManifestBlock*> blocks;
   std::unordered_set<BlockId> seen;
-  for (const ManifestFile& file : manifest->files) {
+  for (const ManifestFile& file : (*manifest)->files) {
     for (const ManifestBlock& block : file.blocks) {
       if (seen.insert(block.id).second) blocks.push_back(&block);
     }
   }
   {
     std::lock_guard lock(mu_);
-    jobs_[index].commit = manifest->commit.Hex();
+    jobs_[index].commit = (*manifest)->commit.Hex();
     jobs_[index].blocks_total = blocks.size();
   }
 

@@ -21,9 +21,9 @@ StoreContent::ListRevisions() {
   co_return store_.manifests->List();
 }
 
-boost::asio::awaitable<Result<Manifest>> StoreContent::GetManifest(std::string model,
-                                                                   std::string revision) {
-  co_return store_.manifests->Get(model, revision);
+boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> StoreContent::GetManifest(
+    std::string model, std::string revision) {
+  co_return store_.manifests->GetShared(model, revision);
 }
 
 boost::asio::awaitable<Result<StoredBlock>> StoreContent::GetBlock(BlockId id) {
@@ -272,8 +272,9 @@ class Router {
 
   // The manifest of {org}/{name} at a revision segment; kBadModelName or kBadRequest for
   // segments that do not validate, else what the content source says.
-  net::awaitable<Result<Manifest>> FindManifest(const std::string& org, const std::string& name,
-                                                const std::string& revision_segment, Api api) {
+  net::awaitable<Result<std::shared_ptr<const Manifest>>> FindManifest(
+      const std::string& org, const std::string& name, const std::string& revision_segment,
+      Api api) {
     auto model = ModelOf(org, name);
     if (!model) co_return model.error();
     auto revision = RevisionOf(revision_segment, api);
@@ -285,15 +286,16 @@ class Router {
                                    const std::string& rev) {
     constexpr std::string_view kRoute = "manifest";
     if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, kRoute);
-    auto manifest = co_await FindManifest(org, name, rev, Api::kMei);
-    if (!manifest) co_return ErrorReply(manifest.error(), kRoute);
-    std::string etag = Quoted(manifest->commit.Hex());
-    const std::string_view cache_control = CacheControlFor(*manifest, rev);
+    auto found = co_await FindManifest(org, name, rev, Api::kMei);
+    if (!found) co_return ErrorReply(found.error(), kRoute);
+    const Manifest& manifest = **found;
+    std::string etag = Quoted(manifest.commit.Hex());
+    const std::string_view cache_control = CacheControlFor(manifest, rev);
     if (RequestMatchesEtag(request_, etag)) co_return NotModified(etag, cache_control, kRoute);
-    Reply reply = Reply::Json(200, ToJson(*manifest));
+    Reply reply = Reply::Json(200, ToJson(manifest));
     reply.route = std::string(kRoute);
     reply.With("ETag", std::move(etag)).With("Cache-Control", std::string(cache_control));
-    NoteManifest(*manifest, rev, reply);
+    NoteManifest(manifest, rev, reply);
     co_return reply;
   }
 
@@ -403,7 +405,7 @@ class Router {
     if (!path) co_return ErrorReply(path.error(), kRoute, Api::kHub);
     auto found = co_await FindManifest(org, name, rev, Api::kHub);
     if (!found) co_return ErrorReply(found.error(), kRoute, Api::kHub);
-    auto manifest = std::make_shared<const Manifest>(std::move(*found));
+    const std::shared_ptr<const Manifest> manifest = std::move(*found);
     const auto file =
         std::lower_bound(manifest->files.begin(), manifest->files.end(), *path,
                          [](const ManifestFile& f, const std::string& p) { return f.path < p; });
@@ -442,11 +444,12 @@ class Router {
                                   const std::string& rev) {
     constexpr std::string_view kRoute = "hub_api";
     if (!IsGetOrHead(request_)) co_return MethodNotAllowed(request_, kRoute);
-    auto manifest = co_await FindManifest(org, name, rev, Api::kHub);
-    if (!manifest) co_return ErrorReply(manifest.error(), kRoute, Api::kHub);
-    Reply reply = Reply::Json(200, http::internal::ModelInfoJson(*manifest));
+    auto found = co_await FindManifest(org, name, rev, Api::kHub);
+    if (!found) co_return ErrorReply(found.error(), kRoute, Api::kHub);
+    const Manifest& manifest = **found;
+    Reply reply = Reply::Json(200, http::internal::ModelInfoJson(manifest));
     reply.route = std::string(kRoute);
-    NoteManifest(*manifest, rev, reply);
+    NoteManifest(manifest, rev, reply);
     co_return reply;
   }
 
@@ -460,11 +463,12 @@ class Router {
       if (!path) co_return ErrorReply(path.error(), kRoute, Api::kHub);
       directory = std::move(*path);
     }
-    auto manifest = co_await FindManifest(org, name, rev, Api::kHub);
-    if (!manifest) co_return ErrorReply(manifest.error(), kRoute, Api::kHub);
+    auto found = co_await FindManifest(org, name, rev, Api::kHub);
+    if (!found) co_return ErrorReply(found.error(), kRoute, Api::kHub);
+    const Manifest& manifest = **found;
     const auto recursive = http::QueryValue(target_.query, "recursive");
     auto tree =
-        http::internal::TreeJson(*manifest, directory, recursive && http::IsTrueFlag(*recursive));
+        http::internal::TreeJson(manifest, directory, recursive && http::IsTrueFlag(*recursive));
     if (!tree) co_return ErrorReply(tree.error(), kRoute, Api::kHub);
     Reply reply = Reply::Json(200, std::move(*tree));
     reply.route = std::string(kRoute);
@@ -505,9 +509,10 @@ class Router {
       const auto flag = http::QueryValue(request_.body, "expand");
       expand = flag && http::IsTrueFlag(*flag);
     }
-    auto manifest = co_await FindManifest(org, name, rev, Api::kHub);
-    if (!manifest) co_return ErrorReply(manifest.error(), kRoute, Api::kHub);
-    Reply reply = Reply::Json(200, http::internal::PathsInfoJson(*manifest, paths, expand));
+    auto found = co_await FindManifest(org, name, rev, Api::kHub);
+    if (!found) co_return ErrorReply(found.error(), kRoute, Api::kHub);
+    const Manifest& manifest = **found;
+    Reply reply = Reply::Json(200, http::internal::PathsInfoJson(manifest, paths, expand));
     reply.route = std::string(kRoute);
     co_return reply;
   }

@@ -80,7 +80,7 @@ class ContentSource {
   [[nodiscard]] virtual boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>>
   ListRevisions() = 0;
   // `revision` is a name or a 64-hex commit (ManifestStore::Get semantics).
-  [[nodiscard]] virtual boost::asio::awaitable<Result<Manifest>> GetManifest(
+  [[nodiscard]] virtual boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> GetManifest(
       std::string model, std::string revision) = 0;
   // The stored block (StoredBlock: located, or in memory and checksum verified); kBlockNotFound
   // when it cannot be had.
@@ -143,8 +143,8 @@ class StoreContent final : public ContentSource {
 
   boost::asio::awaitable<Result<std::vector<ManifestStore::RevisionEntry>>> ListRevisions()
       override;
-  boost::asio::awaitable<Result<Manifest>> GetManifest(std::string model,
-                                                       std::string revision) override;
+  boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> GetManifest(
+      std::string model, std::string revision) override;
   boost::asio::awaitable<Result<StoredBlock>> GetBlock(BlockId id) override;
   std::optional<StoredBlock> TryGetBlock(const BlockId& id) override;
   Result<void> Ready() override;

@@ -95,31 +95,62 @@ Result<void> ManifestStore::Put(const Manifest& manifest) {
 }
 
 Result<Manifest> ManifestStore::Get(std::string_view model, std::string_view revision) const {
+  auto shared = GetShared(model, revision);
+  if (!shared) return shared.error();
+  return **shared;
+}
+
+Result<std::shared_ptr<const Manifest>> ManifestStore::GetShared(std::string_view model,
+                                                                 std::string_view revision) const {
   if (IsCommitHex(revision)) {
-    auto by_commit = ReadCommit(*db_, revision);
-    if (!by_commit) return by_commit.error();
-    if (by_commit->has_value()) {
-      Manifest& manifest = **by_commit;
-      if (manifest.model != model) return NotFound(*db_, model, revision);
-      manifest.revision = std::string(revision);
-      return std::move(manifest);
-    }
+    auto by_commit = Parsed(model, revision, revision);
+    if (by_commit || by_commit.error().code != Errc::kRevisionNotFound) return by_commit;
   }
   auto commit = Read(*db_, RocksHandle::kManifests, RevisionKey(model, revision),
                      "revision " + std::string(revision) + " of " + std::string(model));
   if (!commit) return commit.error();
   if (!commit->has_value()) return NotFound(*db_, model, revision);
   const std::string commit_hex(ViewOf(**commit));
-  auto by_commit = ReadCommit(*db_, commit_hex);
-  if (!by_commit) return by_commit.error();
-  if (!by_commit->has_value() || (*by_commit)->model != model) {
+  auto manifest = Parsed(model, commit_hex, revision);
+  if (!manifest && manifest.error().code == Errc::kRevisionNotFound) {
     return Error{Errc::kStorage, "revision " + std::string(revision) + " of " + std::string(model) +
                                      " points at commit " + commit_hex +
                                      ", which is not stored for that model"};
   }
-  Manifest& manifest = **by_commit;
-  manifest.revision = std::string(revision);
-  return std::move(manifest);
+  return manifest;
+}
+
+// kRevisionNotFound (no message) when no manifest of `model` is stored under `commit_hex`; the
+// callers say what that means.
+Result<std::shared_ptr<const Manifest>> ManifestStore::Parsed(std::string_view model,
+                                                              std::string_view commit_hex,
+                                                              std::string_view revision) const {
+  std::string key = std::string(commit_hex) + '@' + std::string(revision);
+  {
+    std::lock_guard lock(parsed_mu_);
+    if (auto found = parsed_.find(key); found != parsed_.end()) {
+      if (found->second->model == model) return found->second;
+      return Error{Errc::kRevisionNotFound, ""};
+    }
+  }
+  auto by_commit = ReadCommit(*db_, commit_hex);
+  if (!by_commit) return by_commit.error();
+  if (!by_commit->has_value()) return Error{Errc::kRevisionNotFound, ""};
+  Manifest& read = **by_commit;
+  read.revision = std::string(revision);
+  auto manifest = std::make_shared<const Manifest>(std::move(read));
+  {
+    std::lock_guard lock(parsed_mu_);
+    if (parsed_.emplace(key, manifest).second) {
+      parsed_order_.push_back(std::move(key));
+      if (parsed_order_.size() > kParsedManifests) {
+        parsed_.erase(parsed_order_.front());
+        parsed_order_.pop_front();
+      }
+    }
+  }
+  if (manifest->model != model) return Error{Errc::kRevisionNotFound, ""};
+  return manifest;
 }
 
 Result<std::vector<ManifestStore::RevisionEntry>> ManifestStore::List() const {

@@ -1016,6 +1016,31 @@ TEST_F(ManifestStoreTest, PutThenGetByNameAndByCommit) {
   EXPECT_EQ(by_commit->files, manifest.files);
 }
 
+TEST_F(ManifestStoreTest, AManifestReadAgainIsTheOneParsedBeforeUntilItsNameMoves) {
+  Store store = Open();
+  const Manifest old_main = MakeManifest("acme/tiny-llama", "main", 1);
+  const Manifest new_main = MakeManifest("acme/tiny-llama", "main", 2);
+  ASSERT_TRUE(store.manifests->Put(old_main).has_value());
+  auto first = store.manifests->GetShared("acme/tiny-llama", "main");
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(**first, old_main);
+  EXPECT_EQ(store.manifests->GetShared("acme/tiny-llama", "main").value(), *first);
+  // By commit: the same manifest, named by its commit.
+  auto by_commit = store.manifests->GetShared("acme/tiny-llama", old_main.commit.Hex());
+  ASSERT_TRUE(by_commit.has_value()) << by_commit.error().message;
+  EXPECT_EQ((*by_commit)->revision, old_main.commit.Hex());
+  EXPECT_EQ((*by_commit)->files, old_main.files);
+  // Another model never gets it, though its commit is kept parsed.
+  EXPECT_EQ(store.manifests->GetShared("acme/other", old_main.commit.Hex()).error().code,
+            Errc::kModelNotFound);
+
+  ASSERT_TRUE(store.manifests->Put(new_main).has_value());
+  auto moved = store.manifests->GetShared("acme/tiny-llama", "main");
+  ASSERT_TRUE(moved.has_value()) << moved.error().message;
+  EXPECT_EQ(**moved, new_main);
+  EXPECT_EQ(**first, old_main);  // still whole for whoever holds it
+}
+
 TEST_F(ManifestStoreTest, ManifestPutUnderItsCommitIsFoundByCommitButListsNoRevision) {
   Store store = Open();
   Manifest manifest = MakeManifest("acme/tiny", "main", 1);

@@ -323,13 +323,13 @@ class FillAheadBudget {
 // earlier ones are sent: as readers of their fills (ContentSource::StreamAhead) while
 // FillAheadBudget allows, which keep their bytes in memory until sent, else as a hint
 // (ContentSource::WillNeed). A fill read ahead that failed before its block's turn is tried once
-// more then. A streamed block that turns
-// out wrong ends the body with an error, so the client's transfer is cut short. Once a block has
-// needed decoding, the next kReadAhead blocks that are held are read and decoded ahead on
-// ReadAheadPool(), as long as the process-wide ReadAheadBudget allows, so decoding runs on two
-// cores and overlaps the socket writes; read-ahead never waits for a fill (a block not held is
-// left to NextAsync). While blocks go out as file regions (raw, in a segment: nothing to decode)
-// the next one is produced by a lookup on the caller's thread instead (TryNext). A block that
+// more then. A streamed block that turns out wrong ends the body with an error, so the client's
+// transfer is cut short. Once a block has needed decoding, the next kReadAhead blocks that are
+// held are read and decoded ahead on ReadAheadPool(), as long as the process-wide ReadAheadBudget
+// allows, so decoding runs on two cores and overlaps the socket writes; read-ahead never waits for
+// a fill (a block not held is left to NextAsync). While blocks need no decoding (raw: file regions
+// of a segment, or small blocks inline in the store's index) the next one is produced by a lookup
+// on the caller's thread instead (TryNext). A block that
 // cannot be had, does not decode, or is not the size the manifest says ends the body with an
 // error. Memory: at most 1 + kReadAhead decoded blocks per body, and ReadAheadBudget::kMaxBlocks
 // ahead in all. REQUIRES: range.last < file size; `content` and `live` outlive the body.
@@ -384,17 +384,18 @@ class FileRangeBody final : public BodySource {
       if (!piece) co_return Chunk{};
     }
     if (read_ahead_) ReadAhead();
+    light_ = false;
     if (!chunk) chunk = co_await Produce(*piece);
-    // A block that goes out as a file region took a lookup, not a decode: the next one most likely
-    // will too, and reading it ahead on another thread would cost more thread switches than it
-    // saves. Read-ahead resumes after a block that had to be decoded or awaited whole; not after
-    // a streamed one, whose successors are most likely being filled too.
-    read_ahead_ = !*chunk || (!(*chunk)->file && !streamed_);
+    // A block that took a lookup alone (a raw one, in a segment or inline), not a decode: the next
+    // one most likely will too, and reading it ahead on another thread would cost more thread
+    // switches than it saves. Read-ahead resumes after a block that had to be decoded or awaited
+    // whole; not after a streamed one, whose successors are most likely being filled too.
+    read_ahead_ = !*chunk || (!(*chunk)->file && !light_);
     co_return std::move(*chunk);
   }
 
-  // Only while not reading ahead (the blocks go out as file regions): the next piece when its
-  // block is held raw and needs a lookup alone. Otherwise the piece waits for NextAsync().
+  // Only while not reading ahead (the blocks need no decoding): the next piece when its block is
+  // held raw and needs a lookup alone. Otherwise the piece waits for NextAsync().
   std::optional<Result<Chunk>> TryNext() override {
     if (read_ahead_ || !pending_.empty() || deferred_ || streaming_) return std::nullopt;
     HintFillAhead();
@@ -412,7 +413,7 @@ class FileRangeBody final : public BodySource {
       deferred_ = piece;
       return std::nullopt;
     }
-    read_ahead_ = !*chunk || !(*chunk)->file;
+    read_ahead_ = !*chunk;
     return chunk;
   }
 
@@ -491,7 +492,6 @@ class FileRangeBody final : public BodySource {
   // The piece's chunk, filling its block when a cache lacks it: the first chunk of it as it
   // arrives when the source streams, else the whole piece once the block is stored.
   boost::asio::awaitable<Result<Chunk>> Produce(Piece piece) {
-    streamed_ = false;
     if (std::unique_ptr<BlockReader> reader = TakeAhead(piece.index)) {
       streaming_.emplace(Streaming{std::move(reader), piece, piece.within.first, true});
       co_return co_await ReadStreaming();
@@ -503,6 +503,7 @@ class FileRangeBody final : public BodySource {
   boost::asio::awaitable<Result<Chunk>> ProduceNow(Piece piece) {
     const BlockId& id = file_->blocks[piece.index].id;
     std::shared_ptr<SharedBlock> block = live_.TryGet(content_, id);
+    light_ = block && block->header().codec == Codec::kRaw;
     if (!block) {
       if (std::unique_ptr<BlockReader> reader = content_.StreamBlock(id)) {
         streaming_.emplace(Streaming{std::move(reader), piece, piece.within.first, false});
@@ -518,7 +519,7 @@ class FileRangeBody final : public BodySource {
 
   // The next chunk of the piece being streamed.
   boost::asio::awaitable<Result<Chunk>> ReadStreaming() {
-    streamed_ = true;
+    light_ = true;
     Streaming& streaming = *streaming_;
     const std::uint64_t end = streaming.piece.within.last + 1;
     Result<Chunk> chunk = co_await streaming.reader->Read(streaming.next, end - streaming.next);
@@ -579,7 +580,7 @@ class FileRangeBody final : public BodySource {
   };
   std::deque<Pending> pending_;  // read ahead, in file order; each holds a ReadAheadBudget slot
   // Whether to produce the next block ahead (see NextAsync). Off until a block turns out to need
-  // decoding or a fill: a hot raw file then costs no thread switch beyond the first block's.
+  // decoding or a whole fill: a hot raw file then costs no thread switch beyond the first block's.
   bool read_ahead_ = false;
   std::optional<Piece> deferred_;  // planned by TryNext, to be produced by NextAsync
   // The piece whose block is being read as it arrives, and its next byte within the block.
@@ -597,7 +598,8 @@ class FileRangeBody final : public BodySource {
     FillAheadBudget::Hold hold;
   };
   std::deque<Ahead> ahead_;
-  bool streamed_ = false;  // the last chunk came from a stream
+  // The last chunk took a lookup of a raw block or came from a stream: no decode, no whole fill.
+  bool light_ = false;
 };
 
 }  // namespace mei::http::internal

@@ -151,8 +151,8 @@ class CountingContent final : public ContentSource {
       override {
     co_return co_await inner_.ListRevisions();
   }
-  boost::asio::awaitable<Result<Manifest>> GetManifest(std::string model,
-                                                       std::string revision) override {
+  boost::asio::awaitable<Result<std::shared_ptr<const Manifest>>> GetManifest(
+      std::string model, std::string revision) override {
     co_return co_await inner_.GetManifest(std::move(model), std::move(revision));
   }
   boost::asio::awaitable<Result<StoredBlock>> GetBlock(BlockId id) override {
