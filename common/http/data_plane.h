@@ -120,9 +120,10 @@ class ContentSource {
   // the block's fill starts now, and the reader keeps its bytes in memory until read, so that they
   // are sent as they came in rather than read back from the store. Null when the block is held,
   // the source does not stream, or the cache has as many fills under way as it allows (read the
-  // block as usual when its turn comes). Must not block. Default: null.
+  // block as usual when its turn comes); then there is nothing more to hint either. Must not
+  // block. Default: WillNeed of the block, and null.
   [[nodiscard]] virtual std::unique_ptr<BlockReader> StreamAhead(const BlockId& id) {
-    (void)id;
+    WillNeed(std::span<const BlockId>(&id, 1));
     return nullptr;
   }
 

@@ -112,8 +112,8 @@ net::awaitable<Written> WriteAll(beast::tcp_stream& stream,
   co_return written;
 }
 
-// TCP_CORK on a socket for as long as it lives (SendFileRegion). Errors are ignored: an uncorked
-// socket only sends smaller segments.
+// TCP_CORK on a socket for as long as it lives (Stream). Errors are ignored: an uncorked socket
+// only sends smaller segments.
 class Cork {
  public:
   explicit Cork(int fd) : fd_(fd) { Set(1); }
@@ -193,20 +193,13 @@ net::awaitable<void> WatchProgress(const RegionSend& send, Milliseconds idle) {
 // socket, set to close with a reset meanwhile, is closed: beast::error::timeout). A file shorter
 // than the region (sendfile(2) returns 0 early) ends the write with an error but the graceful
 // close, like a body source's error, so the client keeps the bytes that were sent.
-//
-// The socket is corked (TCP_CORK) from the head to the region's last byte, as nginx's tcp_nopush
-// does: TCP then sends only full segments, so the head leaves with the first file bytes and a
-// sendfile that the send buffer cuts short leaves no small segment behind. Without it, every
-// socket having TCP_NODELAY, each piece sendfile(2) hands to TCP went out at once, and serving a
-// hot file took about a third more CPU than nginx (loopback, 2 cores) and ran at 0.7x its speed.
-// Uncorking at the end pushes the last partial segment.
+// The caller corks the socket (Stream).
 net::awaitable<Written> SendFileRegion(beast::tcp_stream& stream, std::string_view head,
                                        const FileRegion& region, Milliseconds idle) {
   Written written;
   tcp::socket& socket = stream.socket();
   if (!socket.native_non_blocking()) socket.native_non_blocking(true, written.error);
   if (written.error) co_return written;
-  const Cork cork(socket.native_handle());
   if (!head.empty()) {
     ssize_t sent;
     do {
@@ -781,6 +774,14 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& s
 // once more, and must report its end: a source that fails, ends early or runs past content_length
 // closes the connection (the head is already sent, so closing is the only way left to tell the
 // client); so does a file region that ends early.
+//
+// The socket is corked (TCP_CORK), as nginx's tcp_nopush does, while chunks follow one another
+// without a wait: TCP then sends only full segments, so the head leaves with the first body bytes,
+// a sendfile that the send buffer cuts short leaves no small segment behind, and a file's small
+// blocks (held inline, a write each) travel together. Without it, every socket having TCP_NODELAY,
+// each piece handed to TCP went out at once: serving a hot file took about a third more CPU than
+// nginx (loopback, 2 cores) and ran at 0.7x its speed. It is uncorked, which pushes what was
+// written, before a chunk that must be waited for (produced on a worker) and at the end.
 net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& stream,
                                                            const Reply& reply, Chunk first,
                                                            bool keep_alive) {
@@ -790,6 +791,7 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& st
   Outcome outcome;
   outcome.status = reply.status;
   bool ended_cleanly = false;
+  std::optional<Cork> cork(std::in_place, stream.socket().native_handle());
   for (;;) {
     const Written written =
         co_await WriteChunk(stream, pending_head, current, options.idle_timeout);
@@ -801,7 +803,9 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& st
     // expression: GCC 12 miscompiles a co_await inside one.)
     std::optional<Produced> next = TryProduce(reply.body.get());
     if (!next) {
+      cork.reset();
       next = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
+      cork.emplace(stream.socket().native_handle());
     }
     if (next->error) break;
     const std::uint64_t size = next->chunk.size();

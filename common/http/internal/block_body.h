@@ -329,10 +329,11 @@ class FillAheadBudget {
 // allows, so decoding runs on two cores and overlaps the socket writes; read-ahead never waits for
 // a fill (a block not held is left to NextAsync). While blocks need no decoding (raw: file regions
 // of a segment, or small blocks inline in the store's index) the next one is produced by a lookup
-// on the caller's thread instead (TryNext). A block that
-// cannot be had, does not decode, or is not the size the manifest says ends the body with an
-// error. Memory: at most 1 + kReadAhead decoded blocks per body, and ReadAheadBudget::kMaxBlocks
-// ahead in all. REQUIRES: range.last < file size; `content` and `live` outlive the body.
+// on the caller's thread instead (TryNext). A block that cannot be had, does not decode, or is
+// not the size the manifest says ends the body with an error. Memory: at most 1 + kReadAhead
+// decoded blocks per body, and ReadAheadBudget::kMaxBlocks ahead in all; fills read ahead, at
+// most FillAheadBudget::kMaxBytes in all. REQUIRES: range.last < file size; `content` and `live`
+// outlive the body.
 class FileRangeBody final : public BodySource {
  public:
   static constexpr std::size_t kReadAhead = 1;
@@ -433,13 +434,12 @@ class FileRangeBody final : public BodySource {
     std::size_t from = std::max(hinted_until_, index_);
     std::vector<BlockId> ids;
     for (; from < end && blocks[from].offset <= last_; ++from) {
-      if (auto hold = FillAheadBudget::Take(blocks[from].size)) {
-        if (auto reader = content_.StreamAhead(blocks[from].id)) {
-          ahead_.push_back(Ahead{from, std::move(reader), std::move(*hold)});
-          continue;
-        }
+      auto hold = FillAheadBudget::Take(blocks[from].size);
+      if (!hold) {
+        ids.push_back(blocks[from].id);
+      } else if (auto reader = content_.StreamAhead(blocks[from].id)) {
+        ahead_.push_back(Ahead{from, std::move(reader), std::move(*hold)});
       }
-      ids.push_back(blocks[from].id);
     }
     hinted_until_ = std::max(hinted_until_, from);
     if (!ids.empty()) content_.WillNeed(ids);
