@@ -100,6 +100,19 @@ start_node() {
     --admin-token-file "$work/admin-token" --capacity "$capacity" "$@"
 }
 
+# Waits until the cache node at URL has no fill under way (mei_cache_fills_in_flight 0): a download
+# can end, sent from the fills' memory, before the node has stored its last blocks, and a request
+# meanwhile finds them partly held. Fails after 60 s.
+wait_fills_done() {
+  local url=$1 filling
+  for _ in $(seq 600); do
+    filling=$(curl -sf "$url/metrics" | awk '/^mei_cache_fills_in_flight / {print $2}') || true
+    [[ "$filling" == 0 ]] && return 0
+    sleep 0.1
+  done
+  die "the node at $url still had ${filling:-unknown} fills under way after 60 s"
+}
+
 # Starts nginx (2 workers, sendfile on, no access log) serving the folder ROOT, inside $work, on the
 # first free port from 18080 (nginx exits non-zero when it cannot bind); sets nginx_port. ROOT is
 # made readable by nginx's workers, which run as another user (nobody in Debian's build).
