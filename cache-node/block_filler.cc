@@ -97,30 +97,25 @@ void BlockFiller::Pending::Finish(Outcome result) {
   outcome.Set(std::move(result));
 }
 
+std::shared_ptr<BlockFiller::Pending> BlockFiller::AheadLocked(const BlockId& id) {
+  if (stopping_) return nullptr;
+  if (auto found = in_flight_.find(id); found != in_flight_.end()) return found->second;
+  if (in_flight_.size() >= options_.max_in_flight || index_.Contains(id)) return nullptr;
+  return StartLocked(id);
+}
+
 std::unique_ptr<BlockReader> BlockFiller::StreamAhead(const BlockId& id) {
   std::shared_ptr<Pending> pending;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return nullptr;
-    if (auto found = in_flight_.find(id); found != in_flight_.end()) {
-      pending = found->second;
-    } else if (in_flight_.size() >= options_.max_in_flight || index_.Contains(id)) {
-      return nullptr;
-    } else {
-      pending = StartLocked(id);
-    }
+    pending = AheadLocked(id);
   }
-  return pending->progress->NewReader();
+  return pending ? pending->progress->NewReader() : nullptr;
 }
 
 void BlockFiller::Prefetch(std::span<const BlockId> ids) {
   std::lock_guard lock(mu_);
-  if (stopping_) return;
-  for (const BlockId& id : ids) {
-    if (in_flight_.size() >= options_.max_in_flight) return;
-    if (in_flight_.contains(id) || index_.Contains(id)) continue;
-    StartLocked(id);
-  }
+  for (const BlockId& id : ids) AheadLocked(id);
 }
 
 std::size_t BlockFiller::in_flight() const {

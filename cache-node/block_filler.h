@@ -112,6 +112,9 @@ class BlockFiller {
   // The fill of `id` under way (a new one when there is none), or null when the index has the
   // block. Counts a coalesced waiter.
   std::shared_ptr<Pending> Join(const BlockId& id);
+  // The fill of `id` under way; else a new one, unless the index has the block, max_in_flight
+  // fills are under way or the filler is stopping (null). REQUIRES: mu_ held.
+  std::shared_ptr<Pending> AheadLocked(const BlockId& id);
   // Adds a fill for `id` to the table and starts or queues it. REQUIRES: mu_ held, id not in the
   // table.
   std::shared_ptr<Pending> StartLocked(const BlockId& id);
