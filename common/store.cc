@@ -156,6 +156,7 @@ Result<Store> OpenStore(const std::filesystem::path& dir, StoreOptions options) 
 
   BlockStore::Settings settings;
   settings.inline_frame_bytes = options.inline_frame_bytes;
+  settings.hot_entry_bytes = options.hot_entry_bytes;
   settings.min_free_bytes = options.min_free_bytes;
   settings.sync_before_index = options.log_block_writes;
   settings.compact_below_live_share = options.compact_below_live_share;

@@ -34,6 +34,10 @@ struct StoreOptions {
   // Frames smaller than this stay inline in RocksDB (headers, tokenizer and config chunks, small
   // tensors): one RocksDB read serves them, and segments hold only what is worth a sendfile.
   std::uint64_t inline_frame_bytes = 64 * 1024;
+  // The block index entries read lately (with their frames, for inline ones) are kept in memory,
+  // up to this many bytes, so that a hot block costs no RocksDB read (store/hot_entries.h); 0
+  // keeps none.
+  std::uint64_t hot_entry_bytes = 32ull << 20;
   // A segment file takes appends until the next frame would take it past this.
   std::uint64_t segment_bytes = 256ull << 20;
   // Compact() rewrites segments whose live bytes fell below this share of their size.

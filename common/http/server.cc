@@ -22,7 +22,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/assert.hpp>
-#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -31,6 +30,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/container/static_vector.hpp>
 #include <boost/system/errc.hpp>
 #include <cerrno>
 #include <condition_variable>
@@ -49,6 +49,7 @@
 
 #include "common/http/internal/endpoint.h"
 #include "common/http/internal/response_head.h"
+#include "common/http/internal/socket_write.h"
 
 namespace mei::http {
 namespace {
@@ -59,6 +60,12 @@ using boost::system::error_code;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using Milliseconds = std::chrono::milliseconds;
+
+using internal::Cork;
+using internal::SendFileRegion;
+using internal::WriteAll;
+using internal::WriteChunks;
+using internal::Written;
 
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 
@@ -73,187 +80,6 @@ constexpr std::uint64_t kLingerLimitBytes = 1 << 20;
 constexpr Milliseconds kRejectTimeout{1000};
 // accept() failing for a reason other than shutdown (EMFILE, ENOBUFS) is retried after this.
 constexpr Milliseconds kAcceptBackoff{50};
-
-struct Written {
-  error_code error;
-  std::uint64_t bytes = 0;  // including the response head
-};
-
-// Makes closing the socket send a reset (SO_LINGER with a zero timeout) or, with `abort` false,
-// the usual FIN after what is still queued.
-void SetAbortiveClose(beast::tcp_stream& stream, bool abort) {
-  error_code ignored;
-  stream.socket().set_option(net::socket_base::linger(abort, 0), ignored);
-}
-
-// Writes `buffers` completely, or until an error. Each write_some gets `idle`, so a slow reader
-// may take as long as it likes as long as it keeps taking bytes. While the write is under way the
-// socket is set to close with a reset: when `idle` passes without progress the stream's timer
-// closes it, and the reset frees the kernel's send buffer at once and tells the client that the
-// response was cut (nginx's reset_timedout_connection). A plain close would leave the unsent
-// bytes and the FIN queued behind a window the client never opens, holding the buffer long after
-// the server gave up. A write that completes restores the graceful close.
-net::awaitable<Written> WriteAll(beast::tcp_stream& stream,
-                                 std::array<net::const_buffer, 2> buffers, Milliseconds idle) {
-  beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
-  Written written;
-  SetAbortiveClose(stream, true);
-  while (beast::buffer_bytes(rest) > 0) {
-    stream.expires_after(idle);
-    auto [error, size] = co_await stream.async_write_some(rest, kAsTuple);
-    written.bytes += size;
-    rest.consume(size);
-    if (error) {
-      written.error = error;
-      co_return written;
-    }
-  }
-  SetAbortiveClose(stream, false);
-  co_return written;
-}
-
-// TCP_CORK on a socket for as long as it lives (Stream). Errors are ignored: an uncorked socket
-// only sends smaller segments.
-class Cork {
- public:
-  explicit Cork(int fd) : fd_(fd) { Set(1); }
-  ~Cork() { Set(0); }
-  Cork(const Cork&) = delete;
-  Cork& operator=(const Cork&) = delete;
-
- private:
-  void Set(int on) const { (void)::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on); }
-  const int fd_;
-};
-
-// Bytes one sendfile(2) call is asked for: Linux moves at most 0x7ffff000 at once anyway.
-constexpr std::uint64_t kSendfileStepBytes = 1 << 30;
-
-// A file region on its way to a socket: what is left of it and when it last moved.
-struct RegionSend {
-  tcp::socket& socket;
-  int fd;
-  off_t offset;
-  std::uint64_t left;
-  Written written;
-  Clock::time_point progress;
-  bool waited = false;      // the send has had to wait for the socket at least once
-  bool file_ended = false;  // sendfile(2) found the file shorter than the region
-};
-
-// Sends what is left of the region with sendfile(2). When the socket's buffer is full (EAGAIN) it
-// returns, unless `wait`, in which case it waits for the socket to drain and goes on; it ends with
-// the region sent, or with send.written.error set.
-net::awaitable<void> PumpRegion(RegionSend& send, bool wait) {
-  while (send.left > 0) {
-    const ssize_t sent =
-        ::sendfile(send.socket.native_handle(), send.fd, &send.offset,
-                   static_cast<std::size_t>(std::min(send.left, kSendfileStepBytes)));
-    if (sent > 0) {
-      send.written.bytes += static_cast<std::uint64_t>(sent);
-      send.left -= static_cast<std::uint64_t>(sent);
-      send.progress = Clock::now();
-      continue;
-    }
-    if (sent == 0) {
-      send.file_ended = true;
-      send.written.error = boost::system::errc::make_error_code(boost::system::errc::io_error);
-      co_return;
-    }
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (error != EAGAIN && error != EWOULDBLOCK) {
-      send.written.error = error_code(error, boost::system::system_category());
-      co_return;
-    }
-    if (!wait) co_return;
-    send.waited = true;
-    auto [waited] = co_await send.socket.async_wait(tcp::socket::wait_write, kAsTuple);
-    if (waited) {
-      send.written.error = waited;
-      co_return;
-    }
-  }
-}
-
-// Returns once `idle` has passed since the send last made progress.
-net::awaitable<void> WatchProgress(const RegionSend& send, Milliseconds idle) {
-  net::steady_timer timer(co_await net::this_coro::executor);
-  for (;;) {
-    timer.expires_at(send.progress + idle);
-    co_await timer.async_wait(net::use_awaitable);
-    if (Clock::now() >= send.progress + idle) co_return;
-  }
-}
-
-// Writes `head`, then the bytes of `region` with sendfile(2), so they go from the page cache to
-// the socket without a copy through user space; `written` counts both, exactly as WriteAll would.
-// The socket is non-blocking: when sendfile(2) finds its buffer full (EAGAIN), the coroutine waits
-// for it to drain, and a write that makes no progress for `idle` is cut as in WriteAll (the
-// socket, set to close with a reset meanwhile, is closed: beast::error::timeout). A file shorter
-// than the region (sendfile(2) returns 0 early) ends the write with an error but the graceful
-// close, like a body source's error, so the client keeps the bytes that were sent.
-// The caller corks the socket (Stream).
-net::awaitable<Written> SendFileRegion(beast::tcp_stream& stream, std::string_view head,
-                                       const FileRegion& region, Milliseconds idle) {
-  Written written;
-  tcp::socket& socket = stream.socket();
-  if (!socket.native_non_blocking()) socket.native_non_blocking(true, written.error);
-  if (written.error) co_return written;
-  if (!head.empty()) {
-    ssize_t sent;
-    do {
-      sent = ::send(socket.native_handle(), head.data(), head.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent > 0) {
-      written.bytes += static_cast<std::uint64_t>(sent);
-      head.remove_prefix(static_cast<std::size_t>(sent));
-    }
-    if (!head.empty()) {  // EAGAIN, a partial send, or an error that WriteAll meets again
-      const Written rest =
-          co_await WriteAll(stream, {net::buffer(head), net::const_buffer()}, idle);
-      written.bytes += rest.bytes;
-      written.error = rest.error;
-      if (written.error) co_return written;
-    }
-  }
-
-  // Most regions fit the send buffer at once: the first try needs no timer. One that has to wait
-  // is pumped against a watchdog (one timer for the whole region, not one for each wait), and the
-  // socket is set to close with a reset meanwhile, as WriteAll's writes are.
-  RegionSend send{socket,        region.fd, static_cast<off_t>(region.offset),
-                  region.length, written,   Clock::now()};
-  co_await PumpRegion(send, /*wait=*/false);
-  if (send.left > 0 && !send.written.error) {
-    using namespace net::experimental::awaitable_operators;
-    SetAbortiveClose(stream, true);
-    const std::variant<std::monostate, std::monostate> ended =
-        co_await (PumpRegion(send, /*wait=*/true) || WatchProgress(send, idle));
-    if (ended.index() == 1) {  // no progress for `idle`: the reset frees the socket's buffers
-      send.written.error = beast::error::timeout;
-      stream.close();
-      co_return send.written;
-    }
-  }
-  if (send.file_ended) {
-    // The file ended early: a graceful close, so that the client keeps what it has.
-    SetAbortiveClose(stream, false);
-  } else if (send.written.error) {
-    SetAbortiveClose(stream, true);
-  } else if (send.waited) {
-    SetAbortiveClose(stream, false);
-  }
-  co_return send.written;
-}
-
-// Writes `head` and then `chunk`: with WriteAll for bytes, with SendFileRegion for a file region.
-net::awaitable<Written> WriteChunk(beast::tcp_stream& stream, std::string_view head,
-                                   const Chunk& chunk, Milliseconds idle) {
-  BOOST_ASSERT_MSG(!chunk.file || chunk.bytes.empty(), "a file chunk has bytes too");
-  if (chunk.file) co_return co_await SendFileRegion(stream, head, *chunk.file, idle);
-  co_return co_await WriteAll(
-      stream, {net::buffer(head), net::buffer(chunk.bytes.data(), chunk.bytes.size())}, idle);
-}
 
 // sendfile(2) has no MSG_NOSIGNAL: on a connection the peer has closed it raises SIGPIPE, whose
 // default action ends the process. The I/O threads, the only ones that write to sockets, block
@@ -652,9 +478,7 @@ net::awaitable<void> Server::Impl::Serve(Lease lease) {
     if (!error && !refused && !parser.is_done()) {
       if (ExpectsContinue(parser.get())) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        error = (co_await WriteAll(stream, {net::buffer(kContinue), net::const_buffer()},
-                                   options.idle_timeout))
-                    .error;
+        error = (co_await WriteAll(stream, {net::buffer(kContinue)}, options.idle_timeout)).error;
       }
       if (!error) {
         stream.expires_after(options.idle_timeout);
@@ -763,58 +587,88 @@ net::awaitable<Server::Impl::Outcome> Server::Impl::Respond(beast::tcp_stream& s
 }
 
 // Streams a body chunk by chunk: byte chunks with WriteAll, file chunks with sendfile(2)
-// (SendFileRegion), both under the idle timeout. Each chunk is written whole, then released, and
-// only then is the next one produced (BodySource::TryNext on this I/O thread when the source can
-// answer with a lookup, as for a hot raw block; else Next() on a worker), so a response holds at
-// most one chunk however
-// slowly its client reads: a slow reader costs its socket buffers and one block, never a block
-// queued behind another. Storage reads still overlap network writes: the kernel's send buffer
-// keeps the link busy while the next chunk is produced, and file bodies read blocks ahead within a
-// budget for the whole process (internal/block_body.h). After the last byte the source is asked
-// once more, and must report its end: a source that fails, ends early or runs past content_length
-// closes the connection (the head is already sent, so closing is the only way left to tell the
-// client); so does a file region that ends early.
+// (SendFileRegion), both under the idle timeout. Chunks are produced by BodySource::TryNext on
+// this I/O thread when the source can answer with a lookup, as for a hot raw block; else by
+// NextAsync on a worker. A file region is written alone; byte chunks that follow one another at
+// once (a file's small blocks, held inline) are gathered into one write, up to kMaxGatheredChunks
+// and kMaxGatheredBytes. Each write is completed, and its chunks released, before the next chunk
+// is asked for, so a response holds at most one block, or one run of small ones, however slowly
+// its client reads: a slow reader costs its socket buffers and that, never a block queued behind
+// another. Storage reads still overlap network writes: the kernel's send buffer keeps the link
+// busy while the next chunk is produced, and file bodies read blocks ahead within a budget for
+// the whole process (internal/block_body.h). After the last byte the source is asked once more,
+// and must report its end: a source that fails, ends early or runs past content_length closes the
+// connection (the head is already sent, so closing is the only way left to tell the client); so
+// does a file region that ends early.
 //
 // The socket is corked (TCP_CORK), as nginx's tcp_nopush does, while chunks follow one another
 // without a wait: TCP then sends only full segments, so the head leaves with the first body bytes,
 // a sendfile that the send buffer cuts short leaves no small segment behind, and a file's small
-// blocks (held inline, a write each) travel together. Without it, every socket having TCP_NODELAY,
-// each piece handed to TCP went out at once: serving a hot file took about a third more CPU than
-// nginx (loopback, 2 cores) and ran at 0.7x its speed. It is uncorked, which pushes what was
-// written, before a chunk that must be waited for (produced on a worker) and at the end.
+// blocks travel together. Without it, every socket having TCP_NODELAY, each piece handed to TCP
+// went out at once: serving a hot file took about a third more CPU than nginx (loopback, 2 cores)
+// and ran at 0.7x its speed. It is uncorked, which pushes what was written, before a chunk that
+// must be waited for (produced on a worker) and at the end.
 net::awaitable<Server::Impl::Outcome> Server::Impl::Stream(beast::tcp_stream& stream,
                                                            const Reply& reply, Chunk first,
                                                            bool keep_alive) {
   const std::string response_head = internal::FormatResponseHead(reply, keep_alive);
   std::string_view pending_head = response_head;
-  Chunk current = std::move(first);
+  BodySource* const body = reply.body.get();
+  const int socket = stream.socket().native_handle();
   Outcome outcome;
   outcome.status = reply.status;
   bool ended_cleanly = false;
-  std::optional<Cork> cork(std::in_place, stream.socket().native_handle());
+  // The next write: one file chunk, or a run of byte chunks. `taken` counts the body bytes of
+  // every chunk taken so far, written or not.
+  boost::container::static_vector<Chunk, internal::kMaxGatheredChunks> batch;
+  std::uint64_t taken = first.size();
+  batch.push_back(std::move(first));
+  std::optional<Produced> next;  // produced and not taken yet
+  bool needs_worker = false;     // TryProduce could not produce the next chunk
+  std::optional<Cork> cork(std::in_place, socket);
   for (;;) {
-    const Written written =
-        co_await WriteChunk(stream, pending_head, current, options.idle_timeout);
+    std::uint64_t gathered = batch.front().size();
+    while (!batch.front().file && batch.size() < batch.capacity()) {
+      next = TryProduce(body);
+      if (!next) {
+        needs_worker = true;
+        break;
+      }
+      const Chunk& chunk = next->chunk;
+      if (next->error || chunk.file || chunk.size() == 0 ||
+          chunk.size() > reply.content_length - taken ||
+          gathered + chunk.size() > internal::kMaxGatheredBytes) {
+        break;  // taken, if at all, after this write
+      }
+      taken += chunk.size();
+      gathered += chunk.size();
+      batch.push_back(std::move(next->chunk));
+      next.reset();
+    }
+    const Written written = co_await WriteChunks(stream, pending_head,
+                                                 std::span<const Chunk>(batch.data(), batch.size()),
+                                                 options.idle_timeout);
     outcome.body_bytes += std::max(written.bytes, pending_head.size()) - pending_head.size();
     pending_head = {};
-    current = Chunk{};
+    batch.clear();
     if (written.error) break;
-    // A chunk that needs only a lookup is produced here; the rest on a worker. (Not a conditional
-    // expression: GCC 12 miscompiles a co_await inside one.)
-    std::optional<Produced> next = TryProduce(reply.body.get());
+    if (!next && !needs_worker) next = TryProduce(body);
     if (!next) {
       cork.reset();
-      next = co_await net::co_spawn(workers, Produce(reply.body.get()), net::use_awaitable);
-      cork.emplace(stream.socket().native_handle());
+      next = co_await net::co_spawn(workers, Produce(body), net::use_awaitable);
+      cork.emplace(socket);
     }
+    needs_worker = false;
     if (next->error) break;
     const std::uint64_t size = next->chunk.size();
     if (size == 0) {
       ended_cleanly = outcome.body_bytes == reply.content_length;
       break;
     }
-    if (size > reply.content_length - outcome.body_bytes) break;
-    current = std::move(next->chunk);
+    if (size > reply.content_length - taken) break;
+    taken += size;
+    batch.push_back(std::move(next->chunk));
+    next.reset();
   }
   outcome.complete = outcome.body_bytes == reply.content_length;
   outcome.reusable = ended_cleanly && keep_alive;

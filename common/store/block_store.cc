@@ -123,7 +123,8 @@ BlockStore::BlockStore(std::shared_ptr<RocksHandle> db, std::shared_ptr<SegmentL
       segments_(std::move(segments)),
       settings_(std::move(settings)),
       recovery_(std::move(recovery)),
-      state_(std::make_unique<State>()) {
+      state_(std::make_unique<State>()),
+      hot_(std::make_unique<HotEntries>(settings_.hot_entry_bytes)) {
   const BlockCounters at_open = db_->counters_at_open();
   state_->stored_bytes.store(at_open.stored_bytes);
   state_->block_count.store(at_open.block_count);
@@ -240,6 +241,15 @@ Result<void> BlockStore::IndexLocked(const BlockId& id, std::span<const std::byt
 }
 
 Result<StoredBlock> BlockStore::Get(const BlockId& id) const {
+  if (std::shared_ptr<const HotEntry> hot = hot_->Find(id)) {
+    if (!hot->in_segment) return StoredBlock::Hot(std::move(hot));
+    if (auto segment = segments_->Hold(hot->in_segment->where)) {
+      return StoredBlock::InSegment(std::move(*segment), hot->in_segment->where,
+                                    hot->in_segment->header);
+    }
+    hot_->Forget(id);  // its segment is gone: the index says where the frame is now
+  }
+  const std::uint64_t forgotten = hot_->forgotten();
   // A frame whose segment went between reading its entry and holding the segment was moved by a
   // compaction (or its block deleted): the entry is read again.
   constexpr int kAttempts = 3;
@@ -252,11 +262,18 @@ Result<StoredBlock> BlockStore::Get(const BlockId& id) const {
     if (std::holds_alternative<std::span<const std::byte>>(*entry)) {
       auto block = StoredBlock::Inline(std::move(value));
       if (!block) return Damaged(id, block.error());
+      FrameView view{block->header(), block->payload()};
+      if (auto hot = hot_->OfferInline(id, block->frame(), view, forgotten)) {
+        return StoredBlock::Hot(std::move(hot));
+      }
       return block;
     }
     const SegmentFrame& frame = std::get<SegmentFrame>(*entry);
     auto segment = segments_->Hold(frame.where);
-    if (segment) return StoredBlock::InSegment(std::move(*segment), frame.where, frame.header);
+    if (segment) {
+      hot_->OfferInSegment(id, frame, forgotten);
+      return StoredBlock::InSegment(std::move(*segment), frame.where, frame.header);
+    }
     last = Damaged(id, segment.error());
   }
   return last;
@@ -320,6 +337,7 @@ Result<bool> BlockStore::Delete(const BlockId& id) {
   if (status.ok()) status = batch.Put(SliceOf(store_keys::kBlockCount), EncodeU64(block_count));
   if (status.ok()) status = db_->db().Write(db_->block_writes(), &batch);
   if (!status.ok()) return WriteError("delete block " + id.Hex(), status);
+  hot_->Forget(id);
   state_->stored_bytes.store(stored_bytes);
   state_->block_count.store(block_count);
   if (where) {

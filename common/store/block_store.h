@@ -47,6 +47,12 @@
 // disk anyway (filled from elsewhere), writes fail with kStoreFull until RocksDB resumes once there
 // is room.
 //
+// Reads. A segment frame is located by its entry and not read (stored_block.h); an inline frame
+// is checksummed. The entries read are then kept in memory by HotEntries (an inline one with its
+// frame; StoreOptions::hot_entry_bytes, least recently used first out), so that the next read of
+// that block costs a hash lookup. A delete, or a compaction that moves a frame, drops the entry
+// there after its index write.
+//
 // Thread-safe: index writes are serialised by one mutex (each batch carries the counters' new
 // values); appends, fdatasyncs and reads take none of it.
 #pragma once
@@ -65,6 +71,7 @@
 #include "common/block_id.h"
 #include "common/errc.h"
 #include "common/store/block_records.h"
+#include "common/store/hot_entries.h"
 #include "common/store/segment_log.h"
 #include "common/store/segment_space.h"
 #include "common/store/stored_block.h"
@@ -90,6 +97,7 @@ class BlockStore {
  public:
   struct Settings {
     std::uint64_t inline_frame_bytes = 64 * 1024;
+    std::uint64_t hot_entry_bytes = 32ull << 20;  // HotEntries' capacity
     std::uint64_t min_free_bytes = 8ull << 20;
     bool sync_before_index = true;  // log_block_writes: fdatasync per put (see "Durability order")
     double compact_below_live_share = 0.5;
@@ -121,10 +129,10 @@ class BlockStore {
   [[nodiscard]] Result<bool> Put(const BlockId& id, std::span<const std::byte> frame,
                                  const FrameHeader& header);
 
-  // The stored frame, without copying: an inline frame pinned in memory, its checksum verified
-  // (kBadFrame when it fails), or a frame in a segment, located by its entry and not read (see
-  // stored_block.h). kBlockNotFound if absent; kBadFrame when the entry names bytes no segment
-  // holds.
+  // The stored frame, without copying: an inline frame in memory, its checksum verified (kBadFrame
+  // when it fails) when it was read from RocksDB; or a frame in a segment, located by its entry
+  // and not read (see stored_block.h). The entry is kept for the next reads (see "Reads").
+  // kBlockNotFound if absent; kBadFrame when the entry names bytes no segment holds.
   [[nodiscard]] Result<StoredBlock> Get(const BlockId& id) const;
 
   // The raw bytes, read, decoded and verified: frame checksum (kBadFrame), raw size and
@@ -198,6 +206,7 @@ class BlockStore {
   const Settings settings_;
   const StoreRecovery recovery_;
   std::unique_ptr<State> state_;
+  std::unique_ptr<HotEntries> hot_;  // index entries read lately
 };
 
 }  // namespace mei

@@ -125,6 +125,7 @@ Result<std::uint64_t> BlockStore::CompactSegment(std::uint32_t segment) {
         return WriteError("switch the entries of compacted frames", status);
       }
     }
+    for (const Moved& move : moved) hot_->Forget(move.id);
   }
   if (writes.disableWAL && !switched.empty()) {
     if (const rocksdb::Status status = internal::FlushAll(*db_); !status.ok()) {

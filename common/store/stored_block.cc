@@ -23,6 +23,15 @@ Result<StoredBlock> StoredBlock::Inline(std::unique_ptr<rocksdb::PinnableSlice> 
   return block;
 }
 
+StoredBlock StoredBlock::Hot(std::shared_ptr<const HotEntry> entry) {
+  StoredBlock block;
+  block.view_ = entry->view;
+  block.header_ = entry->view.header;
+  block.payload_size_ = entry->view.payload.size();
+  block.hot_ = std::move(entry);
+  return block;
+}
+
 StoredBlock StoredBlock::InSegment(std::shared_ptr<const Segment> segment,
                                    const FrameLocation& where, const FrameHeader& header) {
   StoredBlock block;
@@ -37,6 +46,7 @@ std::span<const std::byte> StoredBlock::frame() const {
   if (slice_ != nullptr) {
     return std::as_bytes(std::span<const char>(slice_->data(), slice_->size()));
   }
+  if (hot_) return hot_->bytes;
   return loaded_;
 }
 

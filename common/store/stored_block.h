@@ -1,5 +1,6 @@
 // StoredBlock: a block's frame as the store holds it, read without copying. Its bytes are either in
-// memory (a frame kept inline in RocksDB, pinned in RocksDB's buffer, or one loaded by Load) or in
+// memory (a frame kept inline in RocksDB, pinned in RocksDB's buffer or shared with the store's
+// HotEntries, or one loaded by Load) or in
 // a segment file (payload_file(): the segment stays open while the StoredBlock lives, so the bytes
 // can go to a socket with sendfile(2) even after a compaction moved the frame and removed the
 // file).
@@ -19,6 +20,7 @@
 
 #include "common/codec.h"
 #include "common/errc.h"
+#include "common/store/hot_entries.h"
 #include "common/store/segment_log.h"
 
 namespace rocksdb {
@@ -45,6 +47,9 @@ class StoredBlock {
 
   // An inline frame pinned in RocksDB's buffer. kBadFrame when it does not parse (ParseFrame).
   [[nodiscard]] static Result<StoredBlock> Inline(std::unique_ptr<rocksdb::PinnableSlice> slice);
+  // An inline frame kept by HotEntries, verified when it was kept. REQUIRES: entry not null and
+  // inline (no in_segment).
+  [[nodiscard]] static StoredBlock Hot(std::shared_ptr<const HotEntry> entry);
   // A frame at `where` in `segment`, with the header its index entry recorded.
   [[nodiscard]] static StoredBlock InSegment(std::shared_ptr<const Segment> segment,
                                              const FrameLocation& where, const FrameHeader& header);
@@ -70,9 +75,10 @@ class StoredBlock {
  private:
   FrameHeader header_;
   std::uint64_t payload_size_ = 0;
-  std::unique_ptr<rocksdb::PinnableSlice> slice_;  // inline frames
+  std::unique_ptr<rocksdb::PinnableSlice> slice_;  // inline frames read from RocksDB
+  std::shared_ptr<const HotEntry> hot_;            // inline frames kept by HotEntries
   std::vector<std::byte> loaded_;                  // segment frames after Load
-  FrameView view_;                                 // over slice_ or loaded_
+  FrameView view_;                                 // over slice_, hot_ or loaded_
   std::shared_ptr<const Segment> segment_;         // until Load
   FrameLocation where_;
 };

@@ -187,6 +187,34 @@ TEST_F(BlockStoreTest, DeleteRemovesBlockAndMetadata) {
   EXPECT_EQ(store.blocks->block_count(), 0u);
 }
 
+// Reads keep the entries they read in memory (block_store.h, "Reads"): a delete must drop them,
+// with or without that memory, and a block put again is read from its new entry.
+TEST_F(BlockStoreTest, ABlockReadThenDeletedIsNotFoundAndOnePutAgainIsReadAgain) {
+  for (const std::uint64_t hot_bytes : {std::uint64_t{32} << 20, std::uint64_t{0}}) {
+    SCOPED_TRACE(hot_bytes);
+    fs::remove_all(dir_);
+    StoreOptions options;
+    options.hot_entry_bytes = hot_bytes;
+    Store store = Open(options);
+    const TestBlock small = MakeBlock(RandomBytes(1000, 31));     // inline
+    const TestBlock large = MakeBlock(RandomBytes(200'000, 32));  // in a segment
+    for (const TestBlock* block : {&small, &large}) {
+      ASSERT_TRUE(store.blocks->Put(block->id, block->frame).value());
+      for (int read = 0; read < 2; ++read) {
+        StoredBlock stored = store.blocks->Get(block->id).value();
+        ASSERT_TRUE(stored.Load());
+        EXPECT_EQ(AsString(stored.frame()), AsString(block->frame));
+      }
+      ASSERT_TRUE(store.blocks->Delete(block->id).value());
+      EXPECT_EQ(store.blocks->Get(block->id).error().code, Errc::kBlockNotFound);
+      ASSERT_TRUE(store.blocks->Put(block->id, block->frame).value());
+      StoredBlock again = store.blocks->Get(block->id).value();
+      ASSERT_TRUE(again.Load());
+      EXPECT_EQ(AsString(again.frame()), AsString(block->frame));
+    }
+  }
+}
+
 // Bytes of the segment files in a store directory, as the filesystem sees them.
 std::uint64_t SegmentFileBytes(const fs::path& dir) {
   std::uint64_t bytes = 0;

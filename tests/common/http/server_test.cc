@@ -186,6 +186,29 @@ class ChunkListSource : public BodySource {
   std::deque<Chunk> chunks_;
 };
 
+// Yields `pieces` in order (a chunk, or an error that ends the body), then the end. TryNext answers
+// as Next does, except at the indexes in `slow`, where it says the piece needs a worker: the
+// server then gathers the byte chunks that follow one another at once into one write.
+class QuickListSource : public BodySource {
+ public:
+  QuickListSource(std::vector<Result<Chunk>> pieces, std::set<std::size_t> slow)
+      : pieces_(std::move(pieces)), slow_(std::move(slow)) {}
+
+  Result<Chunk> Next() override {
+    if (next_ == pieces_.size()) return Chunk{};
+    return std::move(pieces_[next_++]);
+  }
+  std::optional<Result<Chunk>> TryNext() override {
+    if (slow_.count(next_) != 0) return std::nullopt;
+    return Next();
+  }
+
+ private:
+  std::vector<Result<Chunk>> pieces_;
+  std::set<std::size_t> slow_;
+  std::size_t next_ = 0;
+};
+
 // A reply of `chunks`, with the sum of their sizes as its Content-Length.
 Reply ChunkListReply(std::vector<Chunk> chunks) {
   Reply reply;
@@ -1013,6 +1036,20 @@ TEST(ServerTest, NextChunkIsProducedOnlyOnceTheCurrentOneIsWritten) {
       << "chunk 1 was produced while chunk 0 was still being written";
 }
 
+// The next reply `client` reads is a complete 200 of `expected`, and `log` saw it so.
+void ExpectNextReplyIs(Client& client, ExchangeLog& log, const std::string& expected) {
+  const std::optional<Response> response = client.Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Find("Content-Length"), std::to_string(expected.size()));
+  ASSERT_TRUE(response->complete);
+  EXPECT_EQ(FirstDifference(response->body, expected), std::string::npos);
+  const std::optional<Seen> seen = log.Next();
+  ASSERT_TRUE(seen);
+  EXPECT_TRUE(seen->complete);
+  EXPECT_EQ(seen->bytes_sent, expected.size());
+}
+
 // File chunks go out with sendfile(2), byte chunks with writes; a reply may start with either, and
 // its body ends exactly at Content-Length, so the connection carries the next reply.
 TEST(ServerTest, FileChunksInterleavedWithByteChunksArriveByteExact) {
@@ -1040,16 +1077,76 @@ TEST(ServerTest, FileChunksInterleavedWithByteChunksArriveByteExact) {
     SCOPED_TRACE(target);
     std::string expected;
     for (const Chunk& chunk : chunks_for(target)) expected += BytesOf(chunk);
+    ExpectNextReplyIs(client, log, expected);
+  }
+}
+
+// Byte chunks that a source produces at once go out gathered (internal/socket_write.h), in runs
+// bounded in count and bytes, broken by file chunks and by chunks that need a worker; whatever
+// the runs, the body is byte exact and ends at Content-Length, so the connection carries the next
+// reply.
+TEST(ServerTest, ByteChunksProducedAtOnceAreGatheredAndArriveByteExact) {
+  auto file = std::make_shared<const SegmentFile>(2 * kMiB);
+  ASSERT_TRUE(file->ok());
+  std::vector<Chunk> chunks;
+  for (int i = 0; i < 40; ++i) chunks.push_back(TextChunk(std::string(1 + i * 97, 'a' + i % 26)));
+  chunks.push_back(TextChunk(std::string(300 * 1024, 'L')));  // above the bytes of a run
+  chunks.push_back(FileChunk(file, 1000, kMiB));
+  for (int i = 0; i < 20; ++i) chunks.push_back(TextChunk(std::string(5000, 'A' + i % 26)));
+  chunks.push_back(FileChunk(file, kMiB, kMiB));
+  chunks.push_back(TextChunk("the end"));
+  std::string expected;
+  for (const Chunk& chunk : chunks) expected += BytesOf(chunk);
+  const std::set<std::size_t> slow = {0, 7, 8, 30, 45};
+  ExchangeLog log;
+  auto server = StartOrDie(
+      TestOptions(),
+      [&](const Request&) {
+        Reply reply;
+        reply.content_length = expected.size();
+        reply.body = std::make_unique<QuickListSource>(
+            std::vector<Result<Chunk>>(chunks.begin(), chunks.end()), slow);
+        reply.route = "file";
+        return reply;
+      },
+      log.Observer());
+  ASSERT_TRUE(server);
+  Client client(server->endpoint());
+  ASSERT_TRUE(client.Send(Get("/one") + Get("/two")));
+  for (int reply = 0; reply < 2; ++reply) {
+    SCOPED_TRACE(reply);
+    ExpectNextReplyIs(client, log, expected);
+  }
+}
+
+// A source that fails, or runs past Content-Length, in the middle of a run of byte chunks: what
+// came before it is sent, then the connection is closed.
+TEST(ServerTest, ABodyThatFailsOrRunsLongWithinAGatheredRunSendsWhatCameBeforeAndCloses) {
+  for (const bool fails : {true, false}) {
+    SCOPED_TRACE(fails ? "fails" : "runs long");
+    std::vector<Result<Chunk>> pieces;
+    for (int i = 0; i < 10; ++i) pieces.push_back(TextChunk(std::string(1000, 'a' + i)));
+    std::uint64_t content_length = 10'000;
+    if (fails) {
+      pieces.insert(pieces.begin() + 4, Error{Errc::kBadFrame, "stored frame is truncated"});
+    } else {
+      content_length = 3500;  // the fourth chunk would pass it
+    }
+    auto server = StartOrDie(TestOptions(), [&](const Request&) {
+      Reply reply;
+      reply.content_length = content_length;
+      reply.body = std::make_unique<QuickListSource>(pieces, std::set<std::size_t>{});
+      return reply;
+    });
+    ASSERT_TRUE(server);
+    Client client(server->endpoint());
+    ASSERT_TRUE(client.Send(Get("/cut")));
     const std::optional<Response> response = client.Read();
     ASSERT_TRUE(response);
-    EXPECT_EQ(response->status, 200);
-    EXPECT_EQ(response->Find("Content-Length"), std::to_string(expected.size()));
-    ASSERT_TRUE(response->complete);
-    EXPECT_EQ(FirstDifference(response->body, expected), std::string::npos);
-    const std::optional<Seen> seen = log.Next();
-    ASSERT_TRUE(seen);
-    EXPECT_TRUE(seen->complete);
-    EXPECT_EQ(seen->bytes_sent, expected.size());
+    EXPECT_FALSE(response->complete);
+    EXPECT_EQ(response->body, std::string(1000, 'a') + std::string(1000, 'b') +
+                                  std::string(1000, 'c') + (fails ? std::string(1000, 'd') : ""));
+    EXPECT_TRUE(client.ReadToEnd().eof);
   }
 }
 
