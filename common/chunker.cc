@@ -5,8 +5,6 @@
 #include <vector>
 
 #include "common/dtype.h"
-#include "common/gguf.h"
-#include "common/safetensors.h"
 
 namespace mei {
 namespace {
@@ -99,43 +97,24 @@ Result<ChunkPlan> PlanOtherFile(const ByteSource& file, const ChunkOptions& opti
 }  // namespace
 
 std::string_view NameOf(FileFormat format) {
-  switch (format) {
-    case FileFormat::kSafetensors:
-      return "safetensors";
-    case FileFormat::kGguf:
-      return "gguf";
-    case FileFormat::kOther:
-      return "other";
-  }
-  return "other";
+  const ModelFormat* model = FindModelFormat(format);
+  return model != nullptr ? model->name : "other";
 }
 
 FileFormat FormatForPath(std::string_view path) {
-  auto ends_with = [&](std::string_view suffix) {
-    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
-  };
-  if (ends_with(".safetensors")) return FileFormat::kSafetensors;
-  if (ends_with(".gguf")) return FileFormat::kGguf;
+  for (const ModelFormat& format : ModelFormats()) {
+    if (path.ends_with(format.suffix)) return format.id;
+  }
   return FileFormat::kOther;
 }
 
 Result<ChunkPlan> PlanChunks(const ByteSource& file, FileFormat format,
                              const ChunkOptions& options) {
-  switch (format) {
-    case FileFormat::kSafetensors: {
-      auto header = ParseSafetensors(file);
-      if (!header) return header.error();
-      return PlanTensorFile(format, file.size(), std::move(header->tensors), options.max_block);
-    }
-    case FileFormat::kGguf: {
-      auto gguf = ParseGguf(file);
-      if (!gguf) return gguf.error();
-      return PlanTensorFile(format, file.size(), std::move(gguf->tensors), options.max_block);
-    }
-    case FileFormat::kOther:
-      return PlanOtherFile(file, options);
-  }
-  return Error{Errc::kInternal, "unknown file format"};
+  const ModelFormat* model = FindModelFormat(format);
+  if (model == nullptr) return PlanOtherFile(file, options);
+  auto tensors = model->tensors(file);
+  if (!tensors) return tensors.error();
+  return PlanTensorFile(format, file.size(), std::move(*tensors), options.max_block);
 }
 
 }  // namespace mei

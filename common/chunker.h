@@ -1,4 +1,5 @@
-// Parameter-aware chunking: how a model file is cut into blocks.
+// Parameter-aware chunking: how a model file is cut into blocks. The formats with a tensor map are
+// in common/formats/ (model_format.h).
 //
 // Cutting along tensor boundaries makes a tensor that two models share become the same blocks in
 // both, whatever else differs in their files:
@@ -20,16 +21,16 @@
 #include "common/byte_source.h"
 #include "common/errc.h"
 #include "common/fastcdc.h"
+#include "common/formats/model_format.h"
 #include "common/tensor_entry.h"
 
 namespace mei {
 
-enum class FileFormat { kSafetensors, kGguf, kOther };
-
-// "safetensors", "gguf", "other": the manifest's `format` field.
+// The format's name (ModelFormat::name), or "other": the manifest's `format` field.
 [[nodiscard]] std::string_view NameOf(FileFormat format);
 
-// The format a file is chunked as: by extension (".safetensors", ".gguf"), else kOther.
+// The format a file is chunked as: the one whose suffix ends its path (ModelFormats()), else
+// kOther.
 [[nodiscard]] FileFormat FormatForPath(std::string_view path);
 
 struct ChunkOptions {
@@ -52,8 +53,9 @@ struct ChunkPlan {
   std::vector<TensorEntry> tensors;  // with first_block and block_count set
 };
 
-// Plans the blocks of `file` as `format`. A safetensors or GGUF file that does not parse is an
-// error (kBadSafetensors, kBadGguf), never a silent fallback. REQUIRES: max_block > 0.
+// Plans the blocks of `file` as `format`. A file of a format with a tensor map that does not parse
+// is that format's error (kBadSafetensors, kBadGguf), never a silent fallback. REQUIRES:
+// max_block > 0.
 [[nodiscard]] Result<ChunkPlan> PlanChunks(const ByteSource& file, FileFormat format,
                                            const ChunkOptions& options = {});
 

@@ -10,7 +10,7 @@
 #include "common/chunker.h"
 #include "common/codec.h"
 #include "common/digest.h"
-#include "common/gguf.h"
+#include "common/formats/gguf.h"
 
 namespace mei::fuzz {
 namespace {

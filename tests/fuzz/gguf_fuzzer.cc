@@ -13,7 +13,7 @@
 
 #include "common/byte_source.h"
 #include "common/chunker.h"
-#include "common/gguf.h"
+#include "common/formats/gguf.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/plan_check.h"
 

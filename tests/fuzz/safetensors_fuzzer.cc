@@ -11,7 +11,7 @@
 
 #include "common/byte_source.h"
 #include "common/chunker.h"
-#include "common/safetensors.h"
+#include "common/formats/safetensors.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/plan_check.h"
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "common/codec.h"
-#include "common/gguf.h"
+#include "common/formats/gguf.h"
 #include "common/manifest.h"
 #include "tests/fuzz/fuzz_model.h"
 

@@ -17,8 +17,8 @@
 
 #include "common/byte_source.h"
 #include "common/digest.h"
-#include "common/gguf.h"
-#include "common/safetensors.h"
+#include "common/formats/gguf.h"
+#include "common/formats/safetensors.h"
 #include "tools/synth/weights.h"
 
 namespace mei::tools {

@@ -4,8 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "common/gguf.h"
-#include "common/gguf.h"
+#include "common/formats/gguf.h"
 #include "tools/synth/tensor_data.h"
 
 namespace mei::tools {

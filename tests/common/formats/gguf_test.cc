@@ -1,4 +1,4 @@
-#include "common/gguf.h"
+#include "common/formats/gguf.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
