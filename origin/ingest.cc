@@ -55,6 +55,9 @@ Result<void> AddDirectory(const fs::path& dir, std::vector<InputFile>& out) {
 
 // Reads every block of one file in order, feeding the file hash here and the block hashing,
 // encoding and storing to the pipeline. `file` must stay in place until the pipeline drains.
+// The pipeline's group of a file's blocks: its format.
+std::size_t GroupOf(FileFormat format) { return static_cast<std::size_t>(format); }
+
 Result<void> ReadFile(const InputFile& input, const ChunkOptions& chunking, BlockPipeline& pipeline,
                       ManifestFile& file) {
   auto source = FileByteSource::Open(input.source);
@@ -79,7 +82,7 @@ Result<void> ReadFile(const InputFile& input, const ChunkOptions& chunking, Bloc
     file_hash.Update(*buffer);
     file.blocks[i].offset = extent.offset;
     file.blocks[i].size = extent.size;
-    pipeline.Submit(std::move(*buffer), extent.element_width, &file.blocks[i]);
+    pipeline.Submit(std::move(*buffer), extent.element_width, &file.blocks[i], GroupOf(format));
   }
   file.sha256 = file_hash.Finish();
   return {};
@@ -142,6 +145,18 @@ Result<void> ValidateIngestOptions(const IngestOptions& options) {
 }
 
 std::string ToJson(const IngestReport& report) {
+  boost::json::object formats;
+  for (const FormatReport& format : report.formats) {
+    formats[format.format] = boost::json::object{
+        {"files", format.files},
+        {"tensors", format.tensors},
+        {"blocks", format.blocks},
+        {"raw_bytes", format.raw_bytes},
+        {"new_raw_bytes", format.new_raw_bytes},
+        {"dedup_raw_bytes", format.dedup_raw_bytes},
+        {"stored_bytes", format.stored_bytes},
+    };
+  }
   return boost::json::serialize(boost::json::object{
       {"model", report.manifest.model},
       {"revision", report.manifest.revision},
@@ -155,6 +170,7 @@ std::string ToJson(const IngestReport& report) {
       {"dedup_raw_bytes", report.dedup_raw_bytes},
       {"stored_bytes", report.stored_bytes},
       {"seconds", report.seconds},
+      {"formats", std::move(formats)},
   });
 }
 
@@ -184,6 +200,16 @@ Result<IngestReport> Ingest(Store& store, const std::vector<InputFile>& files,
     report.new_raw_bytes = totals.new_raw_bytes;
     report.dedup_raw_bytes = totals.dedup_raw_bytes;
     report.stored_bytes = totals.stored_bytes;
+    std::vector<FileFormat> formats = {FileFormat::kOther};
+    for (const ModelFormat& format : ModelFormats()) formats.push_back(format.id);
+    for (const FileFormat format : formats) {
+      const PipelineTotals by_format = pipeline.totals(GroupOf(format));
+      FormatReport& entry = report.formats.emplace_back();
+      entry.format = std::string(NameOf(format));
+      entry.new_raw_bytes = by_format.new_raw_bytes;
+      entry.dedup_raw_bytes = by_format.dedup_raw_bytes;
+      entry.stored_bytes = by_format.stored_bytes;
+    }
   }
 
   manifest.created = NowRfc3339Utc();
@@ -195,7 +221,15 @@ Result<IngestReport> Ingest(Store& store, const std::vector<InputFile>& files,
     report.tensors += file.tensors.size();
     report.blocks += file.blocks.size();
     report.raw_bytes += file.size;
+    for (FormatReport& format : report.formats) {
+      if (format.format != file.format) continue;
+      ++format.files;
+      format.tensors += file.tensors.size();
+      format.blocks += file.blocks.size();
+      format.raw_bytes += file.size;
+    }
   }
+  std::erase_if(report.formats, [](const FormatReport& format) { return format.files == 0; });
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

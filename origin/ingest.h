@@ -36,6 +36,18 @@ struct IngestOptions {
 // kMaxIngestZstdLevel] and encoding.min_saving within [0, 1] (kBadRequest). Thread-safe.
 [[nodiscard]] Result<void> ValidateIngestOptions(const IngestOptions& options);
 
+// What an ingest did with the files of one format (how they were cut: the manifest's `format`).
+struct FormatReport {
+  std::string format;  // "safetensors", "gguf", "other"
+  std::uint64_t files = 0;
+  std::uint64_t tensors = 0;
+  std::uint64_t blocks = 0;
+  std::uint64_t raw_bytes = 0;
+  std::uint64_t new_raw_bytes = 0;
+  std::uint64_t dedup_raw_bytes = 0;  // includes blocks met earlier in the same ingest
+  std::uint64_t stored_bytes = 0;
+};
+
 struct IngestReport {
   std::uint64_t files = 0;
   std::uint64_t tensors = 0;
@@ -46,12 +58,15 @@ struct IngestReport {
   std::uint64_t dedup_raw_bytes = 0;  // raw bytes of blocks the store already held
   std::uint64_t stored_bytes = 0;     // encoded (frame) bytes of the blocks this ingest stored
   double seconds = 0;
-  Manifest manifest;  // as published
+  std::vector<FormatReport> formats;  // the formats the files were cut as, by name
+  Manifest manifest;                  // as published
 };
 
 // The report as one line of JSON, as `mei-origin ingest --json` prints it and the origin's admin
 // API answers POST /admin/v1/ingest: {"model", "revision", "commit", "files", "tensors", "blocks",
-// "new_blocks", "raw_bytes", "new_raw_bytes", "dedup_raw_bytes", "stored_bytes", "seconds"}.
+// "new_blocks", "raw_bytes", "new_raw_bytes", "dedup_raw_bytes", "stored_bytes", "seconds",
+// "formats": {name: {"files", "tensors", "blocks", "raw_bytes", "new_raw_bytes", "dedup_raw_bytes",
+// "stored_bytes"}}}, so that an operator sees how each kind of file was cut and deduplicated.
 [[nodiscard]] std::string ToJson(const IngestReport& report);
 
 // An input file and the path it gets in the manifest.

@@ -40,6 +40,13 @@ void PrintReport(const mei::origin::IngestReport& r) {
              r.new_raw_bytes > 0 ? 100.0 * static_cast<double>(r.stored_bytes) /
                                        static_cast<double>(r.new_raw_bytes)
                                  : 0.0);
+  for (const mei::origin::FormatReport& format : r.formats) {
+    const double format_raw = static_cast<double>(format.raw_bytes);
+    fmt::print(
+        "  {}: files {}, tensors {}, blocks {}, raw {}, {:.1f}% deduplicated\n", format.format,
+        format.files, format.tensors, format.blocks, FormatByteSize(format.raw_bytes),
+        format_raw > 0 ? 100.0 * static_cast<double>(format.dedup_raw_bytes) / format_raw : 0.0);
+  }
   fmt::print("  {:.2f} s, {}/s\n", r.seconds,
              FormatByteSize(static_cast<std::uint64_t>(raw / std::max(r.seconds, 1e-9))));
 }

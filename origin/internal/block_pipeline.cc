@@ -35,11 +35,20 @@ std::optional<std::vector<std::byte>> BlockPipeline::TakeBuffer(std::size_t size
   return buffer;
 }
 
+PipelineTotals& PipelineTotals::operator+=(const PipelineTotals& other) {
+  new_blocks += other.new_blocks;
+  new_raw_bytes += other.new_raw_bytes;
+  dedup_raw_bytes += other.dedup_raw_bytes;
+  stored_bytes += other.stored_bytes;
+  return *this;
+}
+
 void BlockPipeline::Submit(std::vector<std::byte> raw, std::uint8_t element_width,
-                           ManifestBlock* out) {
+                           ManifestBlock* out, std::size_t group) {
   {
     std::lock_guard lock(mu_);
-    jobs_.push_back(Job{std::move(raw), element_width, out});
+    if (group >= group_totals_.size()) group_totals_.resize(group + 1);
+    jobs_.push_back(Job{std::move(raw), element_width, out, group});
     ++in_flight_;
   }
   work_ready_.notify_one();
@@ -55,6 +64,11 @@ Result<void> BlockPipeline::Drain() {
 PipelineTotals BlockPipeline::totals() const {
   std::lock_guard lock(mu_);
   return totals_;
+}
+
+PipelineTotals BlockPipeline::totals(std::size_t group) const {
+  std::lock_guard lock(mu_);
+  return group < group_totals_.size() ? group_totals_[group] : PipelineTotals{};
 }
 
 void BlockPipeline::Work(EncodeOptions encoding) {
@@ -74,10 +88,8 @@ void BlockPipeline::Work(EncodeOptions encoding) {
 
     lock.lock();
     if (!done && !error_) error_ = done.error();
-    totals_.new_blocks += delta.new_blocks;
-    totals_.new_raw_bytes += delta.new_raw_bytes;
-    totals_.dedup_raw_bytes += delta.dedup_raw_bytes;
-    totals_.stored_bytes += delta.stored_bytes;
+    totals_ += delta;
+    group_totals_[job.group] += delta;
     free_buffers_.push_back(std::move(job.raw));
     buffer_free_.notify_one();
     if (--in_flight_ == 0) all_done_.notify_all();

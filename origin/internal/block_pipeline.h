@@ -28,6 +28,8 @@ struct PipelineTotals {
   std::uint64_t new_raw_bytes = 0;
   std::uint64_t dedup_raw_bytes = 0;
   std::uint64_t stored_bytes = 0;
+
+  PipelineTotals& operator+=(const PipelineTotals& other);
 };
 
 class BlockPipeline {
@@ -43,20 +45,25 @@ class BlockPipeline {
   [[nodiscard]] std::optional<std::vector<std::byte>> TakeBuffer(std::size_t size);
 
   // Queues `raw` (from TakeBuffer); a worker writes its id to `out->id`, which must stay valid
-  // until Drain() returns. `element_width` is the codec's byte-grouping hint.
-  void Submit(std::vector<std::byte> raw, std::uint8_t element_width, ManifestBlock* out);
+  // until Drain() returns. `element_width` is the codec's byte-grouping hint. The block counts in
+  // the totals of `group` (the caller's numbering, e.g. by file format) as well as in the totals.
+  void Submit(std::vector<std::byte> raw, std::uint8_t element_width, ManifestBlock* out,
+              std::size_t group = 0);
 
   // Waits for every submitted block; the first error any worker met, if any.
   [[nodiscard]] Result<void> Drain();
 
-  // Totals over every block completed so far. Call after Drain().
+  // Totals over every block completed so far, and over those submitted in `group` (zero for a
+  // group with none). Call after Drain().
   PipelineTotals totals() const;
+  PipelineTotals totals(std::size_t group) const;
 
  private:
   struct Job {
     std::vector<std::byte> raw;
     std::uint8_t element_width;
     ManifestBlock* out;
+    std::size_t group;
   };
 
   void Work(EncodeOptions encoding);
@@ -74,6 +81,7 @@ class BlockPipeline {
   bool stopping_ = false;
   std::optional<Error> error_;
   PipelineTotals totals_;
+  std::vector<PipelineTotals> group_totals_;  // by group
   std::vector<std::thread> workers_;
 };
 

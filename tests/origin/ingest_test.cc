@@ -256,7 +256,7 @@ TEST_F(IngestTest, JsonReportNamesTheRevisionAndCarriesEveryCount) {
   ASSERT_TRUE(report) << report.error().message;
   ASSERT_GT(report->dedup_raw_bytes, 0u);
   const boost::json::object json = boost::json::parse(ToJson(*report)).as_object();
-  EXPECT_EQ(json.size(), 12u) << ToJson(*report);
+  EXPECT_EQ(json.size(), 13u) << ToJson(*report);
   EXPECT_EQ(json.at("model").as_string(), "test/ft");
   EXPECT_EQ(json.at("revision").as_string(), "main");
   EXPECT_EQ(json.at("commit").as_string(), report->manifest.commit.Hex());
@@ -269,6 +269,58 @@ TEST_F(IngestTest, JsonReportNamesTheRevisionAndCarriesEveryCount) {
   EXPECT_EQ(json.at("dedup_raw_bytes"), report->dedup_raw_bytes);
   EXPECT_EQ(json.at("stored_bytes"), report->stored_bytes);
   EXPECT_DOUBLE_EQ(json.at("seconds").as_double(), report->seconds);
+  const boost::json::object& formats = json.at("formats").as_object();
+  EXPECT_EQ(formats.size(), report->formats.size());
+  for (const FormatReport& format : report->formats) {
+    SCOPED_TRACE(format.format);
+    const boost::json::object& entry = formats.at(format.format).as_object();
+    EXPECT_EQ(entry.size(), 7u);
+    EXPECT_EQ(entry.at("files"), format.files);
+    EXPECT_EQ(entry.at("tensors"), format.tensors);
+    EXPECT_EQ(entry.at("blocks"), format.blocks);
+    EXPECT_EQ(entry.at("raw_bytes"), format.raw_bytes);
+    EXPECT_EQ(entry.at("new_raw_bytes"), format.new_raw_bytes);
+    EXPECT_EQ(entry.at("dedup_raw_bytes"), format.dedup_raw_bytes);
+    EXPECT_EQ(entry.at("stored_bytes"), format.stored_bytes);
+  }
+}
+
+// How each kind of file was cut and deduplicated, for an operator: a fine-tune's safetensors
+// shares most of its base's bytes, its small JSON files (cut as "other") share what did not
+// change, and the figures by format add up to the totals.
+TEST_F(IngestTest, ReportSplitsItsFiguresByFormatAndTheyAddUpToTheTotals) {
+  Synth({"base", "ft-last"});
+  ASSERT_TRUE(IngestDir("base", "test/base"));
+  auto report = IngestDir("ft-last", "test/ft");
+  ASSERT_TRUE(report) << report.error().message;
+  FormatReport sum;
+  std::set<std::string> names;
+  for (const FormatReport& format : report->formats) {
+    EXPECT_TRUE(names.insert(format.format).second) << format.format << " listed twice";
+    EXPECT_GT(format.files, 0u) << format.format;
+    EXPECT_EQ(format.new_raw_bytes + format.dedup_raw_bytes, format.raw_bytes) << format.format;
+    sum.files += format.files;
+    sum.tensors += format.tensors;
+    sum.blocks += format.blocks;
+    sum.raw_bytes += format.raw_bytes;
+    sum.new_raw_bytes += format.new_raw_bytes;
+    sum.dedup_raw_bytes += format.dedup_raw_bytes;
+    sum.stored_bytes += format.stored_bytes;
+  }
+  EXPECT_EQ(names.count("safetensors"), 1u);
+  EXPECT_EQ(names.count("gguf"), 0u) << "no GGUF file was ingested";
+  EXPECT_EQ(sum.files, report->files);
+  EXPECT_EQ(sum.tensors, report->tensors);
+  EXPECT_EQ(sum.blocks, report->blocks);
+  EXPECT_EQ(sum.raw_bytes, report->raw_bytes);
+  EXPECT_EQ(sum.new_raw_bytes, report->new_raw_bytes);
+  EXPECT_EQ(sum.dedup_raw_bytes, report->dedup_raw_bytes);
+  EXPECT_EQ(sum.stored_bytes, report->stored_bytes);
+  for (const FormatReport& format : report->formats) {
+    if (format.format != "safetensors") continue;
+    EXPECT_EQ(format.tensors, report->tensors) << "only safetensors files have tensors here";
+    EXPECT_GT(format.dedup_raw_bytes, format.raw_bytes / 2) << "a fine-tune shares most bytes";
+  }
 }
 
 TEST_F(IngestTest, ReportCountsAddUp) {
