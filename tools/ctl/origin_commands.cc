@@ -62,6 +62,17 @@ std::string RenderIngest(std::span<const NodeOutcome> outcomes) {
         FormatByteSize(UintAt(r, "raw_bytes")), FormatByteSize(UintAt(r, "new_raw_bytes")),
         FormatByteSize(UintAt(r, "dedup_raw_bytes")), FormatByteSize(UintAt(r, "stored_bytes")),
         NumberAt(r, "seconds"));
+    // By how the files were cut; an origin from before the split sends none.
+    if (const json::value* formats = r.if_contains("formats")) {
+      for (const auto& [name, value] : AsObject(*formats)) {
+        const json::object& format = AsObject(value);
+        text +=
+            fmt::format("  {}: {} files, {} tensors, {} blocks, raw {} ({} deduplicated)\n",
+                        std::string_view(name), UintAt(format, "files"), UintAt(format, "tensors"),
+                        UintAt(format, "blocks"), FormatByteSize(UintAt(format, "raw_bytes")),
+                        FormatByteSize(UintAt(format, "dedup_raw_bytes")));
+      }
+    }
   }
   return text;
 }
