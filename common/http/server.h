@@ -10,10 +10,11 @@
 // setting, not a limit on requests in flight. A QuickHandler, when given, is tried first on the
 // I/O thread and answers what a lookup can (a hot block) without any thread switch. The handler's
 // worker also produces the first chunk, and later chunks that need only a lookup
-// (BodySource::TryNext: a hot block in a segment, one small RocksDB read) are produced on the I/O
-// thread, which spares them two thread switches. Response bodies are written chunk by chunk, the
-// next chunk produced only once the last one is written, so a response holds one chunk at a time
-// however slowly its client reads; a chunk of bytes goes out with plain writes, a file chunk
+// (BodySource::TryNext: a hot block, a lookup of its entry) are produced on the I/O thread, which
+// spares them two thread switches. Response bodies are written chunk by chunk, the next chunk
+// produced only once the last write is done, so a response holds one chunk (or one run of small
+// byte chunks, gathered into one write: internal/socket_write.h) however slowly its client reads;
+// bytes go out with sendmsg(2), a file chunk
 // (Chunk::file) with sendfile(2) on a corked socket (TCP_CORK: full segments, as nginx's
 // tcp_nopush), from the page cache without a copy (a region that turns out to run past the end of
 // its file ends the response like a body source's error). The I/O threads block SIGPIPE, which

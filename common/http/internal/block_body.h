@@ -3,11 +3,11 @@
 //
 // Raw-codec blocks are sent without a copy: a frame in a segment file as a file region (the server
 // sends it with sendfile(2); the chunk's owner holds the segment open), an inline one from
-// RocksDB's pinned buffer. Compressed ones are read and decoded into a buffer that the chunk owns.
-// A file body holds at most one block at a time, so memory does not grow with the file. Nothing
-// here recomputes a block's SHA-256 or checksums a frame that is sent as it is stored: ids were
-// verified when blocks were stored, decoding verifies the frame's checksum and raw size, and
-// clients verify the SHA-256 of what they receive against the manifest.
+// memory (RocksDB's pinned buffer, or the store's HotEntries). Compressed ones are read and decoded
+// into a buffer that the chunk owns. A file body holds at most one block at a time, so memory does
+// not grow with the file. Nothing here recomputes a block's SHA-256 or checksums a frame that is
+// sent as it is stored: ids were verified when blocks were stored, decoding verifies the frame's
+// checksum and raw size, and clients verify the SHA-256 of what they receive against the manifest.
 // Header-only; used by data_plane.cc.
 #pragma once
 
