@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/tools/get/download_fixture.h"
@@ -389,7 +390,16 @@ class DownloadSummaryTest : public ModelDownloadTest {
     corrupting_ = &StartUpstream("corrupting");
     honest_ = &StartUpstream("honest");
     corrupting_->CorruptBlocks(true);
-    auto summary = Run(Options({corrupting_, honest_}));
+    // The honest node holds its block requests until the corrupting one has been asked for a
+    // block, so that the corrupting one is sure to have tried (else the honest node's connections
+    // may take all four blocks first).
+    honest_->HoldBlocks();
+    Result<DownloadSummary> summary = Error{Errc::kIo, "not run"};
+    std::jthread download([&] { summary = Run(Options({corrupting_, honest_})); });
+    const bool asked = corrupting_->WaitForBlockRequests(1);
+    honest_->ReleaseBlocks();
+    download.join();
+    ASSERT_TRUE(asked);
     ASSERT_TRUE(summary) << summary.error().message;
     summary_ = std::move(*summary);
   }
