@@ -29,6 +29,13 @@ Result<void> MemoryByteSource::ReadAt(std::uint64_t offset, std::span<std::byte>
   return {};
 }
 
+Result<void> SliceByteSource::ReadAt(std::uint64_t offset, std::span<std::byte> out) const {
+  if (offset > size_ || out.size() > size_ - offset) {
+    return OutOfRange(name_, offset, out.size(), size_);
+  }
+  return base_.ReadAt(offset_ + offset, out);
+}
+
 Result<FileByteSource> FileByteSource::Open(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "common/errc.h"
 
@@ -43,6 +44,26 @@ class MemoryByteSource final : public ByteSource {
 
  private:
   std::span<const std::byte> bytes_;
+  std::string name_;
+};
+
+// Reads the bytes [offset, offset + size) of another source as a source of their own: a member of
+// a zip archive, chunked by its own format. `base` must outlive the slice.
+class SliceByteSource final : public ByteSource {
+ public:
+  // REQUIRES: offset + size <= base.size().
+  SliceByteSource(const ByteSource& base, std::uint64_t offset, std::uint64_t size,
+                  std::string name)
+      : base_(base), offset_(offset), size_(size), name_(std::move(name)) {}
+
+  std::uint64_t size() const override { return size_; }
+  Result<void> ReadAt(std::uint64_t offset, std::span<std::byte> out) const override;
+  const std::string& name() const override { return name_; }
+
+ private:
+  const ByteSource& base_;
+  std::uint64_t offset_;
+  std::uint64_t size_;
   std::string name_;
 };
 

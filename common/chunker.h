@@ -1,4 +1,4 @@
-// Parameter-aware chunking: how a model file is cut into blocks. The formats with a tensor map are
+// Parameter-aware chunking: how a model file is cut into blocks. The formats and their layouts are
 // in common/formats/ (model_format.h).
 //
 // Cutting along tensor boundaries makes a tensor that two models share become the same blocks in
@@ -10,11 +10,20 @@
 //   GGUF         everything before the first tensor's data (header, metadata, tensor infos,
 //                padding) is one block; each tensor's range runs from its offset to the next
 //                tensor's (padding included; the last to the end of file) and is cut as above.
+//   ONNX, TFLite, NumPy, PyTorch, zip (framing apart)
+//                each tensor of at least min_tensor_block bytes is cut into blocks of at most
+//                max_block from its first byte, ending at its last byte; each embedded file (a zip
+//                member) is cut by its own format, recursively, or by content when compressed;
+//                the bytes between them (protobuf and flatbuffer framing, zip headers, pickles,
+//                and the tensors under min_tensor_block) are cut by content (FastCDC above its
+//                largest chunk), in blocks of their own, so that framing that differs between
+//                two exports leaves the tensors' blocks alike.
 //   other        files up to single_block_limit are one block; larger ones are cut by FastCDC.
-// Header-only formats read only their header; "other" files are read once, in max-size windows.
+// Layout readers read only headers; content-cut bytes are read once, in max-size windows.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -36,6 +45,13 @@ namespace mei {
 struct ChunkOptions {
   std::uint64_t max_block = 4ull << 20;
   std::uint64_t single_block_limit = 1ull << 20;
+  // Tensors below this many bytes (biases, norms) stay with the framing around them in formats
+  // whose framing is apart, so that a model of a thousand small tensors does not become thousands
+  // of tiny blocks.
+  std::uint64_t min_tensor_block = 4096;
+  // Cut every file by content, whatever its format: the baseline that tensor-aware chunking is
+  // measured against.
+  bool by_content_only = false;
   FastCdcParams cdc;
 };
 
@@ -48,15 +64,27 @@ struct BlockExtent {
 };
 
 struct ChunkPlan {
+  // The format that cut the file: kOther when a guessed format did not read it (see fallbacks).
   FileFormat format = FileFormat::kOther;
   std::vector<BlockExtent> blocks;   // contiguous, covering the file exactly, in order
-  std::vector<TensorEntry> tensors;  // with first_block and block_count set
+  std::vector<TensorEntry> tensors;  // with first_block and block_count set; sorted by offset
+  // Why the file, or files embedded in it, were cut by content rather than by the format their
+  // names suggested: one sentence each (e.g. "x.bin was cut by content, not as pytorch: ...").
+  std::vector<std::string> fallbacks;
 };
 
-// Plans the blocks of `file` as `format`. A file of a format with a tensor map that does not parse
-// is that format's error (kBadSafetensors, kBadGguf), never a silent fallback. REQUIRES:
+// Plans the blocks of `file` as `format`. A file of a claimed format (safetensors, GGUF) that does
+// not parse is that format's error (kBadSafetensors, kBadGguf); one of a guessed format is cut by
+// content, and the reason is in the plan's fallbacks. Embedded files are always guesses. REQUIRES:
 // max_block > 0.
 [[nodiscard]] Result<ChunkPlan> PlanChunks(const ByteSource& file, FileFormat format,
                                            const ChunkOptions& options = {});
+
+// Plans the blocks of `file`, whose tensors another file names (a TF.js shard's, from model.json;
+// an ONNX external data file's, from the model), with its framing apart, as `format`. kBadModelFile
+// when a tensor lies outside the file or overlaps another.
+[[nodiscard]] Result<ChunkPlan> PlanChunksAlong(const ByteSource& file, FileFormat format,
+                                                std::vector<TensorEntry> tensors,
+                                                const ChunkOptions& options = {});
 
 }  // namespace mei

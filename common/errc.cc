@@ -56,6 +56,8 @@ std::string_view CodeOf(Errc code) {
       return "storage_error";
     case Errc::kInternal:
       return "internal_error";
+    case Errc::kBadModelFile:
+      return "bad_model_file";
   }
   return "internal_error";
 }
@@ -68,6 +70,7 @@ int HttpStatusOf(Errc code) {
     case Errc::kBadModelName:
     case Errc::kBadSafetensors:
     case Errc::kBadGguf:
+    case Errc::kBadModelFile:
     case Errc::kBadManifest:
       return 400;
     case Errc::kUnauthorized:
@@ -108,7 +111,7 @@ void throw_exception_from_error(const Error& error, const boost::source_location
 }
 
 std::optional<Errc> ErrcOfCode(std::string_view text) {
-  for (int value = static_cast<int>(Errc::kBadRequest); value <= static_cast<int>(Errc::kInternal);
+  for (int value = static_cast<int>(Errc::kBadRequest); value <= static_cast<int>(Errc::kLast);
        ++value) {
     const auto code = static_cast<Errc>(value);
     if (CodeOf(code) == text) return code;

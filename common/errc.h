@@ -40,6 +40,9 @@ enum class Errc {
   kIo,       // local file system error
   kStorage,  // RocksDB error
   kInternal,
+  kBadModelFile,  // ONNX, TFLite, NumPy, zip or TF.js file that does not add up (the sentence
+                  // names the format)
+  kLast = kBadModelFile,  // not a code: the highest one, for iterating over them
 };
 
 // The stable string code of `code`, e.g. "bad_block_id". Thread-safe; static storage.

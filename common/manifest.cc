@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <string>
 
+#include "common/formats/model_format.h"
+
 namespace mei {
 namespace {
 
@@ -238,7 +240,7 @@ bool LooksLikeRfc3339Utc(std::string_view s) {
 
 Result<void> ValidateFile(const ManifestFile& file) {
   if (auto path = ValidateFilePath(file.path); !path) return Bad(path.error().message);
-  if (file.format != "safetensors" && file.format != "gguf" && file.format != "other") {
+  if (!IsFormatName(file.format)) {
     return Bad(fmt::format("file {} has unknown format \"{}\"", file.path, file.format));
   }
   std::uint64_t end = 0;

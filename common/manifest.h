@@ -32,7 +32,7 @@ struct ManifestFile {
   std::string path;  // relative, '/'-separated
   std::uint64_t size = 0;
   Sha256Digest sha256;
-  std::string format;                 // "safetensors", "gguf" or "other"
+  std::string format;                 // how it was cut: a ModelFormat's name or "other"
   std::vector<ManifestBlock> blocks;  // contiguous, covering [0, size) exactly, in order
   std::vector<TensorEntry> tensors;   // empty for "other"
 

@@ -98,10 +98,14 @@ Result<IngestCall> ParseIngestCall(std::string_view body) {
       auto max_block = ParseMaxBlock(field);
       if (!max_block) return max_block.error();
       call.options.chunking.max_block = *max_block;
+    } else if (key == "by_content") {
+      if (!field.is_bool()) return BadField(key, "true or false");
+      call.options.chunking.by_content_only = field.get_bool();
     } else {
       return Error{Errc::kBadRequest,
                    fmt::format("unknown field \"{}\"; an ingest takes \"model\", \"revision\", "
-                               "\"paths\", \"min_saving\", \"zstd_level\" and \"max_block\"",
+                               "\"paths\", \"min_saving\", \"zstd_level\", \"max_block\" and "
+                               "\"by_content\"",
                                std::string_view(key))};
     }
   }

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <ctime>
+#include <map>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "common/byte_source.h"
 #include "common/digest.h"
 #include "origin/internal/block_pipeline.h"
+#include "origin/internal/tensor_maps.h"
 
 namespace mei::origin {
 namespace {
@@ -58,18 +60,46 @@ Result<void> AddDirectory(const fs::path& dir, std::vector<InputFile>& out) {
 // The pipeline's group of a file's blocks: its format.
 std::size_t GroupOf(FileFormat format) { return static_cast<std::size_t>(format); }
 
-Result<void> ReadFile(const InputFile& input, const ChunkOptions& chunking, BlockPipeline& pipeline,
-                      ManifestFile& file) {
-  auto source = FileByteSource::Open(input.source);
-  if (!source) return source.error();
-  const FileFormat format = FormatForPath(input.path);
-  auto plan = PlanChunks(*source, format, chunking);
-  if (!plan) {
-    return Error{plan.error().code,
-                 fmt::format("{}: {}", input.source.string(), plan.error().message)};
+// The plan of `source`: along the tensors another file maps onto it when one does (and they fit
+// it), else by the format its name suggests.
+Result<ChunkPlan> PlanFile(const ByteSource& source, const BorrowedMap* map,
+                           const ChunkOptions& chunking) {
+  if (map != nullptr) {
+    auto plan = PlanChunksAlong(source, map->format, map->tensors, chunking);
+    if (plan || plan.error().code != Errc::kBadModelFile) return plan;
+    auto by_content = PlanChunks(source, FileFormat::kOther, chunking);
+    if (by_content) {
+      by_content->fallbacks.push_back(
+          fmt::format("{} was cut by content, not along the tensors {} names: {}", source.name(),
+                      map->from, plan.error().message));
+    }
+    return by_content;
   }
+  return PlanChunks(source, FormatForPath(source.name()), chunking);
+}
+
+Result<void> ReadFile(const InputFile& input, const BorrowedMap* map, const ChunkOptions& chunking,
+                      BlockPipeline& pipeline, ManifestFile& file,
+                      std::vector<std::string>& notes) {
+  auto opened = FileByteSource::Open(input.source);
+  if (!opened) return opened.error();
+  // Named by its path in the manifest, so that the plan's notes name the file as the operator's
+  // report shows it.
+  const SliceByteSource source(*opened, 0, opened->size(), input.path);
+  auto plan = PlanFile(source, map, chunking);
+  if (!plan) {
+    // Parsers name the file (by its manifest path): named here by its source instead.
+    Error error = plan.error();  // a copy: boost::system::result::error() returns by value
+    if (error.message.starts_with(input.path + ": ")) {
+      error.message.erase(0, input.path.size() + 2);
+    }
+    error.message = fmt::format("{}: {}", input.source.string(), error.message);
+    return error;
+  }
+  const FileFormat format = plan->format;
+  for (std::string& reason : plan->fallbacks) notes.push_back(std::move(reason));
   file.path = input.path;
-  file.size = source->size();
+  file.size = source.size();
   file.format = std::string(NameOf(format));
   file.tensors = std::move(plan->tensors);
   file.blocks.resize(plan->blocks.size());
@@ -78,7 +108,7 @@ Result<void> ReadFile(const InputFile& input, const ChunkOptions& chunking, Bloc
     const BlockExtent& extent = plan->blocks[i];
     auto buffer = pipeline.TakeBuffer(static_cast<std::size_t>(extent.size));
     if (!buffer) return {};  // a worker failed; Drain() reports why
-    if (auto read = source->ReadAt(extent.offset, *buffer); !read) return read.error();
+    if (auto read = source.ReadAt(extent.offset, *buffer); !read) return read.error();
     file_hash.Update(*buffer);
     file.blocks[i].offset = extent.offset;
     file.blocks[i].size = extent.size;
@@ -171,6 +201,7 @@ std::string ToJson(const IngestReport& report) {
       {"stored_bytes", report.stored_bytes},
       {"seconds", report.seconds},
       {"formats", std::move(formats)},
+      {"notes", boost::json::value_from(report.notes)},
   });
 }
 
@@ -188,9 +219,14 @@ Result<IngestReport> Ingest(Store& store, const std::vector<InputFile>& files,
     const unsigned threads =
         options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     BlockPipeline pipeline(*store.blocks, threads, options.encoding);
+    const std::map<std::string, BorrowedMap> maps = options.chunking.by_content_only
+                                                        ? std::map<std::string, BorrowedMap>()
+                                                        : ReadTensorMaps(files, report.notes);
     Result<void> read;
     for (std::size_t i = 0; i < files.size() && read; ++i) {
-      read = ReadFile(files[i], options.chunking, pipeline, manifest.files[i]);
+      const auto map = maps.find(files[i].path);
+      read = ReadFile(files[i], map != maps.end() ? &map->second : nullptr, options.chunking,
+                      pipeline, manifest.files[i], report.notes);
     }
     Result<void> drained = pipeline.Drain();
     if (!read) return read.error();

@@ -1,9 +1,10 @@
 // Ingest: turns model files into stored blocks and a published manifest.
 //
-// Each file is chunked (parameter-aware for safetensors and GGUF, FastCDC otherwise), every block
-// hashed, blocks the store lacks are encoded and stored (existing ids are skipped: dedup), and the
-// manifest is written last, so an ingest that fails or is interrupted publishes nothing. Files are
-// streamed: memory is bounded by a few blocks per worker thread, whatever the files' sizes.
+// Each file is chunked (along its tensors for the formats of common/formats/, FastCDC otherwise),
+// every block hashed, blocks the store lacks are encoded and stored (existing ids are skipped:
+// dedup), and the manifest is written last, so an ingest that fails or is interrupted publishes
+// nothing. Files are streamed: memory is bounded by a few blocks per worker thread, whatever the
+// files' sizes.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +39,7 @@ struct IngestOptions {
 
 // What an ingest did with the files of one format (how they were cut: the manifest's `format`).
 struct FormatReport {
-  std::string format;  // "safetensors", "gguf", "other"
+  std::string format;  // a ModelFormat's name ("safetensors", "onnx", ...) or "other"
   std::uint64_t files = 0;
   std::uint64_t tensors = 0;
   std::uint64_t blocks = 0;
@@ -59,14 +60,19 @@ struct IngestReport {
   std::uint64_t stored_bytes = 0;     // encoded (frame) bytes of the blocks this ingest stored
   double seconds = 0;
   std::vector<FormatReport> formats;  // the formats the files were cut as, by name
-  Manifest manifest;                  // as published
+  // What an operator should know about how files were cut, one sentence each: files (or members
+  // of them) cut by content although their names suggested a format that did not read them, and
+  // why (ChunkPlan::fallbacks); a file whose tensors two others map.
+  std::vector<std::string> notes;
+  Manifest manifest;  // as published
 };
 
 // The report as one line of JSON, as `mei-origin ingest --json` prints it and the origin's admin
 // API answers POST /admin/v1/ingest: {"model", "revision", "commit", "files", "tensors", "blocks",
 // "new_blocks", "raw_bytes", "new_raw_bytes", "dedup_raw_bytes", "stored_bytes", "seconds",
 // "formats": {name: {"files", "tensors", "blocks", "raw_bytes", "new_raw_bytes", "dedup_raw_bytes",
-// "stored_bytes"}}}, so that an operator sees how each kind of file was cut and deduplicated.
+// "stored_bytes"}}, "notes": [sentence]}, so that an operator sees how each kind of file was cut
+// and deduplicated, and why a file was not cut as its name suggested.
 [[nodiscard]] std::string ToJson(const IngestReport& report);
 
 // An input file and the path it gets in the manifest.

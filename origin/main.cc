@@ -47,6 +47,7 @@ void PrintReport(const mei::origin::IngestReport& r) {
         format.files, format.tensors, format.blocks, FormatByteSize(format.raw_bytes),
         format_raw > 0 ? 100.0 * static_cast<double>(format.dedup_raw_bytes) / format_raw : 0.0);
   }
+  for (const std::string& note : r.notes) fmt::print("  note: {}\n", note);
   fmt::print("  {:.2f} s, {}/s\n", r.seconds,
              FormatByteSize(static_cast<std::uint64_t>(raw / std::max(r.seconds, 1e-9))));
 }
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   std::vector<fs::path> inputs;
   mei::origin::IngestOptions options;
   std::string max_block = "4MiB";
+  std::string min_tensor_block = "4KiB";  // ChunkOptions::min_tensor_block
   bool json = false;
   std::uint64_t header_timeout_ms = 10'000;
   std::uint64_t idle_timeout_ms = 60'000;
@@ -83,6 +85,10 @@ int main(int argc, char** argv) {
   ingest->add_option("--revision", options.revision, "Revision name to publish")
       ->capture_default_str();
   ingest->add_option("--max-block", max_block, "Largest tensor block")->capture_default_str();
+  ingest
+      ->add_option("--min-tensor-block", min_tensor_block,
+                   "Tensors below this stay with the framing around them (ONNX, TFLite, zip, ...)")
+      ->capture_default_str();
   ingest->add_option("--zstd-level", options.encoding.zstd_level, "zstd level for stored blocks")
       ->capture_default_str()
       ->check(CLI::Range(mei::origin::kMinIngestZstdLevel, mei::origin::kMaxIngestZstdLevel));
@@ -93,6 +99,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   ingest->add_option("--threads", options.threads, "Hash/encode workers (0: one per core)")
       ->capture_default_str();
+  ingest->add_flag("--by-content", options.chunking.by_content_only,
+                   "Cut every file by content (FastCDC), ignoring tensors: the baseline to compare "
+                   "tensor-aware chunking with");
   ingest->add_flag("--json", json, "Print the report as one JSON object");
   ingest->add_option("paths", inputs, "Files or directories")->required();
 
@@ -140,6 +149,7 @@ int main(int argc, char** argv) {
   }
   try {
     options.chunking.max_block = mei::ParseByteSize(max_block).value();
+    options.chunking.min_tensor_block = mei::ParseByteSize(min_tensor_block).value();
     if (*ingest) return RunIngest(store_dir, inputs, options, json);
     if (*serve) {
       serve_options.server.header_timeout = std::chrono::milliseconds(header_timeout_ms);

@@ -68,6 +68,29 @@ class BufferedReader {
     return {};
   }
 
+  // Moves to byte `offset` of the source (at most its size), keeping the window: formats whose
+  // fields point at one another (flatbuffers, zip directories) or whose payloads are skipped
+  // (protobuf) move about without reading what they pass over.
+  [[nodiscard]] Result<void> Seek(std::uint64_t offset, std::string_view what) {
+    if (offset > size_) {
+      return Error{truncated_code_, fmt::format("the file ends at byte {} but {} is at byte {}",
+                                                size_, what, offset)};
+    }
+    position_ = offset;
+    return {};
+  }
+
+  // Moves past the next `count` bytes without reading them.
+  [[nodiscard]] Result<void> Skip(std::uint64_t count, std::string_view what) {
+    if (count > remaining()) {
+      return Error{truncated_code_,
+                   fmt::format("the file ends at byte {} but {} at byte {} needs {} bytes", size_,
+                               what, position_, count)};
+    }
+    position_ += count;
+    return {};
+  }
+
   // Reads a little-endian unsigned integer.
   template <std::unsigned_integral T>
   [[nodiscard]] Result<T> ReadUint(std::string_view what) {

@@ -10,7 +10,7 @@ namespace mei {
 namespace {
 
 constexpr Errc kFirst = Errc::kBadRequest;
-constexpr Errc kLast = Errc::kInternal;
+constexpr Errc kLast = Errc::kLast;
 
 TEST(ErrcTest, EveryCodeHasAUniqueSnakeCaseName) {
   std::set<std::string_view> seen;
@@ -36,6 +36,7 @@ TEST(ErrcTest, StatusesFollowTheHttpContract) {
       {Errc::kHeaderTooLarge, 431},  {Errc::kUpstreamFailed, 502},
       {Errc::kOverloaded, 503},      {Errc::kUpstreamTimeout, 504},
       {Errc::kStoreFull, 507},       {Errc::kInternal, 500},
+      {Errc::kBadModelFile, 400},
   };
   for (const Case& c : cases) EXPECT_EQ(HttpStatusOf(c.code), c.status) << CodeOf(c.code);
 }

@@ -20,6 +20,11 @@
 #include "common/formats/gguf.h"
 #include "common/manifest.h"
 #include "tests/fuzz/fuzz_model.h"
+#include "tests/fuzz/seeds/numpy_seeds.h"
+#include "tests/fuzz/seeds/onnx_seeds.h"
+#include "tests/fuzz/seeds/tfjs_seeds.h"
+#include "tests/fuzz/seeds/tflite_seeds.h"
+#include "tests/fuzz/seeds/zip_seeds.h"
 
 namespace mei::fuzz {
 namespace {
@@ -387,6 +392,15 @@ int Main(int argc, char** argv) {
   WriteManifestSeeds(seeds, model.manifest);
   WriteFrameSeeds(seeds, model);
   WriteHttpSeeds(seeds, model);
+  const std::pair<const char*, std::vector<std::pair<std::string, std::string>> (*)()>
+      format_seeds[] = {{"onnx", &OnnxSeeds},
+                        {"tflite", &TfliteSeeds},
+                        {"numpy", &NumpySeeds},
+                        {"zip", &ZipSeeds},
+                        {"tfjs", &TfjsSeeds}};
+  for (const auto& [target, make] : format_seeds) {
+    for (const auto& [what, bytes] : make()) seeds.Write(target, what, bytes);
+  }
   std::printf("wrote %d seeds under %s\n", seeds.written(), argv[1]);
   return 0;
 }

@@ -158,9 +158,10 @@ TEST_F(OriginAdminApiTest, IngestPublishesTheRevisionAndAnswersTheReportThatTheC
   const json::object report = ParseObject(reply);
   std::set<std::string> keys;
   for (const auto& [key, value] : report) keys.insert(std::string(key));
-  EXPECT_EQ(keys, (std::set<std::string>{"model", "revision", "commit", "files", "tensors",
-                                         "blocks", "new_blocks", "raw_bytes", "new_raw_bytes",
-                                         "dedup_raw_bytes", "stored_bytes", "seconds", "formats"}));
+  EXPECT_EQ(keys,
+            (std::set<std::string>{"model", "revision", "commit", "files", "tensors", "blocks",
+                                   "new_blocks", "raw_bytes", "new_raw_bytes", "dedup_raw_bytes",
+                                   "stored_bytes", "seconds", "formats", "notes"}));
 
   const Manifest manifest = store_.manifests->Get("acme/tiny", "main").value();
   EXPECT_EQ(report.at("model").as_string(), "acme/tiny");

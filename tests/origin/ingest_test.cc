@@ -166,7 +166,11 @@ TEST_F(IngestTest, ABrokenFilePublishesNothing) {
   auto report = Ingest(store_, *files, options);
   ASSERT_FALSE(report);
   EXPECT_EQ(report.error().code, Errc::kBadSafetensors);
-  EXPECT_NE(report.error().message.find("model.safetensors"), std::string::npos);
+  // Named once, by the path the operator gave: "<dir>/broken/model.safetensors: <why>".
+  const std::string source = (dir_ / "broken" / "model.safetensors").string();
+  EXPECT_EQ(report.error().message.rfind(source + ": ", 0), 0u) << report.error().message;
+  EXPECT_EQ(report.error().message.find("model.safetensors", source.size()), std::string::npos)
+      << report.error().message;
   auto manifest = store_.manifests->Get("test/broken", "main");
   ASSERT_FALSE(manifest);
   EXPECT_EQ(manifest.error().code, Errc::kModelNotFound);
@@ -256,7 +260,7 @@ TEST_F(IngestTest, JsonReportNamesTheRevisionAndCarriesEveryCount) {
   ASSERT_TRUE(report) << report.error().message;
   ASSERT_GT(report->dedup_raw_bytes, 0u);
   const boost::json::object json = boost::json::parse(ToJson(*report)).as_object();
-  EXPECT_EQ(json.size(), 13u) << ToJson(*report);
+  EXPECT_EQ(json.size(), 14u) << ToJson(*report);
   EXPECT_EQ(json.at("model").as_string(), "test/ft");
   EXPECT_EQ(json.at("revision").as_string(), "main");
   EXPECT_EQ(json.at("commit").as_string(), report->manifest.commit.Hex());
@@ -269,6 +273,7 @@ TEST_F(IngestTest, JsonReportNamesTheRevisionAndCarriesEveryCount) {
   EXPECT_EQ(json.at("dedup_raw_bytes"), report->dedup_raw_bytes);
   EXPECT_EQ(json.at("stored_bytes"), report->stored_bytes);
   EXPECT_DOUBLE_EQ(json.at("seconds").as_double(), report->seconds);
+  EXPECT_EQ(json.at("notes").as_array().size(), report->notes.size());
   const boost::json::object& formats = json.at("formats").as_object();
   EXPECT_EQ(formats.size(), report->formats.size());
   for (const FormatReport& format : report->formats) {

@@ -1,12 +1,10 @@
 #include "tools/synth/model_family.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +17,7 @@
 #include "common/digest.h"
 #include "common/formats/gguf.h"
 #include "common/formats/safetensors.h"
+#include "tests/tools/family_files.h"
 #include "tools/synth/weights.h"
 
 namespace mei::tools {
@@ -27,29 +26,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::uint64_t kSmallModelBytes = 4ull << 20;
-
-fs::path MakeTempDir() {
-  std::string pattern = (fs::temp_directory_path() / "mei-synth-test-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed: " << std::strerror(errno);
-  }
-  return pattern;
-}
-
-std::vector<std::byte> ReadRange(const fs::path& path, std::uint64_t offset, std::uint64_t size) {
-  Result<FileByteSource> file = FileByteSource::Open(path);
-  EXPECT_TRUE(file.has_value()) << path;
-  std::vector<std::byte> bytes(size);
-  if (file) {
-    EXPECT_TRUE(file->ReadAt(offset, bytes).has_value());
-  }
-  return bytes;
-}
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::string FileSha256(const fs::path& path) {
   Result<FileByteSource> file = FileByteSource::Open(path);
@@ -100,27 +76,6 @@ ParsedSafetensors ParseSafetensorsFile(const fs::path& path) {
   return {path, header ? *header : SafetensorsHeader{}};
 }
 
-std::string GgufName(const std::string& hf_name) {
-  static const std::map<std::string, std::string> kTopLevel = {
-      {"model.embed_tokens.weight", "token_embd.weight"},
-      {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"}};
-  static const std::map<std::string, std::string> kPerLayer = {
-      {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},
-      {"self_attn.v_proj.weight", "attn_v.weight"},
-      {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},
-      {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"},
-      {"input_layernorm.weight", "attn_norm.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"}};
-  if (const auto it = kTopLevel.find(hf_name); it != kTopLevel.end()) return it->second;
-  const std::string rest = hf_name.substr(std::string("model.layers.").size());
-  const std::size_t dot = rest.find('.');
-  return "blk." + rest.substr(0, dot) + "." + kPerLayer.at(rest.substr(dot + 1));
-}
-
 class ModelFamilyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -157,11 +112,11 @@ class ModelFamilyTest : public ::testing::Test {
 fs::path* ModelFamilyTest::dir_ = nullptr;
 std::vector<VariantReport>* ModelFamilyTest::reports_ = nullptr;
 
-TEST_F(ModelFamilyTest, WritesEveryVariantInOrderWithItsFilesAndSizes) {
-  ASSERT_EQ(reports_->size(), kAllVariants.size());
-  for (std::size_t i = 0; i < kAllVariants.size(); ++i) {
+TEST_F(ModelFamilyTest, WritesEveryDefaultVariantInOrderWithItsFilesAndSizes) {
+  ASSERT_EQ(reports_->size(), kDefaultVariants.size());
+  for (std::size_t i = 0; i < kDefaultVariants.size(); ++i) {
     const VariantReport& report = (*reports_)[i];
-    EXPECT_EQ(report.variant, kAllVariants[i]);
+    EXPECT_EQ(report.variant, kDefaultVariants[i]);
     const std::string weights = report.variant == "gguf" ? "model.gguf" : "model.safetensors";
     EXPECT_EQ(report.files, (std::vector<std::string>{weights, "config.json", "tokenizer.json"}));
     std::uint64_t bytes = 0;
@@ -255,6 +210,7 @@ TEST_F(ModelFamilyTest, DerivedVariantsDifferFromBaseExactlyInTheReportedTensors
       (derived.Bytes(other) == base.Bytes(tensor) ? shared : changed).insert(tensor.name);
     }
     const VariantReport& report = Report(variant);
+    EXPECT_EQ(report.base_variant, "base");
     EXPECT_EQ(shared,
               std::set<std::string>(report.shared_with_base.begin(), report.shared_with_base.end()))
         << variant;
@@ -285,6 +241,48 @@ TEST_F(ModelFamilyTest, VariantsChangeWhatTheirNamesSay) {
   EXPECT_EQ(Report("f32").shared_with_base, std::vector<std::string>{});
   EXPECT_EQ(Report("gguf").changed, std::vector<std::string>{});
   EXPECT_EQ(Report("unrelated").shared_with_base, std::vector<std::string>{});
+}
+
+TEST_F(ModelFamilyTest, EveryReportMatchesAByteComparisonWithBase) {
+  std::vector<std::string> order;
+  for (const TensorEntry& tensor : Weights("base").header.tensors) order.push_back(tensor.name);
+  const std::map<std::string, StoredTensor> base = ReadStoredTensors(Family() / "base", order);
+  for (const VariantReport& report : *reports_) {
+    EXPECT_EQ(report.base_variant, "base") << report.variant;
+    const std::map<std::string, StoredTensor> tensors =
+        ReadStoredTensors(Family() / report.variant, order);
+    std::set<std::string> all;
+    for (const auto& [name, tensor] : tensors) all.insert(name);
+    std::set<std::string> reported(report.shared_with_base.begin(), report.shared_with_base.end());
+    EXPECT_EQ(NamesWithSameBytes(tensors, base), reported) << report.variant;
+    reported.insert(report.changed.begin(), report.changed.end());
+    EXPECT_EQ(reported.size(), report.shared_with_base.size() + report.changed.size())
+        << report.variant << " reports a tensor as both shared and changed";
+    EXPECT_EQ(reported, all) << report.variant << " reports each of its tensors once";
+  }
+}
+
+TEST(ModelFamilyDefaultsTest, WithoutVariantsTheSafetensorsAndGgufFamilyIsWritten) {
+  EXPECT_EQ(SynthOptions{}.variants, kDefaultVariants);
+  std::vector<std::string> all = kDefaultVariants;
+  all.insert(all.end(), kFormatVariants.begin(), kFormatVariants.end());
+  EXPECT_EQ(kAllVariants, all);
+
+  const fs::path dir = MakeTempDir();
+  SynthOptions options;
+  options.out_dir = dir;
+  options.size_bytes = kMinWeightBytes;
+  Result<std::vector<VariantReport>> reports = WriteModelFamily(options);
+  ASSERT_TRUE(reports.has_value()) << reports.error().message;
+  std::vector<std::string> written;
+  for (const VariantReport& report : *reports) written.push_back(report.variant);
+  EXPECT_EQ(written, kDefaultVariants);
+  std::set<std::string> folders;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    folders.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(folders, std::set<std::string>(kDefaultVariants.begin(), kDefaultVariants.end()));
+  fs::remove_all(dir);
 }
 
 TEST_F(ModelFamilyTest, GgufParsesAndItsTensorBytesAreTheBases) {

@@ -73,6 +73,12 @@ std::string RenderIngest(std::span<const NodeOutcome> outcomes) {
                         FormatByteSize(UintAt(format, "dedup_raw_bytes")));
       }
     }
+    if (const json::value* notes = r.if_contains("notes"); notes != nullptr && notes->is_array()) {
+      for (const json::value& note : notes->get_array()) {
+        if (note.is_string())
+          text += fmt::format("  note: {}\n", std::string_view(note.get_string()));
+      }
+    }
   }
   return text;
 }

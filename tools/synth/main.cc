@@ -1,5 +1,6 @@
 // mei-synth: writes a synthetic Llama model family (a base, fine-tunes that share most of its
-// tensors, F16, F32 and GGUF exports, and an unrelated model) for tests, demos and benchmarks.
+// tensors, F16, F32 and GGUF exports, an unrelated model, and the base and a fine-tune in
+// on-device formats) for tests, demos and benchmarks.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -24,8 +25,8 @@ constexpr int kExitUsage = 2;
 std::string DescribeSharing(const VariantReport& report) {
   std::vector<std::string> all = report.shared_with_base;
   all.insert(all.end(), report.changed.begin(), report.changed.end());
-  std::string line =
-      fmt::format("{} of {} tensors shared with base", report.shared_with_base.size(), all.size());
+  std::string line = fmt::format("{} of {} tensors shared with {}", report.shared_with_base.size(),
+                                 all.size(), report.base_variant);
   if (!report.changed.empty()) {
     line += fmt::format("; changed: {}", SummarizeTensorNames(report.changed, all));
   }
@@ -33,6 +34,7 @@ std::string DescribeSharing(const VariantReport& report) {
   if (report.variant == "f32") line += " (widened to F32)";
   if (report.variant == "gguf") line += " (under llama.cpp names, same bytes)";
   if (report.variant == "unrelated") line += " (another model line)";
+  if (report.variant == "tfjs") line += " (TF.js widens BF16 to F32)";
   return line;
 }
 
@@ -60,7 +62,9 @@ int Run(int argc, char** argv) {
       "Writes a synthetic Llama model family, one folder per variant, every byte a function of "
       "--seed and --size: base (BF16 safetensors); ft-last, lora-merged and v2-embed (fine-tunes "
       "sharing most tensors with base); f16 and f32 (base's values as F16 and F32 safetensors); "
-      "gguf (base's bytes as GGUF); unrelated (another model)."};
+      "gguf (base's bytes as GGUF); unrelated (another model); and, when named, the base's and "
+      "ft-last's tensors in on-device formats: onnx and onnx-ft, tflite and tflite-ft, pytorch "
+      "and pytorch-ft (torch.save), npz and npz-ft (NumPy), tfjs and tfjs-ft (TF.js, in F32)."};
   SynthOptions options;
   std::string out_dir;
   std::string size_text = "64MiB";
@@ -71,8 +75,8 @@ int Run(int argc, char** argv) {
   app.add_option("--seed", options.seed, "Seed from which every byte is drawn")
       ->capture_default_str();
   app.add_option("--variants", options.variants,
-                 fmt::format("Comma-separated variants to write, of {} (default: all)",
-                             fmt::join(kAllVariants, ",")))
+                 fmt::format("Comma-separated variants to write, of {} (default: {})",
+                             fmt::join(kAllVariants, ","), fmt::join(kDefaultVariants, ",")))
       ->delimiter(',');
   try {
     app.parse(argc, argv);
